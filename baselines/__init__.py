@@ -1,0 +1,1 @@
+"""Model adapters: one class a model, registered by name (Kaleido included)."""

@@ -1,0 +1,102 @@
+"""The `ModelAdapter` interface and the model registry.
+
+Adding a model is one class: subclass `ModelAdapter`, decorate it with
+`@register_model("name")`, implement `generate(case, seed, out_path)`. Other packages add
+models through the `kaleido_bench.models` entry-point group, and `--model pkg.module:Class`
+loads any adapter class by import path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar
+
+from kaleido_bench.bench.cases import Case
+from kaleido_bench.bench.errors import UnknownNameError
+from kaleido_bench.bench.registry import Registry
+
+ENTRY_POINT_GROUP = "kaleido_bench.models"
+
+
+@dataclass(frozen=True)
+class ModelCapabilities:
+    """What a model can make; the runner checks cases against it."""
+
+    max_references: int | None = 3
+    height: int = 480
+    width: int = 832
+    num_frames: int = 81
+    fps: float = 16.0
+
+
+class ModelAdapter(ABC):
+    """Base of every model. Options come from `-o key=value` on the command line."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    #: shown in every table next to the model's name (e.g. "random weights")
+    label: ClassVar[str] = ""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+
+    @property
+    def capabilities(self) -> ModelCapabilities:
+        return ModelCapabilities()
+
+    def setup(self) -> None:
+        """Load weights once per run."""
+
+    @abstractmethod
+    def generate(self, case: Case, seed: int, out_path: Path) -> None:
+        """Write the video for `case` to `out_path` (an mp4), deterministic for `seed`."""
+
+    def config(self) -> dict[str, Any]:
+        """Everything that changes the videos; its hash names the run folder."""
+        return {"model": self.name, "options": self.options, "capabilities": asdict(self.capabilities)}
+
+
+MODELS: Registry[type[ModelAdapter]] = Registry("model")
+
+
+def register_model(name: str):
+    """Class decorator: register a `ModelAdapter` subclass under `name` and set its `name`."""
+
+    def decorator(cls: type[ModelAdapter]) -> type[ModelAdapter]:
+        cls.name = name
+        return MODELS.register(name)(cls)
+
+    return decorator
+
+
+def load_builtin_models() -> Registry[type[ModelAdapter]]:
+    """Import this package's adapters, then those other packages declare as entry points."""
+    import kaleido_bench.baselines as package
+
+    for module in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+        importlib.import_module(module.name)
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name not in MODELS:
+            MODELS.add(entry.name, entry.load())
+    return MODELS
+
+
+def get_model_class(name: str) -> type[ModelAdapter]:
+    """A registered name, an entry-point name, or an import path `package.module:Class`."""
+    if ":" in name:
+        module_name, _, class_name = name.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError) as exc:
+            raise UnknownNameError(f"cannot import model {name!r}: {exc}") from None
+        if not (isinstance(cls, type) and issubclass(cls, ModelAdapter)):
+            raise UnknownNameError(f"model {name!r} is not a ModelAdapter subclass")
+        if not cls.name:
+            cls.name = class_name
+        return cls
+    return load_builtin_models().get(name)

@@ -1,0 +1,4 @@
+"""Command line (placeholder, filled in below)."""
+import typer
+
+app = typer.Typer()

@@ -1,0 +1,116 @@
+"""Decode a video once into RGB uint8 frames (PyAV) and write mp4 files atomically.
+
+Every metric takes its frames from one `DecodedVideo`; the frame samplings the published
+metrics use (OpenS2V's 32 linspace frames, VBench's every frame, ...) are cached on it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kaleido_bench.bench.errors import VideoError
+
+
+@dataclass
+class DecodedVideo:
+    """All frames of one video as a (T, H, W, 3) uint8 RGB array, decoded once."""
+
+    frames: np.ndarray
+    fps: float
+    path: Path | None = None
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def height(self) -> int:
+        return int(self.frames.shape[1])
+
+    @property
+    def width(self) -> int:
+        return int(self.frames.shape[2])
+
+    def linspace_indices(self, n: int) -> np.ndarray:
+        """OpenS2V's sampling: `np.linspace(0, T-1, n, dtype=int)` (truncated, duplicates kept)."""
+        return np.linspace(0, self.num_frames - 1, n, dtype=int)
+
+    def linspace(self, n: int = 32) -> np.ndarray:
+        """The frames at `linspace_indices(n)`, computed once per video."""
+        key = ("linspace", n)
+        if key not in self._cache:
+            self._cache[key] = self.frames[self.linspace_indices(n)]
+        return self._cache[key]
+
+    def cached(self, key: object, compute):
+        """Memoise any derived array (grey frames, resized tensors) so metrics can share it."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+
+def decode_video(path: str | Path) -> DecodedVideo:
+    """Decode every frame of `path` to RGB24 with PyAV (bit-identical to decord on H.264)."""
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"video {path} does not exist")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoError(f"video {path} has no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+            rate = stream.average_rate or stream.base_rate or stream.guessed_rate
+            fps = float(rate) if rate else 0.0
+    except VideoError:
+        raise
+    except Exception as exc:  # PyAV raises many types (InvalidDataError, ValueError, ...)
+        raise VideoError(f"video {path} is corrupt or unreadable: {exc}") from None
+    if not frames:
+        raise VideoError(f"video {path} has no decodable frames")
+    return DecodedVideo(np.stack(frames), fps, path)
+
+
+def write_video(path: str | Path, frames: np.ndarray, fps: float, *, crf: int = 18) -> Path:
+    """Write (T, H, W, 3) uint8 RGB frames as H.264 mp4; the file appears only when complete."""
+    import av
+
+    path = Path(path)
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+    height, width = frames.shape[1:3]
+    if height % 2 or width % 2:
+        raise ValueError(f"H.264 needs even sizes, got {height}x{width}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mp4.tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with av.open(tmp, mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=_as_fraction(fps))
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.options = {"crf": str(crf), "preset": "medium"}
+            stream.thread_count = 1  # deterministic output for the same frames
+            for frame in frames:
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            container.mux(stream.encode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _as_fraction(fps: float):
+    from fractions import Fraction
+
+    return Fraction(fps).limit_denominator(1001)

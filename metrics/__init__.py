@@ -1,0 +1,1 @@
+"""Scorers. Each metric module registers itself; heavy libraries are imported lazily inside them."""

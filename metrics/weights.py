@@ -1,0 +1,142 @@
+"""Where every model file lives: one resolver for explicit paths, the weights dir and the HF cache.
+
+Look-up order for a `WeightFile`:
+  1. an explicit path (a metric option or `--weights-path`),
+  2. `$KALEIDO_BENCH_WEIGHTS/<filename>` (default `~/.cache/kaleido_bench/weights`),
+  3. the Hugging Face hub cache (`huggingface_hub.try_to_load_from_cache`: local only, no network).
+A miss raises `WeightsMissingError` at once, naming the file, where it looked and the command
+that fetches it (`kaleido-bench weights download METRIC`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from kaleido_bench.bench.errors import WeightsMissingError
+
+WEIGHTS_ENV = "KALEIDO_BENCH_WEIGHTS"
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One model file (or, with `snapshot=True`, one hub repository folder) a metric needs."""
+
+    filename: str  # path under the weights dir; also the hub filename unless `repo_filename`
+    description: str
+    repo_id: str | None = None  # Hugging Face repository holding it
+    repo_filename: str | None = None
+    url: str | None = None  # plain download address when it is not on the hub
+    snapshot: bool = False  # a whole hub repository (transformers / open_clip model folders)
+    allow_patterns: tuple[str, ...] = ()
+
+    @property
+    def hub_filename(self) -> str:
+        return self.repo_filename or self.filename
+
+
+def weights_dir() -> Path:
+    return Path(os.environ.get(WEIGHTS_ENV) or Path.home() / ".cache" / "kaleido_bench" / "weights")
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Where a weight file was looked for and where (if anywhere) it was found."""
+
+    weight: WeightFile
+    path: Path | None
+    searched: tuple[str, ...]
+
+    @property
+    def found(self) -> bool:
+        return self.path is not None
+
+
+def locate(weight: WeightFile, explicit: str | Path | None = None) -> Resolution:
+    """Find `weight` on local disk only; never touches the network."""
+    searched: list[str] = []
+    if explicit is not None:
+        path = Path(explicit).expanduser()
+        searched.append(str(path))
+        if path.exists():
+            return Resolution(weight, path, tuple(searched))
+    local = weights_dir() / weight.filename
+    searched.append(str(local))
+    if local.exists() and (not weight.snapshot or any(local.iterdir())):
+        return Resolution(weight, local, tuple(searched))
+    if weight.repo_id:
+        searched.append(f"hf cache {weight.repo_id}")
+        cached = _from_hf_cache(weight)
+        if cached is not None:
+            return Resolution(weight, cached, tuple(searched))
+    return Resolution(weight, None, tuple(searched))
+
+
+def resolve(weight: WeightFile, explicit: str | Path | None = None, *, metric: str = "") -> Path:
+    """The local path of `weight`, or a `WeightsMissingError` that says how to get it."""
+    found = locate(weight, explicit)
+    if found.path is not None:
+        return found.path
+    how = f"`kaleido-bench weights download {metric}`" if metric else "`kaleido-bench weights download`"
+    source = weight.repo_id or weight.url or "its publisher"
+    raise WeightsMissingError(
+        f"missing weights {weight.filename} ({weight.description}) for metric {metric or '?'}; "
+        f"looked in: {'; '.join(found.searched)}. Get it with {how} on a connected machine "
+        f"(source: {source}), or put it at {weights_dir() / weight.filename}"
+    )
+
+
+def _from_hf_cache(weight: WeightFile) -> Path | None:
+    try:
+        from huggingface_hub import snapshot_download, try_to_load_from_cache
+    except ImportError:  # pragma: no cover - huggingface_hub is a core dependency
+        return None
+    if weight.snapshot:
+        try:
+            folder = snapshot_download(
+                weight.repo_id, local_files_only=True, allow_patterns=list(weight.allow_patterns) or None
+            )
+        except Exception:
+            return None
+        return Path(folder)
+    cached = try_to_load_from_cache(weight.repo_id, weight.hub_filename)
+    return Path(cached) if isinstance(cached, str) else None
+
+
+def download(weight: WeightFile) -> Path:
+    """Fetch `weight` into the weights dir (hub with its progress bars, or a plain URL)."""
+    target = weights_dir() / weight.filename
+    if weight.repo_id:
+        from huggingface_hub import hf_hub_download, snapshot_download
+
+        if weight.snapshot:
+            return Path(
+                snapshot_download(
+                    weight.repo_id, local_dir=target, allow_patterns=list(weight.allow_patterns) or None
+                )
+            )
+        fetched = Path(hf_hub_download(weight.repo_id, weight.hub_filename, local_dir=target.parent / "_hub"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(fetched, target)
+        return target
+    if weight.url:
+        return _download_url(weight.url, target)
+    raise WeightsMissingError(f"{weight.filename} has no download source; place it at {target}")
+
+
+def _download_url(url: str, target: Path) -> Path:
+    import urllib.request
+
+    from rich.progress import Progress
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(target.suffix + ".part")
+    with urllib.request.urlopen(url, timeout=30) as response, open(tmp, "wb") as out, Progress() as bar:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        task = bar.add_task(f"download {target.name}", total=total)
+        while chunk := response.read(1 << 20):
+            out.write(chunk)
+            bar.advance(task, len(chunk))
+    os.replace(tmp, target)
+    return target
