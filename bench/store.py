@@ -1,0 +1,188 @@
+"""One folder a run: `manifest.json`, `videos/<case>.mp4`, and `scores.jsonl`.
+
+`scores.jsonl` is append-only: one complete JSON line is written with a single `write` and
+fsynced, so a crash can at worst leave a torn LAST line, which readers skip. The manifest and
+videos are written to a temp file and renamed. The latest record for a (case, metric) wins; a
+record with an `error` is retried by the next run, a record with a value (or an ABSENT value,
+`null` with `details.absent`) is never recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from kaleido_bench.bench.atomic import write_json_atomic
+from kaleido_bench.bench.errors import RunConflictError
+
+MANIFEST = "manifest.json"
+SCORES = "scores.jsonl"
+VIDEOS = "videos"
+GENERATE = "generate"  # the pseudo-metric under which generation errors are recorded
+
+
+@dataclass(frozen=True)
+class ScoreRecord:
+    """One metric on one case (or a generation failure when `metric == "generate"`)."""
+
+    case: str
+    metric: str
+    value: float | None
+    details: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class RunManifest:
+    """What produced a run folder. `identity()` must match for a folder to be resumed."""
+
+    model: dict[str, Any]
+    suite: dict[str, Any]
+    seed: int
+    videos_dir: str = VIDEOS
+    label: str = ""
+    packages: dict[str, str] = field(default_factory=dict)
+    git_commit: str | None = None
+    python: str = field(default_factory=platform.python_version)
+    created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+
+    def identity(self) -> dict[str, Any]:
+        return {"model": self.model, "suite": self.suite, "seed": self.seed, "videos_dir": self.videos_dir}
+
+    def fingerprint(self) -> str:
+        text = json.dumps(self.identity(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunManifest:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class ResultStore:
+    """Reads and writes one run folder; never overwrites a finished result silently."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    # -- manifest -------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    def manifest(self) -> RunManifest:
+        with open(self.manifest_path, encoding="utf-8") as handle:
+            return RunManifest.from_dict(json.load(handle))
+
+    def open(self, manifest: RunManifest) -> None:
+        """Create the folder, or check that an existing one belongs to the same configuration."""
+        if self.manifest_path.exists():
+            existing = self.manifest()
+            if json.dumps(existing.identity(), sort_keys=True, default=str) != json.dumps(
+                manifest.identity(), sort_keys=True, default=str
+            ):
+                raise RunConflictError(
+                    f"result folder {self.root} holds a run of a different configuration "
+                    f"(model/suite/seed differ); choose another --out or delete it"
+                )
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / VIDEOS).mkdir(exist_ok=True)
+        write_json_atomic(self.manifest_path, asdict(manifest))
+
+    # -- videos ---------------------------------------------------------------------------
+    @property
+    def videos_dir(self) -> Path:
+        if self.manifest_path.exists():
+            return (self.root / self.manifest().videos_dir).resolve()
+        return self.root / VIDEOS
+
+    def video_path(self, case_id: str) -> Path:
+        return self.videos_dir / f"{case_id}.mp4"
+
+    # -- scores ---------------------------------------------------------------------------
+    @property
+    def scores_path(self) -> Path:
+        return self.root / SCORES
+
+    def records(self) -> list[ScoreRecord]:
+        """Every record in file order; a torn last line (crash mid-write) is skipped."""
+        if not self.scores_path.exists():
+            return []
+        records = []
+        with open(self.scores_path, encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    records.append(ScoreRecord(**json.loads(line)))
+                except (json.JSONDecodeError, TypeError):
+                    continue
+        return records
+
+    def latest(self) -> dict[tuple[str, str], ScoreRecord]:
+        """The newest record for each (case, metric)."""
+        return {(r.case, r.metric): r for r in self.records()}
+
+    def done(self) -> set[tuple[str, str]]:
+        """(case, metric) pairs with a finished result, errors excluded (they are retried)."""
+        return {key for key, record in self.latest().items() if record.ok and record.metric != GENERATE}
+
+    def append(self, record: ScoreRecord) -> None:
+        line = json.dumps(asdict(record), ensure_ascii=False, default=_json_default) + "\n"
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.scores_path, "a", encoding="utf-8") as handle:
+            if handle.tell() > 0 and not _ends_with_newline(self.scores_path):
+                handle.write("\n")  # isolate a torn line left by a crash
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def package_versions(names: tuple[str, ...] = (
+    "kaleido-bench", "torch", "torchvision", "transformers", "diffusers", "open_clip_torch", "timm",
+    "insightface", "onnxruntime", "dlib-bin", "opencv-python-headless", "av", "numpy",
+)) -> dict[str, str]:
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def git_commit(path: Path | None = None) -> str | None:
+    """The commit of the source tree this package runs from, when it is a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=path or Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
