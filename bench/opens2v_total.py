@@ -1,0 +1,350 @@
+"""OpenS2V-Eval Total: the official merge arithmetic (v1.1 and v1.0) as pure functions.
+
+Source: OpenS2V-Nexus `eval/merge_result.py` (v1.1, upstream commit 8cb7427) and
+`eval/v1.0_backup/merge_result.py` (v1.0); see SPEC.md section 2. The arithmetic follows the
+scripts operation for operation (same clipping, same left-to-right sums from 0, same
+`(avg - lo) / (hi - lo)`, same order of the weighted terms), so totals match the official ones
+to the last bit up to the order in which videos are read (1e-16).
+
+Per video (after clipping; `None` = the video does not count for that slot)::
+
+    aes_score          max(min(x, 7), 4)
+    motion_smoothness  min(abs(x), 1)
+    motion_amplitude   min(abs(x), 1)
+    facesim_cur        min(x, 1)            (no lower clip)
+    gme_score          min(x, 1)            (no lower clip)
+    nexus_score        min(x, 0.05), a 0 is skipped (out of sum AND count)
+    natural_score      max(min(x, 5), 1)
+
+Then the mean over the videos that have the slot, min-max normalised with `RANGES`, and the
+weighted sum with `WEIGHTS[(version, "Human" | "Open")]` ("Human-Domain" gets the Human
+weights, any other domain the Open ones, as in the script). v1.0 has one Motion slot, which is
+MotionAmplitude (`motionscore.json` -> `motion_fb`).
+
+Two modes:
+
+- `"official"`: the script's quirk is kept: a slot no video has averages to 0 BEFORE scaling
+  (Aesthetics becomes -4/3, Natural -1/4) and enters the Total.
+- `"ours"` (default for our runs): a slot no video has is MISSING (`None`) and a Total that
+  needs it is `None` too; it is shown as missing, never computed from a zero.
+
+API::
+
+    compute_total(per_video, domain, version="v1.1", mode="ours") -> OpenS2VTotal
+        per_video: {video_id: {slot: raw value or None}}
+    total_from_slots(slots, domain, version="v1.1") -> float | None
+    weights_for(domain, version="v1.1") -> tuple[(slot, weight), ...]
+    clip_video_value(slot, value) -> float | None
+    read_official_folder(folder) -> {video_id: {our metric name: value}}
+    metrics_to_slots(per_video_metrics) -> {video_id: {slot: value}}
+    official_total(folder, domain, version="v1.1", mode="official") -> OpenS2VTotal
+
+Our metric names map to slots through `METRIC_TO_SLOT` (the one place that mapping lives).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kaleido_bench.bench.errors import BenchError, UnknownNameError
+
+SLOTS: tuple[str, ...] = (
+    "aes_score",
+    "motion_smoothness",
+    "motion_amplitude",
+    "facesim_cur",
+    "gme_score",
+    "nexus_score",
+    "natural_score",
+)
+
+# our metric name -> official slot (merge_result.py's keys)
+METRIC_TO_SLOT: dict[str, str] = {
+    "aesthetics": "aes_score",
+    "motion_smoothness": "motion_smoothness",
+    "motion_amplitude": "motion_amplitude",
+    "face_sim_cur": "facesim_cur",
+    "gme_score": "gme_score",
+    "nexus_score": "nexus_score",
+    "natural_score": "natural_score",
+}
+SLOT_TO_METRIC: dict[str, str] = {slot: metric for metric, slot in METRIC_TO_SLOT.items()}
+
+# min-max ranges of merge_result.py (also the per-video clip bounds where a slot clips)
+RANGES: dict[str, tuple[float, float]] = {
+    "aes_score": (4, 7),
+    "motion_smoothness": (0, 1),
+    "motion_amplitude": (0, 1),
+    "facesim_cur": (0, 1),
+    "gme_score": (0, 1),
+    "nexus_score": (0, 0.05),
+    "natural_score": (1, 5),
+}
+
+VERSIONS: tuple[str, ...] = ("v1.1", "v1.0")
+DOMAINS: tuple[str, ...] = ("Open-Domain", "Human-Domain", "Single-Domain")
+
+# Weighted terms in the scripts' order (the order of the additions matters at 1e-16).
+WEIGHTS: dict[tuple[str, str], tuple[tuple[str, float], ...]] = {
+    ("v1.1", "Open"): (
+        ("aes_score", 0.16),
+        ("motion_smoothness", 0.06),
+        ("motion_amplitude", 0.02),
+        ("facesim_cur", 0.20),
+        ("gme_score", 0.12),
+        ("nexus_score", 0.20),
+        ("natural_score", 0.24),
+    ),
+    ("v1.1", "Human"): (
+        ("aes_score", 0.18),
+        ("motion_smoothness", 0.09),
+        ("motion_amplitude", 0.03),
+        ("facesim_cur", 0.25),
+        ("gme_score", 0.15),
+        ("natural_score", 0.30),
+    ),
+    # v1.0's single Motion slot is MotionAmplitude (motionscore.json -> motion_fb).
+    ("v1.0", "Open"): (
+        ("aes_score", 0.12),
+        ("motion_amplitude", 0.12),
+        ("facesim_cur", 0.20),
+        ("gme_score", 0.12),
+        ("nexus_score", 0.20),
+        ("natural_score", 0.24),
+    ),
+    ("v1.0", "Human"): (
+        ("aes_score", 0.15),
+        ("motion_amplitude", 0.15),
+        ("facesim_cur", 0.25),
+        ("gme_score", 0.15),
+        ("natural_score", 0.30),
+    ),
+}
+
+MODES: tuple[str, ...] = ("ours", "official")
+
+
+class ScoreFileError(BenchError):
+    """An official per-metric score file (or folder) that cannot be read."""
+
+
+def _check_version(version: str) -> None:
+    if version not in VERSIONS:
+        raise UnknownNameError(f"unknown OpenS2V version {version!r} (known: {', '.join(VERSIONS)})")
+
+
+def weights_for(domain: str, version: str = "v1.1") -> tuple[tuple[str, float], ...]:
+    """The (slot, weight) terms of the Total; only "Human-Domain" gets the Human weights."""
+    _check_version(version)
+    return WEIGHTS[(version, "Human" if domain == "Human-Domain" else "Open")]
+
+
+def clip_video_value(slot: str, value: float) -> float | None:
+    """One video's value as the merge script adds it; None when the script skips it (nexus 0)."""
+    lo, hi = RANGES[slot]
+    if slot in ("aes_score", "natural_score"):
+        return max(min(value, hi), lo)
+    if slot in ("motion_smoothness", "motion_amplitude"):
+        return min(abs(value), hi)
+    if slot in ("facesim_cur", "gme_score"):
+        return min(value, hi)
+    if slot == "nexus_score":
+        return None if value == 0 else min(value, hi)
+    raise UnknownNameError(f"unknown OpenS2V slot {slot!r} (known: {', '.join(SLOTS)})")
+
+
+def normalise(slot: str, average: float) -> float:
+    """Min-max scaling of merge_result.py: (avg - lo) / (hi - lo)."""
+    lo, hi = RANGES[slot]
+    return (average - lo) / (hi - lo)
+
+
+def total_from_slots(slots: Mapping[str, float | None], domain: str, version: str = "v1.1") -> float | None:
+    """Weighted sum of normalised slots in the script's order; None if a weighted slot is missing."""
+    total: float = 0
+    for slot, weight in weights_for(domain, version):
+        value = slots.get(slot)
+        if value is None:
+            return None
+        total += weight * value
+    return total
+
+
+@dataclass(frozen=True)
+class OpenS2VTotal:
+    """Result of the merge: normalised slots (0-1) and Total; `None` = missing (mode "ours")."""
+
+    version: str
+    domain: str
+    mode: str
+    total: float | None
+    slots: dict[str, float | None]  # normalised, every slot (weighted or not)
+    averages: dict[str, float | None]  # clipped per-video means before scaling
+    counts: dict[str, int]  # videos that entered each slot's mean
+
+    @property
+    def weighted_slots(self) -> tuple[str, ...]:
+        return tuple(slot for slot, _ in weights_for(self.domain, self.version))
+
+    def percent(self) -> dict[str, float | None]:
+        """Total and weighted slots as the published CSVs print them: round(x * 100, 2)."""
+        out: dict[str, float | None] = {"total_score": _percent(self.total)}
+        for slot in self.weighted_slots:
+            out[slot] = _percent(self.slots[slot])
+        return out
+
+
+def _percent(value: float | None) -> float | None:
+    return None if value is None else round(value * 100, 2)
+
+
+def compute_total(
+    per_video: Mapping[str, Mapping[str, float | None]],
+    domain: str,
+    version: str = "v1.1",
+    mode: str = "ours",
+) -> OpenS2VTotal:
+    """The official merge on `{video_id: {slot: raw value}}` (a `None` or missing value = absent).
+
+    Videos are visited in the mapping's order and each slot accumulates `total += clipped`
+    from 0, exactly like `process_scores`. Unknown keys are ignored (the script ignores them).
+    """
+    _check_version(version)
+    if mode not in MODES:
+        raise UnknownNameError(f"unknown merge mode {mode!r} (known: {', '.join(MODES)})")
+    sums: dict[str, float] = dict.fromkeys(SLOTS, 0)
+    counts: dict[str, int] = dict.fromkeys(SLOTS, 0)
+    for scores in per_video.values():
+        for slot in SLOTS:
+            value = scores.get(slot)
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            clipped = clip_video_value(slot, value)
+            if clipped is None:
+                continue
+            sums[slot] += clipped
+            counts[slot] += 1
+    averages: dict[str, float | None] = {}
+    slots: dict[str, float | None] = {}
+    for slot in SLOTS:
+        if counts[slot]:
+            averages[slot] = sums[slot] / counts[slot]
+        else:
+            averages[slot] = 0 if mode == "official" else None
+        slots[slot] = None if averages[slot] is None else normalise(slot, averages[slot])
+    total = total_from_slots(slots, domain, version)
+    return OpenS2VTotal(version, domain, mode, total, slots, averages, counts)
+
+
+# -- official per-metric JSON files ---------------------------------------------------------
+
+# file stem -> (key inside each video's dict, our metric name); motionscore.json is v1.0's name
+# for the MotionAmplitude file.
+OFFICIAL_FILES: dict[str, tuple[tuple[str, str], ...]] = {
+    "aesthetic_score": (("aes_score", "aesthetics"),),
+    "motion_amplitude": (("motion_fb", "motion_amplitude"),),
+    "motionscore": (("motion_fb", "motion_amplitude"),),
+    "motion_smoothness": (("motion_smoothness", "motion_smoothness"),),
+    "facesim": (("cur_score", "face_sim_cur"), ("arc_score", "face_sim_arc")),
+    "gmescore": (("gme_score", "gme_score"),),
+    "nexusscore": (("nexus_score", "nexus_score"),),
+}
+NATURAL_FILES: tuple[str, ...] = ("naturalscore_1", "naturalscore_2", "naturalscore_3")
+# merge_result.py also takes a bare number (not a dict) for these two files
+_BARE_NUMBER_OK = {"motion_amplitude", "motionscore", "motion_smoothness"}
+
+
+def is_official_folder(folder: str | Path) -> bool:
+    """True when `folder` holds at least one official per-metric score file."""
+    folder = Path(folder)
+    stems = set(OFFICIAL_FILES) | set(NATURAL_FILES)
+    return folder.is_dir() and any((folder / f"{stem}.json").is_file() for stem in stems)
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ScoreFileError(f"score file {path} cannot be read: {exc}") from None
+    if not isinstance(data, dict):
+        raise ScoreFileError(f"score file {path} is not a JSON object {{video_id: scores}}")
+    return data
+
+
+def _number(value: Any, path: Path, video: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ScoreFileError(f"score file {path}: video {video!r} has a non-numeric value {value!r}")
+    try:
+        return float(value)
+    except ValueError:
+        raise ScoreFileError(f"score file {path}: video {video!r} has a non-numeric value {value!r}") from None
+
+
+def read_official_folder(folder: str | Path) -> dict[str, dict[str, float]]:
+    """Per-video scores from a folder of the official scripts' outputs, under OUR metric names.
+
+    aesthetic_score.json {vid: {aes_score}} -> aesthetics; motion_amplitude.json (v1.0:
+    motionscore.json) {vid: {motion_fb, motion_lk}} -> motion_amplitude (motion_fb);
+    motion_smoothness.json {vid: {motion_smoothness}}; facesim.json {vid: {cur_score,
+    arc_score}} -> face_sim_cur, face_sim_arc; gmescore.json; nexusscore.json;
+    naturalscore_{1,2,3}.json {vid: "4"} (raw strings) -> natural_score = mean over the runs
+    present for that video. A video missing from a file (or with a null) has no value there.
+    Other *.json files (e.g. the merged `model_name_<domain>.json`) are ignored, as the script
+    ignores them. Videos keep the order of first appearance over the files in name order.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ScoreFileError(f"score folder {folder} does not exist")
+    merged: dict[str, dict[str, float]] = {}
+    natural: dict[str, list[float]] = {}
+    has_amplitude = (folder / "motion_amplitude.json").is_file()
+    for path in sorted(folder.glob("*.json")):
+        stem = path.stem
+        if stem in NATURAL_FILES:
+            for video, raw in _load_json(path).items():
+                merged.setdefault(video, {})
+                value = _number(raw, path, video)
+                if value is not None:
+                    natural.setdefault(video, []).append(value)
+            continue
+        if stem not in OFFICIAL_FILES or (stem == "motionscore" and has_amplitude):
+            continue
+        for video, entry in _load_json(path).items():
+            scores = merged.setdefault(video, {})
+            if isinstance(entry, dict):
+                for key, metric in OFFICIAL_FILES[stem]:
+                    value = _number(entry.get(key), path, video)
+                    if value is not None:
+                        scores[metric] = value
+            elif stem in _BARE_NUMBER_OK:
+                value = _number(entry, path, video)
+                if value is not None:
+                    scores[OFFICIAL_FILES[stem][0][1]] = value
+    for video, runs in natural.items():
+        # naturalscore_1, _2, _3 in that order, as the script sums them
+        merged[video]["natural_score"] = sum(runs) / len(runs)
+    return merged
+
+
+def metrics_to_slots(per_video: Mapping[str, Mapping[str, float | None]]) -> dict[str, dict[str, float | None]]:
+    """`{video: {our metric: value}}` -> `{video: {slot: value}}`; other metrics are dropped."""
+    return {
+        video: {METRIC_TO_SLOT[m]: v for m, v in scores.items() if m in METRIC_TO_SLOT}
+        for video, scores in per_video.items()
+    }
+
+
+def official_total(
+    folder: str | Path, domain: str, version: str = "v1.1", mode: str = "official"
+) -> OpenS2VTotal:
+    """merge_result.py on a folder of official per-metric JSON files (every video in it counts)."""
+    if not is_official_folder(folder):
+        raise ScoreFileError(f"{folder} holds no official OpenS2V score files ({', '.join(sorted(OFFICIAL_FILES))}, naturalscore_N)")
+    return compute_total(metrics_to_slots(read_official_folder(folder)), domain, version, mode)
