@@ -26,6 +26,7 @@ from kaleido_bench.bench.errors import RunConflictError
 MANIFEST = "manifest.json"
 SCORES = "scores.jsonl"
 VIDEOS = "videos"
+SKIPPED = "skipped_metrics.json"
 GENERATE = "generate"  # the pseudo-metric under which generation errors are recorded
 
 
@@ -112,6 +113,14 @@ class ResultStore:
 
     def video_path(self, case_id: str) -> Path:
         return self.videos_dir / f"{case_id}.mp4"
+
+    # -- metrics skipped for missing weights (`--metrics available`) ---------------------------
+    def write_skipped(self, skipped: dict[str, str]) -> None:
+        write_json_atomic(self.root / SKIPPED, skipped)
+
+    def skipped(self) -> dict[str, str]:
+        path = self.root / SKIPPED
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
     # -- scores ---------------------------------------------------------------------------
     @property

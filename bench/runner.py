@@ -1,0 +1,157 @@
+"""Run a model over a suite and score every video, resumably.
+
+For each case: generate the video unless the run folder already has it (videos appear
+atomically, so existing = complete), decode it ONCE, score it with every selected metric
+whose result is not stored yet, and append each result at once. A failing case is recorded
+with its error and the run goes on; Ctrl-C leaves a consistent folder and the same command
+resumes without repeating finished work (errors are retried).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kaleido_bench.bench.cases import Case, Suite
+from kaleido_bench.bench.errors import BenchError, WeightsMissingError
+from kaleido_bench.bench.store import GENERATE, ResultStore, ScoreRecord
+from kaleido_bench.bench.video import decode_video
+from kaleido_bench.metrics.base import Metric
+from kaleido_bench.metrics.weights import locate, resolve
+
+
+@dataclass
+class RunSummary:
+    """What one invocation did (not what the folder holds in total)."""
+
+    generated: int = 0
+    reused_videos: int = 0
+    scored: int = 0
+    reused_scores: int = 0
+    failures: list[ScoreRecord] = field(default_factory=list)
+    skipped_metrics: dict[str, str] = field(default_factory=dict)
+
+
+def select_metrics(names: Iterable[str], device: str = "cpu") -> tuple[list[Metric], dict[str, str]]:
+    """Instantiate metrics by name. `available` / `all` expand to every registered metric;
+    with `available` a metric whose weights are missing is skipped (and reported), otherwise a
+    missing weight file is one error before any work starts."""
+    from kaleido_bench.metrics.base import load_builtin_metrics
+
+    registry = load_builtin_metrics()
+    names = list(names)
+    skip_missing = "available" in names
+    expanded: list[str] = []
+    for name in names:
+        for item in registry.names() if name in {"all", "available"} else [name]:
+            if item not in expanded:
+                expanded.append(item)
+    metrics, skipped = [], {}
+    for name in expanded:
+        metric = registry.get(name)(device=device)
+        missing = [w for w in metric.weights if not locate(w).found]
+        if missing and skip_missing:
+            skipped[name] = "weights missing: " + ", ".join(w.filename for w in missing)
+            continue
+        for weight in missing:
+            resolve(weight, metric=name)  # raises WeightsMissingError naming file and command
+        metrics.append(metric)
+    return metrics, skipped
+
+
+class Runner:
+    """Generates (optional) and scores the cases of `suite` into `store`."""
+
+    def __init__(self, store: ResultStore, suite: Suite, metrics: list[Metric], *, model=None, seed: int = 0,
+                 progress=None) -> None:
+        self.store, self.suite, self.metrics, self.model, self.seed = store, suite, metrics, model, seed
+        self.progress = progress
+        self._ready: set[str] = set()
+        self._model_ready = False
+
+    def run(self) -> RunSummary:
+        summary = RunSummary()
+        done = self.store.done()
+        task = self.progress.add_task("cases", total=len(self.suite.cases)) if self.progress else None
+        for case in self.suite.cases:
+            if self.progress:
+                self.progress.update(task, description=f"[bold]{case.id}")
+            self._run_case(case, done, summary)
+            if self.progress:
+                self.progress.advance(task)
+        return summary
+
+    def _run_case(self, case: Case, done: set[tuple[str, str]], summary: RunSummary) -> None:
+        video_path = self.store.video_path(case.id)
+        if self.model is not None:
+            if video_path.exists():
+                summary.reused_videos += 1
+            elif not self._generate(case, video_path, summary):
+                return
+        pending = [m for m in self.metrics if (case.id, m.name) not in done]
+        summary.reused_scores += len(self.metrics) - len(pending)
+        if not pending:
+            return
+        try:
+            video = decode_video(video_path)
+        except BenchError as exc:
+            for metric in pending:
+                self._record(summary, ScoreRecord(case.id, metric.name, None, error=str(exc)))
+            return
+        for metric in pending:
+            started = time.perf_counter()
+            try:
+                if metric.name not in self._ready:
+                    metric.setup()
+                    self._ready.add(metric.name)
+                result = metric.score(video, case)
+            except WeightsMissingError:
+                raise  # the same for every case: stop with the one clear message
+            except Exception as exc:
+                record = ScoreRecord(case.id, metric.name, None, seconds=time.perf_counter() - started,
+                                     error=_describe(exc))
+            else:
+                record = ScoreRecord(case.id, metric.name, result.value, result.details,
+                                     time.perf_counter() - started)
+                summary.scored += 1
+            self._record(summary, record)
+
+    def _generate(self, case: Case, video_path: Path, summary: RunSummary) -> bool:
+        started = time.perf_counter()
+        tmp = video_path.with_name(f".{video_path.stem}.generating.mp4")
+        try:
+            if not self._model_ready:
+                self.model.setup()
+                self._model_ready = True
+            self.model.generate(case, self.seed, tmp)
+            if not tmp.is_file():
+                raise RuntimeError(f"model {self.model.name} wrote no video for {case.id}")
+            os.replace(tmp, video_path)
+        except WeightsMissingError:
+            raise
+        except Exception as exc:
+            tmp.unlink(missing_ok=True)
+            self._record(summary, ScoreRecord(case.id, GENERATE, None, seconds=time.perf_counter() - started,
+                                              error=_describe(exc)))
+            return False
+        summary.generated += 1
+        self.store.append(ScoreRecord(case.id, GENERATE, None, {"video": video_path.name},
+                                      time.perf_counter() - started))
+        return True
+
+    def _record(self, summary: RunSummary, record: ScoreRecord) -> None:
+        self.store.append(record)
+        if record.error:
+            summary.failures.append(record)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BenchError):
+        return str(exc)
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f" ({Path(frame.filename).name}:{frame.lineno})" if frame else ""
+    return f"{type(exc).__name__}: {exc}{where}"

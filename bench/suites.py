@@ -1,0 +1,199 @@
+"""Suite loaders and the suite registry.
+
+Built in: `opens2v` (Open-Domain, 180 cases), `opens2v-human` (60), `opens2v-single` (90) from
+the official JSON files shipped in this package (images from the public dataset
+`BestWishYsh/OpenS2V-Eval`, given with `--data-root`), and `mini`, a bundled offline suite of
+real packaged images. A path instead of a name loads a user's suite file: the official Kaleido
+input format (`.txt`, `prompt@@img1.png@@img2.png` a line) or our JSON / YAML schema
+(see `load_suite_file`), or an OpenS2V-style JSON dict.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from kaleido_bench.bench.cases import Case, ReferenceImage, Role, Suite, resolve_in_root
+from kaleido_bench.bench.errors import SuiteFileError, UnknownNameError
+from kaleido_bench.bench.registry import Registry
+
+SuiteLoader = Callable[[Path | None], Suite]
+SUITES: Registry[SuiteLoader] = Registry("suite")
+
+OPENS2V_VERSION = "v1.1"
+OPENS2V_DOMAINS = {
+    "opens2v": "Open-Domain",
+    "opens2v-human": "Human-Domain",
+    "opens2v-single": "Single-Domain",
+}
+
+
+def load_suite(name_or_path: str, data_root: str | Path | None = None) -> Suite:
+    """A registered suite by (case-insensitive) name, or a suite file by path."""
+    root = Path(data_root).expanduser() if data_root else None
+    suite_names()  # make sure every built-in suite is registered
+    key = name_or_path.lower()
+    if key in SUITES:
+        return SUITES.get(key)(root)
+    path = Path(name_or_path).expanduser()
+    if path.suffix.lower() in {".txt", ".json", ".yaml", ".yml"} or path.exists():
+        return load_suite_file(path, root)
+    raise UnknownNameError(f"unknown suite {name_or_path!r} (known: {', '.join(SUITES.names())}; or a suite file path)")
+
+
+# -- OpenS2V ---------------------------------------------------------------------------------
+
+
+def opens2v_role(relpath: str) -> Role:
+    """Role from the dataset's folder names: crop_man/crop_woman are face crops, man/woman are
+    whole people, environment/scene are backgrounds, everything else is an object."""
+    parts = set(relpath.replace("\\", "/").split("/"))
+    if parts & {"crop_man", "crop_woman"}:
+        return Role.FACE
+    if parts & {"man", "woman"}:
+        return Role.HUMAN
+    if parts & {"environment", "scene"}:
+        return Role.BACKGROUND
+    return Role.OBJECT
+
+
+def opens2v_cases(data: dict[str, Any], data_root: Path, source: str | Path) -> tuple[Case, ...]:
+    """Cases from an OpenS2V-Eval JSON dict (`{case_id: {img_paths, prompt, class_label, ...}}`)."""
+    cases = []
+    for case_id, entry in data.items():
+        try:
+            paths, prompt = entry["img_paths"], entry["prompt"]
+        except (KeyError, TypeError):
+            raise SuiteFileError(f"{source}: case {case_id!r} lacks img_paths or prompt") from None
+        labels = list(entry.get("class_label") or [])
+        if labels and len(labels) != len(paths):
+            raise SuiteFileError(f"{source}: case {case_id!r} has {len(paths)} images but {len(labels)} class labels")
+        labels += [None] * (len(paths) - len(labels))
+        references = tuple(
+            ReferenceImage(rel, resolve_in_root(data_root, rel, source=source), opens2v_role(rel), label)
+            for rel, label in zip(paths, labels)
+        )
+        flag = str(entry.get("synthesis_flag", "")).strip().lower()
+        cases.append(
+            Case(
+                id=case_id,
+                prompt=prompt,
+                references=references,
+                category=re.sub(r"_\d+$", "", case_id),
+                metadata={"synthesis_flag": flag == "true"} if flag else {},
+            )
+        )
+    return tuple(cases)
+
+
+def _opens2v_loader(name: str, domain: str) -> SuiteLoader:
+    def load(data_root: Path | None) -> Suite:
+        root = data_root or Path("OpenS2V-Eval")
+        text = resources.files("kaleido_bench.bench").joinpath(f"data/opens2v/suites/{domain}_Eval.json").read_text()
+        cases = opens2v_cases(json.loads(text), root, f"{domain}_Eval.json")
+        return Suite(name, OPENS2V_VERSION, cases, root.resolve(), domain)
+
+    load.__doc__ = f"OpenS2V-Eval {OPENS2V_VERSION} {domain}; images under --data-root (dataset BestWishYsh/OpenS2V-Eval)."
+    return load
+
+
+for _name, _domain in OPENS2V_DOMAINS.items():
+    SUITES.add(_name, _opens2v_loader(_name, _domain))
+
+
+# -- user suite files ------------------------------------------------------------------------
+
+
+def load_suite_file(path: Path, data_root: Path | None = None) -> Suite:
+    """Load a suite file; reference paths are relative to `data_root` (default: the file's folder).
+
+    `.txt`: the official Kaleido input, one case a line, `prompt@@img1.png@@img2.png`; ids are
+    `case_001`, ... and roles default to object (a line may end with `@@` items only).
+    `.json` / `.yaml`: either an OpenS2V-style dict of cases, or our schema::
+
+        name: my-suite            # optional, default: file stem
+        version: "1"              # optional
+        cases:
+          - id: cat_on_beach
+            prompt: A cat walks along a beach at sunset.
+            category: singleobj   # optional
+            references:
+              - {path: images/cat.png, role: object, label: Cat}   # role: face|human|object|background
+    """
+    if not path.is_file():
+        raise SuiteFileError(f"suite file {path} does not exist")
+    root = (data_root or path.parent).resolve()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SuiteFileError(f"suite file {path} cannot be read: {exc}") from None
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        return Suite(path.stem, "1", _kaleido_lines(text, root, path), root)
+    try:
+        if suffix == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # json.JSONDecodeError, yaml.YAMLError
+        raise SuiteFileError(f"suite file {path} is not valid {suffix[1:].upper()}: {exc}") from None
+    if isinstance(data, dict) and "cases" in data:
+        return _schema_suite(data, root, path)
+    if isinstance(data, dict) and all(isinstance(v, dict) and "img_paths" in v for v in data.values()) and data:
+        return Suite(path.stem, "1", opens2v_cases(data, root, path), root)
+    raise SuiteFileError(f"suite file {path} has neither a 'cases' list nor OpenS2V-style cases")
+
+
+def _kaleido_lines(text: str, root: Path, source: Path) -> tuple[Case, ...]:
+    cases = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        prompt, *images = [part.strip() for part in line.split("@@")]
+        images = [image for image in images if image]
+        if not prompt or not images:
+            raise SuiteFileError(f"{source}:{number}: expected 'prompt@@img1.png[@@img2.png...]', got {line[:80]!r}")
+        references = tuple(
+            ReferenceImage(image, resolve_in_root(root, image, source=f"{source}:{number}"), Role.OBJECT) for image in images
+        )
+        cases.append(Case(f"case_{len(cases) + 1:03d}", prompt, references))
+    if not cases:
+        raise SuiteFileError(f"{source} holds no cases")
+    return tuple(cases)
+
+
+def _schema_suite(data: dict[str, Any], root: Path, source: Path) -> Suite:
+    cases, seen = [], set()
+    if not isinstance(data["cases"], list):
+        raise SuiteFileError(f"{source}: 'cases' must be a list")
+    for index, entry in enumerate(data["cases"]):
+        where = f"{source}: case #{index + 1}"
+        if not isinstance(entry, dict) or "prompt" not in entry or not entry.get("references"):
+            raise SuiteFileError(f"{where} needs 'prompt' and a non-empty 'references' list")
+        case_id = str(entry.get("id") or f"case_{index + 1:03d}")
+        if case_id in seen or not re.fullmatch(r"[A-Za-z0-9_.-]+", case_id):
+            raise SuiteFileError(f"{where}: id {case_id!r} is duplicated or not a valid file stem")
+        seen.add(case_id)
+        references = []
+        for ref in entry["references"]:
+            ref = {"path": ref} if isinstance(ref, str) else ref
+            try:
+                role = Role(str(ref.get("role", "object")).lower())
+            except ValueError:
+                raise SuiteFileError(f"{where}: unknown role {ref.get('role')!r} (face, human, object, background)") from None
+            rel = str(ref["path"])
+            references.append(ReferenceImage(rel, resolve_in_root(root, rel, source=where), role, ref.get("label")))
+        cases.append(Case(case_id, str(entry["prompt"]), tuple(references), str(entry.get("category", ""))))
+    return Suite(str(data.get("name") or source.stem), str(data.get("version", "1")), tuple(cases), root)
+
+
+def suite_names() -> list[str]:
+    import kaleido_bench.bench.mini_suite  # noqa: F401  (registers "mini")
+
+    return SUITES.names()
