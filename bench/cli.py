@@ -1,4 +1,294 @@
-"""Command line (placeholder, filled in below)."""
-import typer
+"""`kaleido-bench`: a thin Typer layer over the library (bench.evaluate, bench.leaderboard, ...).
 
-app = typer.Typer()
+Bad input raises a `BenchError`; `main` prints its one-line message and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from kaleido_bench.bench.errors import BenchError
+
+app = typer.Typer(help="Subject-to-video benchmark: run models on suites, score videos, publish tables.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+list_app = typer.Typer(help="List what is registered.", no_args_is_help=True)
+weights_app = typer.Typer(help="Model files the metrics need.", no_args_is_help=True)
+app.add_typer(list_app, name="list")
+app.add_typer(weights_app, name="weights")
+console = Console(stderr=True)
+out = Console()
+
+DEFAULT_METRICS = "motion_amplitude,face_sim_dlib"
+MetricsOpt = Annotated[str, typer.Option("--metrics", help="Comma list of metric names; 'all' (every metric, "
+                                         "weights required) or 'available' (skip metrics whose weights are missing).")]
+DataRootOpt = Annotated[Path | None, typer.Option("--data-root", help="Folder the suite's image paths are relative to.")]
+CasesOpt = Annotated[str | None, typer.Option("--cases", help="Comma list of case ids to run.")]
+LimitOpt = Annotated[int | None, typer.Option("--limit", help="Run at most this many cases.")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Result folder (default: runs/<model>_<suite>_seed<seed>_<hash>).")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("eta"), TimeRemainingColumn(), console=console, transient=False)
+
+
+def _device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _split(text: str | None) -> list[str]:
+    return [item.strip() for item in (text or "").split(",") if item.strip()]
+
+
+def _parse_options(pairs: list[str]) -> dict:
+    import yaml
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BenchError(f"model option {pair!r} is not key=value")
+        options[key.strip().replace("-", "_")] = yaml.safe_load(value) if value else ""
+    return options
+
+
+def _load(suite: str, data_root: Path | None, cases: str | None, limit: int | None):
+    from kaleido_bench.bench.suites import load_suite
+
+    return load_suite(suite, data_root).select(_split(cases) or None, limit)
+
+
+def _report(store, summary) -> None:
+    console.print(f"[green]results[/]: {store.root}")
+    console.print(f"generated {summary.generated} (reused {summary.reused_videos}), scored {summary.scored} "
+                  f"(reused {summary.reused_scores}), failed {len(summary.failures)}")
+    for name, reason in summary.skipped_metrics.items():
+        console.print(f"[yellow]skipped metric[/] {name}: {reason}")
+    for record in summary.failures[:10]:
+        console.print(f"[red]failed[/] {record.case} / {record.metric}: {record.error}")
+
+
+@app.command()
+def run(
+    model: Annotated[str, typer.Option("--model", help="Registered model name, entry point, or package.module:Class.")],
+    suite: Annotated[str, typer.Option("--suite", help="Suite name (mini, opens2v, ...) or suite file.")] = "mini",
+    data_root: DataRootOpt = None,
+    metrics: MetricsOpt = DEFAULT_METRICS,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    cases: CasesOpt = None,
+    limit: LimitOpt = None,
+    option: Annotated[list[str] | None, typer.Option("-o", "--option", help="Model option key=value (repeatable).")] = None,
+    weights: Annotated[Path | None, typer.Option("--weights", help="Model weights folder (same as -o weights=DIR).")] = None,
+    out_dir: OutOpt = None,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir")] = Path("runs"),
+    device: DeviceOpt = "auto",
+) -> None:
+    """Generate videos for a suite with a model, then score them (resumes where it stopped)."""
+    from kaleido_bench.baselines.base import get_model_class
+    from kaleido_bench.bench.evaluate import run_model
+    from kaleido_bench.bench.runner import select_metrics
+
+    options = _parse_options(option or [])
+    if weights is not None:
+        options["weights"] = str(weights)
+    adapter = get_model_class(model)(**options)
+    the_suite = _load(suite, data_root, cases, limit)
+    chosen, skipped = select_metrics(_split(metrics), _device(device))
+    with _progress() as progress:
+        store, summary = run_model(adapter, the_suite, chosen, seed=seed, out_dir=out_dir, runs_dir=runs_dir,
+                                   progress=progress, skipped=skipped)
+    _report(store, summary)
+
+
+@app.command()
+def score(
+    videos: Annotated[Path, typer.Option("--videos", help="Folder of <case_id>.mp4 files.")],
+    suite: Annotated[str, typer.Option("--suite")] = "opens2v",
+    data_root: DataRootOpt = None,
+    metrics: MetricsOpt = DEFAULT_METRICS,
+    name: Annotated[str | None, typer.Option("--name", help="Model name for the tables (default: folder name).")] = None,
+    cases: CasesOpt = None,
+    limit: LimitOpt = None,
+    out_dir: OutOpt = None,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir")] = Path("runs"),
+    device: DeviceOpt = "auto",
+) -> None:
+    """Score a folder of existing videos (made elsewhere) against a suite."""
+    from kaleido_bench.bench.evaluate import score_videos
+    from kaleido_bench.bench.runner import select_metrics
+
+    the_suite = _load(suite, data_root, cases, limit)
+    chosen, skipped = select_metrics(_split(metrics), _device(device))
+    with _progress() as progress:
+        store, summary, unmatched = score_videos(videos, the_suite, chosen, model_name=name, out_dir=out_dir,
+                                                 runs_dir=runs_dir, progress=progress, skipped=skipped)
+    if unmatched:
+        console.print(f"[yellow]ignored[/] {len(unmatched)} video(s) named after no case of {the_suite.name}: "
+                      + ", ".join(f"{stem}.mp4" for stem in unmatched[:10]))
+    _report(store, summary)
+
+
+class TableFormat(str, Enum):
+    md = "md"
+    csv = "csv"
+
+
+@app.command()
+def leaderboard(
+    results: Annotated[list[Path], typer.Argument(help="Result folders (ours, or folders of official OpenS2V JSON files).")],
+    fmt: Annotated[TableFormat, typer.Option("--format")] = TableFormat.md,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the table(s) here instead of stdout.")] = None,
+    version: Annotated[str, typer.Option("--version", help="OpenS2V Total version: v1.1 or v1.0.")] = "v1.1",
+    published: Annotated[bool, typer.Option("--published/--no-published", help="Add the published OpenS2V rows.")] = False,
+) -> None:
+    """Tabulate one or more result folders: per-metric means and, for OpenS2V, the normalised Total."""
+    from kaleido_bench.bench.leaderboard import render_leaderboard
+
+    text = render_leaderboard(results, fmt=fmt.value, version=version, published=published)
+    if out_file:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(text, encoding="utf-8")
+        console.print(f"wrote {out_file}")
+    else:
+        out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+@list_app.command("models")
+def list_models() -> None:
+    """Registered model adapters."""
+    from kaleido_bench.baselines.base import load_builtin_models
+
+    registry = load_builtin_models()
+    _table("model", [(name, registry.get(name).description + _label(registry.get(name))) for name in registry])
+
+
+def _label(cls) -> str:
+    return f" [{cls.label}]" if cls.label else ""
+
+
+@list_app.command("suites")
+def list_suites() -> None:
+    """Registered suites."""
+    from kaleido_bench.bench.suites import SUITES, suite_names
+
+    _table("suite", [(name, (SUITES.get(name).__doc__ or "").strip().splitlines()[0]) for name in suite_names()])
+
+
+@list_app.command("metrics")
+def list_metrics() -> None:
+    """Registered metrics."""
+    from kaleido_bench.metrics.base import load_builtin_metrics
+
+    registry = load_builtin_metrics()
+    _table("metric", [(name, registry.get(name).description) for name in registry])
+
+
+def _table(kind: str, rows: list[tuple[str, str]]) -> None:
+    table = Table(kind, "description")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
+@weights_app.command("list")
+def weights_list() -> None:
+    """Every metric's model files, where they were looked for, and whether they are there."""
+    from kaleido_bench.metrics.base import load_builtin_metrics
+    from kaleido_bench.metrics.weights import locate, weights_dir
+
+    registry = load_builtin_metrics()
+    table = Table("metric", "file", "status", "location / searched", title=f"weights dir: {weights_dir()}")
+    for name in registry:
+        for weight in registry.get(name).weights:
+            found = locate(weight)
+            status = "[green]found[/]" if found.found else "[red]missing[/]"
+            table.add_row(name, weight.filename, status, str(found.path) if found.found else "; ".join(found.searched))
+    out.print(table)
+
+
+@weights_app.command("download")
+def weights_download(metrics: Annotated[list[str] | None, typer.Argument(help="Metric names (default: all).")] = None) -> None:
+    """Fetch the model files of the named metrics (needs a network connection)."""
+    from kaleido_bench.metrics.base import load_builtin_metrics
+    from kaleido_bench.metrics.weights import download, locate
+
+    registry = load_builtin_metrics()
+    for name in metrics or registry.names():
+        for weight in registry.get(name).weights:
+            if locate(weight).found:
+                console.print(f"{name}: {weight.filename} already present")
+                continue
+            console.print(f"{name}: downloading {weight.filename}")
+            try:
+                path = download(weight)
+            except BenchError:
+                raise
+            except Exception as exc:
+                raise BenchError(f"download of {weight.filename} for {name} failed: {exc}") from None
+            console.print(f"{name}: saved {path}")
+
+
+@app.command()
+def profile(
+    videos: Annotated[list[Path], typer.Argument(help="Video files to time.")],
+    suite: Annotated[str, typer.Option("--suite")] = "opens2v",
+    data_root: DataRootOpt = None,
+    metrics: MetricsOpt = "available",
+    repeat: Annotated[int, typer.Option("--repeat")] = 1,
+    fmt: Annotated[TableFormat, typer.Option("--format")] = TableFormat.md,
+    out_file: Annotated[Path | None, typer.Option("--out")] = None,
+    device: DeviceOpt = "auto",
+) -> None:
+    """Seconds per video for decoding and for each metric, as a table."""
+    from kaleido_bench.bench.profile import profile_videos
+
+    table = profile_videos(videos, suite=suite, data_root=data_root, metric_names=_split(metrics),
+                           repeat=repeat, device=_device(device))
+    text = table.to_markdown(index=False, floatfmt=".3f") if fmt is TableFormat.md else table.to_csv(index=False)
+    if out_file:
+        out_file.write_text(text + "\n", encoding="utf-8")
+        console.print(f"wrote {out_file}")
+    out.print(text, markup=False, highlight=False)
+
+
+def main() -> None:
+    """Console entry point: one clear line and exit code 2 for bad input, 130 on Ctrl-C."""
+    try:
+        app(standalone_mode=False)
+    except BenchError as exc:
+        console.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: finished work is saved; run the same command again to resume")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise
