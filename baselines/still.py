@@ -1,0 +1,140 @@
+"""`still`: the first reference image held for the whole clip, the zero-motion baseline.
+
+Each frame is the first reference fitted into the frame keeping its aspect ratio and padded
+white, exactly as Kaleido prepares its reference images (SPEC section 1: PIL LANCZOS, sizes
+truncated with int(), white padding, left/top get delta // 2). It scores the subject metrics a
+model gets for copying its input, with no motion at all. The seed changes nothing.
+
+This module also holds what the synthetic baselines (`still`, `collage`) share: their
+frame-size options and the error for a bad model option.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from kaleido_bench.baselines.base import ModelAdapter, ModelCapabilities, register_model
+from kaleido_bench.baselines.cutout import load_reference
+from kaleido_bench.bench.cases import Case
+from kaleido_bench.bench.errors import BenchError
+from kaleido_bench.bench.video import write_video
+
+
+class ModelOptionError(BenchError):
+    """A `-o key=value` model option that is missing, unknown or has a bad value."""
+
+
+@dataclass(frozen=True)
+class FrameOptions:
+    """Size, length and rate of a synthetic baseline's videos.
+
+    The defaults (240x416, 33 frames at 16 fps) are a quarter of Wan's 480x832 at the same aspect,
+    so a suite runs in seconds on a laptop CPU; pass `-o height=480 -o width=832 -o num_frames=81`
+    for Kaleido's release size.
+    """
+
+    height: int = 240
+    width: int = 416
+    num_frames: int = 33
+    fps: float = 16.0
+
+    @classmethod
+    def parse(cls, model: str, options: dict[str, Any], extra: tuple[str, ...] = ()) -> FrameOptions:
+        """Read the frame options from `options` (strings from the command line or numbers).
+
+        Keys other than these four and `extra` are refused, so a typo cannot silently run the
+        defaults under a new configuration hash.
+        """
+        known = ("height", "width", "num_frames", "fps", *extra)
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise ModelOptionError(
+                f"model {model!r} has no option(s) {', '.join(unknown)} (known: {', '.join(known)})"
+            )
+        default = cls()
+        height = _int_option(model, options, "height", default.height)
+        width = _int_option(model, options, "width", default.width)
+        num_frames = _int_option(model, options, "num_frames", default.num_frames)
+        fps = _float_option(model, options, "fps", default.fps)
+        for key, value in (("height", height), ("width", width)):
+            if value < 2 or value % 2:
+                raise ModelOptionError(f"model {model!r}: {key} must be an even number >= 2 (H.264), got {value}")
+        if num_frames < 1:
+            raise ModelOptionError(f"model {model!r}: num_frames must be >= 1, got {num_frames}")
+        if not fps > 0:
+            raise ModelOptionError(f"model {model!r}: fps must be > 0, got {fps}")
+        return cls(height, width, num_frames, fps)
+
+    def capabilities(self, max_references: int | None = None) -> ModelCapabilities:
+        return ModelCapabilities(max_references, self.height, self.width, self.num_frames, self.fps)
+
+
+class SyntheticVideoAdapter(ModelAdapter):
+    """Base of the baselines that draw their frames from the references (no weights)."""
+
+    def __init__(self, **options: Any) -> None:
+        self.frame = FrameOptions.parse(self.name or type(self).__name__, options)
+        # parsed values, not the raw strings: `-o height=240` and the default make the same run
+        super().__init__(**asdict(self.frame))
+
+    @property
+    def capabilities(self) -> ModelCapabilities:
+        # any number of references is accepted (`still` shows the first)
+        return self.frame.capabilities(max_references=None)
+
+
+def fit_pad_white(image: Image.Image, height: int, width: int) -> np.ndarray:
+    """Kaleido's reference preprocessing: fit inside height x width (LANCZOS), pad white, centred."""
+    image = image.convert("RGB")
+    scale = min(width / image.width, height / image.height)
+    new_w = max(1, min(width, int(image.width * scale)))
+    new_h = max(1, min(height, int(image.height * scale)))
+    resized = image.resize((new_w, new_h), Image.Resampling.LANCZOS)
+    canvas = Image.new("RGB", (width, height), (255, 255, 255))
+    canvas.paste(resized, ((width - new_w) // 2, (height - new_h) // 2))
+    return np.asarray(canvas)
+
+
+@register_model("still")
+class StillAdapter(SyntheticVideoAdapter):
+    description = "the first reference image, fitted and padded white, on every frame (no motion)"
+    label = "non-learned"
+
+    def render(self, case: Case) -> np.ndarray:
+        """(T, H, W, 3) uint8 frames; a case without references gives white frames."""
+        f = self.frame
+        if case.references:
+            frame = fit_pad_white(load_reference(case.references[0]), f.height, f.width)
+        else:
+            frame = np.full((f.height, f.width, 3), 255, np.uint8)
+        return np.repeat(frame[None], f.num_frames, axis=0)
+
+    def generate(self, case: Case, seed: int, out_path: Path) -> None:
+        write_video(out_path, self.render(case), self.frame.fps)
+
+
+def _int_option(model: str, options: dict[str, Any], key: str, default: int) -> int:
+    value = options.get(key, default)
+    if isinstance(value, bool):
+        raise ModelOptionError(f"model {model!r}: option {key} must be an integer, got {value!r}")
+    try:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return int(str(value).strip())
+    except ValueError:
+        raise ModelOptionError(f"model {model!r}: option {key} must be an integer, got {value!r}") from None
+
+
+def _float_option(model: str, options: dict[str, Any], key: str, default: float) -> float:
+    value = options.get(key, default)
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        return float(str(value).strip())
+    except ValueError:
+        raise ModelOptionError(f"model {model!r}: option {key} must be a number, got {value!r}") from None
