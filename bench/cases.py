@@ -79,11 +79,11 @@ class Suite:
         """Raise one error listing every missing reference image at once, before any generation."""
         missing = self.missing_images()
         if missing:
-            shown = "\n  ".join(str(p) for p in missing[:20])
-            more = f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else ""
+            root = self.data_root
+            shown = "\n  ".join(str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in missing)
             raise MissingImageError(
                 f"{len(missing)} reference image(s) of suite {self.name!r} are missing under data root "
-                f"{self.data_root}:\n  {shown}{more}"
+                f"{root} (download the suite's images there or pass --data-root):\n  {shown}"
             )
 
 

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -22,7 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from kaleido_bench.bench.errors import BenchError
+from kaleido_bench.bench.errors import BenchError, VideoError
 
 app = typer.Typer(help="Subject-to-video benchmark: run models on suites, score videos, publish tables.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -113,6 +114,7 @@ def run(
         options["weights"] = str(weights)
     adapter = get_model_class(model)(**options)
     the_suite = _load(suite, data_root, cases, limit)
+    the_suite.check_images()
     chosen, skipped = select_metrics(_split(metrics), _device(device))
     with _progress() as progress:
         store, summary = run_model(adapter, the_suite, chosen, seed=seed, out_dir=out_dir, runs_dir=runs_dir,
@@ -137,6 +139,8 @@ def score(
     from kaleido_bench.bench.evaluate import score_videos
     from kaleido_bench.bench.runner import select_metrics
 
+    if not videos.is_dir():
+        raise VideoError(f"videos folder {videos} does not exist")
     the_suite = _load(suite, data_root, cases, limit)
     chosen, skipped = select_metrics(_split(metrics), _device(device))
     with _progress() as progress:
@@ -276,7 +280,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except BenchError as exc:
-        console.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: finished work is saved; run the same command again to resume")

@@ -1,7 +1,7 @@
 """Where every model file lives: one resolver for explicit paths, the weights dir and the HF cache.
 
 Look-up order for a `WeightFile`:
-  1. an explicit path (a metric option or `--weights-path`),
+  1. an explicit path (a metric option), then the installed package that ships it (dlib's models),
   2. `$KALEIDO_BENCH_WEIGHTS/<filename>` (default `~/.cache/kaleido_bench/weights`),
   3. the Hugging Face hub cache (`huggingface_hub.try_to_load_from_cache`: local only, no network).
 A miss raises `WeightsMissingError` at once, naming the file, where it looked and the command
@@ -30,6 +30,22 @@ class WeightFile:
     url: str | None = None  # plain download address when it is not on the hub
     snapshot: bool = False  # a whole hub repository (transformers / open_clip model folders)
     allow_patterns: tuple[str, ...] = ()
+    package: str | None = None  # "pkg:path/in/pkg" for files that ship inside an installed package
+
+    def packaged_path(self) -> Path | None:
+        """Where an installed package keeps this file (found without importing the package)."""
+        if not self.package:
+            return None
+        from importlib.util import find_spec
+
+        name, _, inner = self.package.partition(":")
+        try:
+            spec = find_spec(name)
+        except (ImportError, ValueError):
+            return None
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        return Path(list(spec.submodule_search_locations)[0]) / inner
 
     @property
     def hub_filename(self) -> str:
@@ -61,6 +77,11 @@ def locate(weight: WeightFile, explicit: str | Path | None = None) -> Resolution
         searched.append(str(path))
         if path.exists():
             return Resolution(weight, path, tuple(searched))
+    packaged = weight.packaged_path()
+    if packaged is not None:
+        searched.append(str(packaged))
+        if packaged.exists():
+            return Resolution(weight, packaged, tuple(searched))
     local = weights_dir() / weight.filename
     searched.append(str(local))
     if local.exists() and (not weight.snapshot or any(local.iterdir())):

@@ -1,0 +1,73 @@
+"""The CLI: bad input exits 2 with one line naming the file and the problem, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from kaleido_bench.bench.cli import main
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["kaleido-bench", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+        raise SystemExit(0)
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+def assert_one_clear_line(err: str, *needles: str) -> None:
+    assert "Traceback" not in err
+    text = " ".join(err.split())
+    assert text.startswith("error:"), err
+    for needle in needles:
+        assert needle in text, (needle, text)
+
+
+def test_unknown_model(monkeypatch, capsys, tmp_path):
+    code, _, err = run_cli(monkeypatch, capsys, "run", "--model", "nope", "--runs-dir", str(tmp_path))
+    assert code == 2
+    assert_one_clear_line(err, "unknown model 'nope'", "still")
+
+
+def test_unknown_suite(monkeypatch, capsys, tmp_path):
+    code, _, err = run_cli(monkeypatch, capsys, "run", "--model", "still", "--suite", "nope", "--runs-dir", str(tmp_path))
+    assert code == 2
+    assert_one_clear_line(err, "unknown suite 'nope'", "mini")
+
+
+def test_missing_image_lists_the_root(monkeypatch, capsys, tmp_path):
+    code, _, err = run_cli(monkeypatch, capsys, "run", "--model", "still", "--suite", "opens2v", "--data-root",
+                           str(tmp_path), "--runs-dir", str(tmp_path / "runs"))
+    assert code == 2
+    assert_one_clear_line(err, "317 reference image(s)", str(tmp_path), "Images/singleobject/cup/52.jpg")
+    assert not (tmp_path / "runs").exists()  # nothing generated before the check
+
+
+def test_path_escaping_the_root(monkeypatch, capsys, tmp_path):
+    suite = tmp_path / "jobs.txt"
+    suite.write_text("A cat@@../../etc/passwd\n")
+    code, _, err = run_cli(monkeypatch, capsys, "run", "--model", "still", "--suite", str(suite), "--runs-dir",
+                           str(tmp_path))
+    assert code == 2
+    assert_one_clear_line(err, "'../../etc/passwd'", "jobs.txt:1", "data root")
+
+
+def test_score_missing_videos_folder(monkeypatch, capsys, tmp_path):
+    code, _, err = run_cli(monkeypatch, capsys, "score", "--suite", "mini", "--videos", str(tmp_path / "none"),
+                           "--runs-dir", str(tmp_path))
+    assert code == 2
+    assert_one_clear_line(err, str(tmp_path / "none"), "does not exist")
+
+
+def test_bad_model_option(monkeypatch, capsys, tmp_path):
+    code, _, err = run_cli(monkeypatch, capsys, "run", "--model", "still", "-o", "novalue", "--runs-dir", str(tmp_path))
+    assert code == 2
+    assert_one_clear_line(err, "'novalue' is not key=value")
+
+
+def test_list_suites(monkeypatch, capsys):
+    code, out, _ = run_cli(monkeypatch, capsys, "list", "suites")
+    assert code == 0 and "opens2v-human" in out and "mini" in out
