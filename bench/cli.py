@@ -34,7 +34,7 @@ app.add_typer(weights_app, name="weights")
 console = Console(stderr=True)
 out = Console()
 
-DEFAULT_METRICS = "motion_amplitude,face_sim_dlib"
+DEFAULT_METRICS = "all"
 MetricsOpt = Annotated[str, typer.Option("--metrics", help="Comma list of metric names; 'all' (every metric, "
                                          "weights required) or 'available' (skip metrics whose weights are missing).")]
 DataRootOpt = Annotated[Path | None, typer.Option("--data-root", help="Folder the suite's image paths are relative to.")]
@@ -91,7 +91,8 @@ def _report(store, summary) -> None:
 
 @app.command()
 def run(
-    model: Annotated[str, typer.Option("--model", help="Registered model name, entry point, or package.module:Class.")],
+    model: Annotated[list[str], typer.Option("--model", help="Registered model name, entry point, or "
+                                             "package.module:Class (repeat to run several).")],
     suite: Annotated[str, typer.Option("--suite", help="Suite name (mini, opens2v, ...) or suite file.")] = "mini",
     data_root: DataRootOpt = None,
     metrics: MetricsOpt = DEFAULT_METRICS,
@@ -103,6 +104,8 @@ def run(
     out_dir: OutOpt = None,
     runs_dir: Annotated[Path, typer.Option("--runs-dir")] = Path("runs"),
     device: DeviceOpt = "auto",
+    table: Annotated[Path | None, typer.Option("--leaderboard", help="Afterwards write the leaderboard of these "
+                                               "runs here (.md or .csv).")] = None,
 ) -> None:
     """Generate videos for a suite with a model, then score them (resumes where it stopped)."""
     from kaleido_bench.baselines.base import get_model_class
@@ -112,14 +115,22 @@ def run(
     options = _parse_options(option or [])
     if weights is not None:
         options["weights"] = str(weights)
-    adapter = get_model_class(model)(**options)
+    if out_dir is not None and len(model) > 1:
+        raise BenchError("--out names one result folder: give one --model with it")
+    adapters = [get_model_class(name)(**options) for name in model]
     the_suite = _load(suite, data_root, cases, limit)
     the_suite.check_images()
     chosen, skipped = select_metrics(_split(metrics), _device(device))
-    with _progress() as progress:
-        store, summary = run_model(adapter, the_suite, chosen, seed=seed, out_dir=out_dir, runs_dir=runs_dir,
-                                   progress=progress, skipped=skipped)
-    _report(store, summary)
+    folders = []
+    for adapter in adapters:
+        console.print(f"[bold]{adapter.name}[/] on {the_suite.name} ({len(the_suite.cases)} cases)")
+        with _progress() as progress:
+            store, summary = run_model(adapter, the_suite, chosen, seed=seed, out_dir=out_dir, runs_dir=runs_dir,
+                                       progress=progress, skipped=skipped)
+        _report(store, summary)
+        folders.append(store.root)
+    if table is not None:
+        _leaderboard(folders, None, table)
 
 
 @app.command()
@@ -160,21 +171,37 @@ class TableFormat(str, Enum):
 @app.command()
 def leaderboard(
     results: Annotated[list[Path], typer.Argument(help="Result folders (ours, or folders of official OpenS2V JSON files).")],
-    fmt: Annotated[TableFormat, typer.Option("--format")] = TableFormat.md,
+    fmt: Annotated[TableFormat | None, typer.Option("--format", help="md or csv (default: from --out, else md).")] = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the table(s) here instead of stdout.")] = None,
     version: Annotated[str, typer.Option("--version", help="OpenS2V Total version: v1.1 or v1.0.")] = "v1.1",
     published: Annotated[bool, typer.Option("--published/--no-published", help="Add the published OpenS2V rows.")] = False,
+    domain: Annotated[str, typer.Option("--domain", help="Domain of official JSON folders (Open-Domain, Human-Domain, "
+                                        "Single-Domain).")] = "Open-Domain",
 ) -> None:
-    """Tabulate one or more result folders: per-metric means and, for OpenS2V, the normalised Total."""
-    from kaleido_bench.bench.leaderboard import render_leaderboard
-
-    text = render_leaderboard(results, fmt=fmt.value, version=version, published=published)
-    if out_file:
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        out_file.write_text(text, encoding="utf-8")
-        console.print(f"wrote {out_file}")
-    else:
+    """Tabulate result folders: per-metric means and, for OpenS2V, the normalised Total."""
+    text = _leaderboard(results, fmt.value if fmt else None, out_file, version, published, domain)
+    if not out_file:
         out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _leaderboard(results: list[Path], fmt: str | None, out_file: Path | None, version: str = "v1.1",
+                 published: bool = False, domain: str = "Open-Domain") -> str:
+    from kaleido_bench.bench.leaderboard import leaderboard as render_leaderboard
+    from kaleido_bench.bench.leaderboard import metric_aggregators
+    from kaleido_bench.bench.store import ResultStore
+
+    text = render_leaderboard(results, fmt=fmt, out=None, version=version, published=published,
+                              aggregators=metric_aggregators(), official_domain=domain)
+    notes = [f"{path.name}: {name} skipped ({reason})" for path in results
+             for name, reason in ResultStore(path).skipped().items()]
+    if notes and (fmt or "md") == "md" and not (out_file and out_file.suffix == ".csv"):
+        text = text.rstrip("\n") + "\n\nNot scored:\n" + "".join(f"- {note}\n" for note in notes)
+    if out_file:
+        from kaleido_bench.bench.leaderboard import write_leaderboard
+
+        write_leaderboard(text, out_file)
+        console.print(f"wrote {out_file}")
+    return text
 
 
 @list_app.command("models")
