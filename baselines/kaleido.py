@@ -1,0 +1,263 @@
+"""`kaleido` and `kaleido-tiny`: the Kaleido reference model (kaleido_bench.kaleido) as benchmark models.
+
+`kaleido` runs the released Kaleido-14B-S2V weights (`-o weights=DIR` or `--weights DIR`:
+`model/`, `Wan2.1_VAE.pth`, `umt5-xxl/` from zai-org/Kaleido-14B-S2V); the SAT checkpoint is
+converted once to safetensors beside it (`model-diffusers/`, or `-o converted=DIR`).
+`kaleido-tiny` is the same code with a tiny random network built from a fixed seed (no files):
+for smoke runs and tests only, and labelled "random weights" in every table.
+
+Options (`-o key=value`): steps, cfg_scale, height, width, num_frames, seed comes from the run;
+`kaleido` also takes weights, dtype (bf16 | fp16 | fp32), offload (true | false: CPU offload of
+the idle components), device (cuda | cpu | cuda:N), converted (DIR), batch_cfg (auto | true |
+false). Missing files and a too-small GPU are reported before any loading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from kaleido_bench.baselines.base import ModelAdapter, ModelCapabilities, register_model
+from kaleido_bench.baselines.cutout import load_reference
+from kaleido_bench.bench.cases import Case
+from kaleido_bench.bench.errors import BenchError, WeightsMissingError
+from kaleido_bench.bench.video import write_video
+
+WEIGHTS_HINT = (
+    "download zai-org/Kaleido-14B-S2V (about 64 GB: `huggingface-cli download zai-org/Kaleido-14B-S2V "
+    "--local-dir DIR`, then join the parts of model/ with the release's merge script) and pass "
+    "--weights DIR (or -o weights=DIR)"
+)
+
+
+class ModelOptionError(BenchError):
+    """A `-o key=value` option of a Kaleido model that is unknown or has a bad value."""
+
+
+class GpuMemoryTooSmallError(BenchError):
+    """The GPU has less memory than the chosen model settings need."""
+
+
+class CheckpointMismatchError(BenchError):
+    """A weights file whose tensor names or shapes do not match the model."""
+
+
+_DTYPES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
+           "fp32": "float32", "float32": "float32"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class KaleidoOptions:
+    """Parsed model options (numbers from strings); the fields that change videos form the config."""
+
+    steps: int
+    cfg_scale: float
+    height: int
+    width: int
+    num_frames: int
+    fps: float = 16.0
+    dtype: str = "bfloat16"
+    device: str = "auto"
+    offload: bool = False
+    weights: str | None = None
+    converted: str | None = None
+    batch_cfg: bool | None = None
+
+    def video_config(self) -> dict[str, Any]:
+        """What changes the frames (not where the files are, nor how memory is managed)."""
+        out = asdict(self)
+        for key in ("weights", "converted", "offload", "batch_cfg"):
+            out.pop(key)
+        return out
+
+
+def _parse_bool(model: str, key: str, value: Any) -> bool | None:
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    if text in ("auto", "none", ""):
+        return None
+    raise ModelOptionError(f"model {model!r}: option {key} must be true or false, got {value!r}")
+
+
+def _number(model: str, key: str, value: Any, kind: type) -> int | float:
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(str(value).strip())
+        if kind is int:
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        return number
+    except ValueError:
+        raise ModelOptionError(f"model {model!r}: option {key} must be {'an integer' if kind is int else 'a number'}, got {value!r}") from None
+
+
+def parse_options(model: str, options: dict[str, Any], defaults: dict[str, Any], known: tuple[str, ...]) -> KaleidoOptions:
+    """Options from the command line (strings) or Python (numbers), refusing unknown keys."""
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ModelOptionError(f"model {model!r} has no option(s) {', '.join(unknown)} (known: {', '.join(known)})")
+    values = {**defaults, **options}
+    parsed: dict[str, Any] = {}
+    for key, kind in (("steps", int), ("height", int), ("width", int), ("num_frames", int),
+                      ("cfg_scale", float), ("fps", float)):  # fmt: skip
+        parsed[key] = _number(model, key, values[key], kind)
+    if parsed["steps"] < 1:
+        raise ModelOptionError(f"model {model!r}: steps must be >= 1, got {parsed['steps']}")
+    for key in ("height", "width"):
+        if parsed[key] < 16 or parsed[key] % 16:
+            raise ModelOptionError(f"model {model!r}: {key} must be a multiple of 16 (VAE 8 x patch 2), got {parsed[key]}")
+    if parsed["num_frames"] < 1 or (parsed["num_frames"] - 1) % 4:
+        raise ModelOptionError(f"model {model!r}: num_frames must be 4k + 1 (Wan VAE), e.g. 81, got {parsed['num_frames']}")
+    dtype = str(values.get("dtype", "bf16")).strip().lower()
+    if dtype not in _DTYPES:
+        raise ModelOptionError(f"model {model!r}: dtype must be one of bf16, fp16, fp32, got {dtype!r}")
+    device = str(values.get("device", "auto")).strip().lower()
+    weights = values.get("weights")
+    converted = values.get("converted")
+    return KaleidoOptions(
+        **parsed,
+        dtype=_DTYPES[dtype],
+        device=device,
+        offload=bool(_parse_bool(model, "offload", values.get("offload", False))),
+        weights=str(Path(str(weights)).expanduser()) if weights else None,
+        converted=str(Path(str(converted)).expanduser()) if converted else None,
+        batch_cfg=_parse_bool(model, "batch_cfg", values.get("batch_cfg", "auto")),
+    )
+
+
+class _KaleidoBase(ModelAdapter):
+    defaults: ClassVar[dict[str, Any]] = {}
+    known_options: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **options: Any) -> None:
+        self.parsed = parse_options(self.name or type(self).__name__, options, self.defaults, self.known_options)
+        super().__init__(**self.parsed.video_config())
+        self.pipeline = None
+
+    @property
+    def capabilities(self) -> ModelCapabilities:
+        o = self.parsed
+        return ModelCapabilities(3, o.height, o.width, o.num_frames, o.fps)
+
+    def _device(self) -> str:
+        if self.parsed.device != "auto":
+            return self.parsed.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def generate(self, case: Case, seed: int, out_path: Path) -> None:
+        if self.pipeline is None:
+            self.setup()
+        o = self.parsed
+        frames = self.pipeline(
+            case.prompt,
+            [load_reference(ref) for ref in case.references],
+            height=o.height,
+            width=o.width,
+            num_frames=o.num_frames,
+            num_steps=o.steps,
+            cfg_scale=o.cfg_scale,
+            seed=seed,
+        )
+        write_video(out_path, frames, o.fps)
+
+
+@register_model("kaleido")
+class KaleidoAdapter(_KaleidoBase):
+    description = "Kaleido-14B-S2V (zai-org): Wan2.1 DiT + reference latents + R-RoPE, 512x896x81, 50 steps, CFG 6"
+    defaults: ClassVar[dict[str, Any]] = {"steps": 50, "cfg_scale": 6.0, "height": 512, "width": 896,
+                                          "num_frames": 81, "fps": 16.0}  # fmt: skip
+    known_options = ("weights", "steps", "cfg_scale", "height", "width", "num_frames", "fps", "dtype",
+                     "offload", "device", "converted", "batch_cfg")  # fmt: skip
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._check_files()
+        self._check_memory()
+
+    def _check_files(self) -> None:
+        """Name the first missing file before anything is loaded."""
+        if not self.parsed.weights:
+            raise WeightsMissingError(f"model 'kaleido' needs its weights: {WEIGHTS_HINT}")
+        root = Path(self.parsed.weights)
+        converted = Path(self.parsed.converted) if self.parsed.converted else root / "model-diffusers"
+        has_converted = (converted / "diffusion_pytorch_model.safetensors.index.json").is_file()
+        needed = [] if has_converted else [root / "model" / "latest"]
+        needed += [root / "Wan2.1_VAE.pth", root / "umt5-xxl" / "models_t5_umt5-xxl-enc-bf16.pth"]
+        missing = [str(p) for p in needed if not p.is_file()]
+        if not has_converted and (root / "model" / "latest").is_file():
+            iteration = (root / "model" / "latest").read_text().strip()
+            sat = root / "model" / iteration / "mp_rank_00_model_states.pt"
+            if not sat.is_file():
+                missing.append(f"{sat} (named by model/latest; join the uploaded parts with the release's merge script)")
+        if missing:
+            raise WeightsMissingError(f"model 'kaleido': missing {', '.join(missing)}; {WEIGHTS_HINT}")
+
+    def _check_memory(self) -> None:
+        device = self._device()
+        if not device.startswith("cuda"):
+            return
+        import torch
+
+        from kaleido_bench.kaleido.config import KALEIDO_14B
+        from kaleido_bench.kaleido.errors import GpuMemoryError
+        from kaleido_bench.kaleido.pipeline import check_gpu_memory
+
+        o = self.parsed
+        try:
+            check_gpu_memory(KALEIDO_14B, torch.device(device), getattr(torch, o.dtype), o.offload,
+                             (o.height, o.width, o.num_frames, 3))  # fmt: skip
+        except GpuMemoryError as exc:
+            raise GpuMemoryTooSmallError(f"model 'kaleido': {exc}") from None
+
+    def setup(self) -> None:
+        if self.pipeline is not None:
+            return
+        import torch
+
+        from kaleido_bench.kaleido.errors import (
+            CheckpointKeyError,
+            CheckpointNotFoundError,
+            GpuMemoryError,
+        )
+        from kaleido_bench.kaleido.pipeline import KaleidoPipeline
+
+        o = self.parsed
+        try:
+            self.pipeline = KaleidoPipeline.from_pretrained(
+                o.weights,
+                dtype=getattr(torch, o.dtype),
+                device=self._device(),
+                offload=o.offload,
+                converted_dir=o.converted,
+                batch_cfg=o.batch_cfg,
+                plan=(o.height, o.width, o.num_frames, 3),
+            )
+        except CheckpointNotFoundError as exc:
+            raise WeightsMissingError(f"model 'kaleido': {exc}") from None
+        except CheckpointKeyError as exc:
+            raise CheckpointMismatchError(f"model 'kaleido': {exc}") from None
+        except GpuMemoryError as exc:
+            raise GpuMemoryTooSmallError(f"model 'kaleido': {exc}") from None
+
+
+@register_model("kaleido-tiny")
+class KaleidoTinyAdapter(_KaleidoBase):
+    description = "Kaleido code path with a tiny random network (fixed seed, no files): smoke runs and tests"
+    label = "random weights"
+    defaults: ClassVar[dict[str, Any]] = {"steps": 4, "cfg_scale": 6.0, "height": 64, "width": 64,
+                                          "num_frames": 9, "fps": 16.0, "device": "cpu", "dtype": "fp32"}  # fmt: skip
+    known_options = ("steps", "cfg_scale", "height", "width", "num_frames", "fps", "device")
+
+    def setup(self) -> None:
+        if self.pipeline is None:
+            from kaleido_bench.kaleido.pipeline import KaleidoPipeline
+
+            self.pipeline = KaleidoPipeline.tiny(device=self._device())
