@@ -263,7 +263,7 @@ class Backbone:
                 outputs.append(self.forward(chunk))
         return torch.cat(outputs)
 
-    def embed_images(self, images: np.ndarray, batch_size: int = 32) -> Any:
+    def embed_images(self, images: np.ndarray | Sequence[np.ndarray], batch_size: int = 32) -> Any:
         """Preprocess uint8 RGB images and embed them: float32 CPU tensor (N, D)."""
         if self.preprocess is None:
             raise TypeError(f"backbone {self.id} has no stock preprocessing; embed pixels directly")
