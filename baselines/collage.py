@@ -45,6 +45,8 @@ SLOT_FILL = 0.88
 HEIGHT_FILL = 0.82
 #: objects are drawn smaller than people and faces
 ROLE_SCALE = {Role.OBJECT: 0.8}
+#: cv2 warps take the frame-to-scene map (bilinear)
+WARP = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
 
 
 def stable_seed(case_id: str, seed: int) -> int:
@@ -106,8 +108,7 @@ class Camera:
 class Placement:
     """One subject in the scene: its pixels at scene scale, top-left corner, and drift."""
 
-    rgb: np.ndarray  # (h, w, 3) float32
-    alpha: np.ndarray  # (h, w, 1) float32 in [0, 1]
+    rgba: np.ndarray  # (h, w, 4) float32: RGB premultiplied by alpha, then alpha in [0, 1]
     x: float
     y: float
     amplitude: tuple[float, float]  # pixels
@@ -157,6 +158,7 @@ def lay_out(
         if cutout.keyed:  # soften the key's hard edge
             alpha = cv2.GaussianBlur(alpha, (0, 0), 0.6)
         alpha = np.clip(alpha, 0.0, 1.0)[..., None]
+        rgba = np.ascontiguousarray(np.concatenate([rgb * alpha, alpha], axis=2))
         sw, sh = size
         slack_x = max(0.0, slot - sw) / 2
         slack_y = max(0.0, (bottom - top) - sh) / 2
@@ -164,8 +166,7 @@ def lay_out(
         cy = (top + bottom) / 2 + slack_y * rng.uniform(-0.2, 0.6)  # a little below the middle
         placements.append(
             Placement(
-                rgb=rgb,
-                alpha=alpha,
+                rgba=rgba,
                 x=cx - sw / 2,
                 y=cy - sh / 2,
                 amplitude=(amp_x * rng.uniform(0.4, 1.0), amp_y * rng.uniform(0.4, 1.0)),
@@ -181,6 +182,28 @@ def split_references(case: Case) -> tuple[ReferenceImage | None, list[ReferenceI
     backgrounds = case.references_with_role(Role.BACKGROUND)
     background = backgrounds[0] if backgrounds else None
     return background, [ref for ref in case.references if ref is not background]
+
+
+def paste(frame: np.ndarray, placement: Placement, view: np.ndarray, t: float) -> None:
+    """Alpha-blend `placement` at time t into `frame` (uint8, in place), warping only its box."""
+    height, width = frame.shape[:2]
+    inv, left, top = view[0, 0], view[0, 2], view[1, 2]
+    dx, dy = placement.offset(t)
+    x, y = placement.x + dx, placement.y + dy  # scene position of the subject's top-left corner
+    h, w = placement.rgba.shape[:2]
+    u0 = max(0, math.floor((x - left) / inv) - 1)
+    v0 = max(0, math.floor((y - top) / inv) - 1)
+    u1 = min(width, math.ceil((x + w - left) / inv) + 2)
+    v1 = min(height, math.ceil((y + h - top) / inv) + 2)
+    if u1 <= u0 or v1 <= v0:
+        return
+    # frame pixel (u0 + a, v0 + b) shows subject pixel inv * (u0 + a) + left - x, likewise in y
+    matrix = np.array([[inv, 0.0, inv * u0 + left - x], [0.0, inv, inv * v0 + top - y]], np.float64)
+    rgba = cv2.warpAffine(placement.rgba, matrix, (u1 - u0, v1 - v0), flags=WARP, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    alpha = rgba[..., 3:]
+    # premultiplied RGB: the zero border around the subject blends cleanly
+    blended = frame[v0:v1, u0:u1] * (1 - alpha) + rgba[..., :3]
+    frame[v0:v1, u0:u1] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
 
 
 @register_model("collage")
@@ -205,21 +228,13 @@ class CollageAdapter(SyntheticVideoAdapter):
         placements = lay_out(np.random.default_rng([key, 1]), cutouts, camera.safe_region())
 
         frames = np.empty((f.num_frames, f.height, f.width, 3), np.uint8)
-        size = (f.width, f.height)
-        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
         for i in range(f.num_frames):
             t = i / (f.num_frames - 1) if f.num_frames > 1 else 0.0
             view = camera.at(t)
-            frame = cv2.warpAffine(background, view, size, flags=flags, borderMode=cv2.BORDER_REFLECT).astype(np.float32)
+            frame = frames[i]
+            cv2.warpAffine(background, view, (f.width, f.height), dst=frame, flags=WARP, borderMode=cv2.BORDER_REFLECT)
             for p in placements:
-                dx, dy = p.offset(t)
-                matrix = view.copy()
-                matrix[:, 2] -= (p.x + dx, p.y + dy)
-                rgb = cv2.warpAffine(p.rgb, matrix, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
-                alpha = cv2.warpAffine(p.alpha, matrix, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-                alpha = alpha[..., None]
-                frame = frame * (1 - alpha) + rgb * alpha
-            frames[i] = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
+                paste(frame, p, view, t)
         return frames
 
     def generate(self, case: Case, seed: int, out_path: Path) -> None:
