@@ -96,6 +96,9 @@ class Aesthetics(Metric):
         self.backbone = backbones.load_hf_clip_vision(clip_path, device=self.device, precision="fp32")
         self.head = load_aesthetic_mlp(mlp_path, device=self.device)
 
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "preprocess": backbones.HF_CLIP_PREPROCESS_ID, "frames": NUM_FRAMES}
+
     def score(self, video: DecodedVideo, case: Case) -> MetricResult:
         if self.backbone is None:
             self.setup()

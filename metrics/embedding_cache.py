@@ -47,8 +47,13 @@ class EmbeddingCache:
 
     def digest(self, path: str | Path) -> str:
         """sha256 of the file's bytes, hashed once per (path, size, mtime)."""
+        from kaleido_bench.bench.errors import MissingImageError
+
         resolved = Path(path).resolve()
-        stat = resolved.stat()
+        try:
+            stat = resolved.stat()
+        except OSError:
+            raise MissingImageError(f"image {path} does not exist or cannot be read") from None
         memo = (str(resolved), stat.st_size, stat.st_mtime_ns)
         with self._lock:
             if memo not in self._digests:

@@ -155,6 +155,9 @@ class VBenchConsistency(Metric):
         self.backbone = self.load_backbone(path)
         self._transform = self.transform()
 
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "preprocess": self.preprocess_id, "frames": "all"}
+
     def score(self, video: DecodedVideo, case: Case) -> MetricResult:
         if video.num_frames < 2:
             return MetricResult.absent("video has a single frame", frames=video.num_frames)

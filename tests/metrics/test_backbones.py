@@ -233,3 +233,10 @@ def test_file_identity_changes_with_content(tmp_path):
     first = backbones.file_identity(path)
     path.write_bytes(b"22")
     assert backbones.file_identity(path) != first
+
+
+def test_missing_reference_file_is_a_missing_image_error(tmp_path):
+    from kaleido_bench.bench.errors import MissingImageError
+
+    with pytest.raises(MissingImageError, match="gone.png"):
+        EmbeddingCache().embeddings([tmp_path / "gone.png"], "m", "p", lambda paths: pytest.fail("computed"))
