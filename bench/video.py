@@ -80,6 +80,9 @@ def decode_video(path: str | Path) -> DecodedVideo:
     return DecodedVideo(np.stack(frames), fps, path)
 
 
+X264_DETERMINISTIC = "threads=1:rc-lookahead=0:mbtree=0"
+
+
 def write_video(path: str | Path, frames: np.ndarray, fps: float, *, crf: int = 18) -> Path:
     """Write (T, H, W, 3) uint8 RGB frames as H.264 mp4; the file appears only when complete."""
     import av
@@ -98,8 +101,10 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, *, crf: int = 
         with av.open(tmp, mode="w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=_as_fraction(fps))
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            stream.options = {"crf": str(crf), "preset": "medium"}
-            stream.thread_count = 1  # deterministic output for the same frames
+            # x264's lookahead / macroblock tree made the bytes depend on what the process did
+            # before (seen after a decode at some widths); without them the same frames always
+            # give the same file, at a negligible cost in size.
+            stream.options = {"crf": str(crf), "preset": "medium", "x264-params": X264_DETERMINISTIC}
             for frame in frames:
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
             container.mux(stream.encode())

@@ -167,3 +167,16 @@ def test_model_by_import_path_and_unknown_model(tmp_path, monkeypatch):
         get_model_class("nope")
     with pytest.raises(UnknownNameError, match="cannot import"):
         get_model_class("my_models:Missing")
+
+
+def test_write_video_is_byte_identical_for_the_same_frames(tmp_path):
+    """x264's lookahead made bytes depend on earlier work in the process (e.g. a decode)."""
+    rng = np.random.default_rng(0)
+    blocks = (rng.random((9, 30, 52, 3)) * 255).astype(np.uint8)
+    frames = np.ascontiguousarray(blocks.repeat(8, axis=1).repeat(8, axis=2))  # 240 x 416
+    outputs = []
+    for name in "abc":
+        write_video(tmp_path / f"{name}.mp4", frames, 16.0)
+        decode_video(tmp_path / f"{name}.mp4")
+        outputs.append((tmp_path / f"{name}.mp4").read_bytes())
+    assert outputs[0] == outputs[1] == outputs[2]
