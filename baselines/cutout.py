@@ -21,16 +21,8 @@ from scipy import ndimage
 
 from kaleido_bench.bench.cases import ReferenceImage
 from kaleido_bench.bench.errors import MissingImageError
+from kaleido_bench.bench.images import backdrop_colour
 
-#: share of the image's shorter side read as its border (at least 2 px)
-BORDER_SHARE = 0.02
-#: a border pixel within this RGB (Euclidean, 0-255) distance of the border's median colour
-#: counts as backdrop; measured on skimage/matplotlib sample photos (astronaut, coffee, chelsea,
-#: rocket, grace_hopper): at most 58% of their border is within 30 of its median, a white studio
-#: backdrop 100%
-BORDER_TOLERANCE = 30.0
-#: the border is "near-uniform" (a plain backdrop) when this share of it is within tolerance
-UNIFORM_SHARE = 0.9
 #: a pixel belongs to the subject when it is at least this far from the backdrop colour
 KEY_DISTANCE = 40.0
 #: the mask is computed at most at this long side, then resized back (morphology is slow on 4K)
@@ -65,23 +57,6 @@ class Cutout:
     rgb: np.ndarray  # (H, W, 3) uint8
     alpha: np.ndarray  # (H, W) float32
     keyed: bool
-
-
-def border_pixels(rgb: np.ndarray) -> np.ndarray:
-    """The pixels of a frame `BORDER_SHARE` of the shorter side wide around the image, (N, 3) float."""
-    h, w = rgb.shape[:2]
-    b = max(2, int(BORDER_SHARE * min(h, w)))
-    b = min(b, max(1, min(h, w) // 2))
-    parts = [rgb[:b], rgb[h - b :], rgb[b : h - b, :b], rgb[b : h - b, w - b :]]
-    return np.concatenate([p.reshape(-1, 3) for p in parts]).astype(np.float32)
-
-
-def backdrop_colour(rgb: np.ndarray) -> np.ndarray | None:
-    """The border's median colour when the border is near-uniform (a plain backdrop), else None."""
-    ring = border_pixels(rgb)
-    median = np.median(ring, axis=0)
-    near = np.linalg.norm(ring - median, axis=1) < BORDER_TOLERANCE
-    return median if near.mean() >= UNIFORM_SHARE else None
 
 
 def subject_mask(rgb: np.ndarray) -> np.ndarray | None:

@@ -71,6 +71,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from kaleido_bench.bench.cases import Case, ReferenceImage, Role
+from kaleido_bench.bench.images import backdrop_colour
 from kaleido_bench.bench.video import DecodedVideo
 from kaleido_bench.metrics import backbones
 from kaleido_bench.metrics.base import Metric, MetricResult, register_metric
@@ -83,14 +84,6 @@ SHORT_SIDE = 224
 #: the reference's background patches are also taken at these fractions of SHORT_SIDE
 REFERENCE_SCALES = (1.0, 0.5)
 MASK_MODES = ("auto", "grabcut", "files")
-
-# ----- backdrop test (the same recipe as the collage baseline's colour key; metrics do not import baselines)
-#: border ring width as a share of the shorter side (at least 2 px)
-BORDER_SHARE = 0.02
-#: a border pixel within this RGB distance of the border's median is backdrop
-BORDER_TOLERANCE = 30.0
-#: the border is a plain backdrop when this share of it is within tolerance
-UNIFORM_SHARE = 0.9
 
 # ----- GrabCut split
 MASK_MAX_SIDE = 320
@@ -129,19 +122,9 @@ class ReferenceSplit:
     background_share: float
 
 
-def border_pixels(rgb: np.ndarray) -> np.ndarray:
-    h, w = rgb.shape[:2]
-    b = max(2, int(BORDER_SHARE * min(h, w)))
-    b = min(b, max(1, min(h, w) // 2))
-    parts = [rgb[:b], rgb[h - b :], rgb[b : h - b, :b], rgb[b : h - b, w - b :]]
-    return np.concatenate([p.reshape(-1, 3) for p in parts]).astype(np.float32)
-
-
 def has_plain_backdrop(rgb: np.ndarray) -> bool:
     """Whether the image border is near-uniform (a studio backdrop or a cut-out on a flat colour)."""
-    ring = border_pixels(rgb)
-    median = np.median(ring, axis=0)
-    return bool((np.linalg.norm(ring - median, axis=1) < BORDER_TOLERANCE).mean() >= UNIFORM_SHARE)
+    return backdrop_colour(rgb) is not None
 
 
 def grabcut_subject(rgb: np.ndarray) -> np.ndarray:
