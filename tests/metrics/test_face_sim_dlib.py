@@ -124,3 +124,13 @@ def test_reference_described_once_per_run(metric, tmp_path, astronaut, monkeypat
     metric.score(video, Case("singleface_1", "p", (ref,)))
     metric.score(_video(astronaut[:, ::-1]), Case("singleface_2", "p", (copy,)))
     assert calls == [(512, 512, 3), (512, 512, 3), (512, 512, 3)]  # reference once, each video's one frame once
+
+
+def test_real_generated_video_matches_a_face_from_itself(tmp_path, shared_dir):
+    from kaleido_bench.bench.video import decode_video
+
+    video = decode_video(shared_dir / "opens2v" / "videos" / "singleface_3.mp4")  # 69 frames, 480x832
+    case = Case("singleface_3", "p", (_reference(tmp_path, video.frames[0], "Images/singleface/crop_man/11.png"),))
+    result = FaceSimDlib(num_frames=4).score(video, case)
+    assert result.details["frames_sampled"] == 4 and result.details["frames_with_face"] == 4
+    assert result.value > 0.95  # measured 0.996 on all 32 frames
