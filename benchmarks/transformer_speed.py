@@ -70,15 +70,19 @@ def measure(candidates: dict, device: torch.device, warmup: int, repeats: int) -
             out[name]["peak_gib"] = (torch.cuda.max_memory_allocated(device) - base) / 1024**3
             out[name]["total_peak_gib"] = torch.cuda.max_memory_allocated(device) / 1024**3
     times: dict[str, list[float]] = {name: [] for name in candidates}
+    cpu_times: dict[str, list[float]] = {name: [] for name in candidates}
     for _ in range(repeats):
         for name, fn in candidates.items():
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             fn()
             sync()
             times[name].append(time.perf_counter() - start)
+            cpu_times[name].append(time.process_time() - cpu_start)
     for name, values in times.items():
         out[name]["seconds"] = statistics.median(values)
         out[name]["min_seconds"] = min(values)
+        if device.type == "cpu":  # CPU time of this process: less sensitive to other processes' load
+            out[name]["cpu_seconds"] = statistics.median(cpu_times[name])
     return out
 
 
@@ -96,10 +100,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--step", action="store_true", help="also time one sampling step (batched CFG, 3 refs)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (1 gives steadier CPU timings)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
 
     device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     dtype = DTYPES[args.dtype or ("bf16" if device.type == "cuda" else "fp32")]
     config = CONFIGS[args.config]
     if args.layers:
@@ -143,7 +150,9 @@ def main(argv: list[str] | None = None) -> dict:
         runs = results["runs"] = measure(candidates, device, args.warmup, args.repeats)
         for k in ref_counts:
             runs[f"ours_{k}ref"]["tokens"] = results["video_tokens"] + k * tokens_per_frame
-        for stat in ("seconds", "min_seconds"):
+        for stat in ("seconds", "min_seconds", "cpu_seconds"):
+            if stat not in runs["diffusers"]:
+                continue
             if "ours_0ref" in runs:
                 results[f"ratio_ours_over_diffusers_{stat}"] = runs["ours_0ref"][stat] / runs["diffusers"][stat]
                 for k in ref_counts:
