@@ -9,7 +9,9 @@ for smoke runs and tests only, and labelled "random weights" in every table.
 Options (`-o key=value`): steps, cfg_scale, height, width, num_frames, seed comes from the run;
 `kaleido` also takes weights, dtype (bf16 | fp16 | fp32), offload (true | false: CPU offload of
 the idle components), device (cuda | cpu | cuda:N), converted (DIR), batch_cfg (auto | true |
-false). Missing files and a too-small GPU are reported before any loading.
+false). Both take rope_continue (true | false): the R-RoPE variant that shifts references by the
+video's own H, W instead of the release's fixed 80 (the release's weights were trained with false).
+Missing files and a too-small GPU are reported before any loading.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class KaleidoOptions:
     weights: str | None = None
     converted: str | None = None
     batch_cfg: bool | None = None
+    rope_continue: bool = False
 
     def video_config(self) -> dict[str, Any]:
         """What changes the frames (not where the files are, nor how memory is managed)."""
@@ -128,6 +131,7 @@ def parse_options(model: str, options: dict[str, Any], defaults: dict[str, Any],
         weights=str(Path(str(weights)).expanduser()) if weights else None,
         converted=str(Path(str(converted)).expanduser()) if converted else None,
         batch_cfg=_parse_bool(model, "batch_cfg", values.get("batch_cfg", "auto")),
+        rope_continue=bool(_parse_bool(model, "rope_continue", values.get("rope_continue", False))),
     )
 
 
@@ -175,7 +179,7 @@ class KaleidoAdapter(_KaleidoBase):
     defaults: ClassVar[dict[str, Any]] = {"steps": 50, "cfg_scale": 6.0, "height": 512, "width": 896,
                                           "num_frames": 81, "fps": 16.0}  # fmt: skip
     known_options = ("weights", "steps", "cfg_scale", "height", "width", "num_frames", "fps", "dtype",
-                     "offload", "device", "converted", "batch_cfg")  # fmt: skip
+                     "offload", "device", "converted", "batch_cfg", "rope_continue")  # fmt: skip
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -222,6 +226,7 @@ class KaleidoAdapter(_KaleidoBase):
             return
         import torch
 
+        from kaleido_bench.kaleido.config import get_config
         from kaleido_bench.kaleido.errors import (
             CheckpointKeyError,
             CheckpointNotFoundError,
@@ -233,6 +238,7 @@ class KaleidoAdapter(_KaleidoBase):
         try:
             self.pipeline = KaleidoPipeline.from_pretrained(
                 o.weights,
+                config=get_config("kaleido-14b", rope_continue=o.rope_continue),
                 dtype=getattr(torch, o.dtype),
                 device=self._device(),
                 offload=o.offload,
@@ -254,10 +260,10 @@ class KaleidoTinyAdapter(_KaleidoBase):
     label = "random weights"
     defaults: ClassVar[dict[str, Any]] = {"steps": 4, "cfg_scale": 6.0, "height": 64, "width": 64,
                                           "num_frames": 9, "fps": 16.0, "device": "cpu", "dtype": "fp32"}  # fmt: skip
-    known_options = ("steps", "cfg_scale", "height", "width", "num_frames", "fps", "device")
+    known_options = ("steps", "cfg_scale", "height", "width", "num_frames", "fps", "device", "rope_continue")
 
     def setup(self) -> None:
         if self.pipeline is None:
             from kaleido_bench.kaleido.pipeline import KaleidoPipeline
 
-            self.pipeline = KaleidoPipeline.tiny(device=self._device())
+            self.pipeline = KaleidoPipeline.tiny(device=self._device(), rope_continue=self.parsed.rope_continue)

@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from kaleido_bench.kaleido import vae as vae_ops
-from kaleido_bench.kaleido.config import KALEIDO_14B, KALEIDO_TINY, KaleidoConfig
+from kaleido_bench.kaleido.config import KALEIDO_14B, KALEIDO_TINY, KaleidoConfig, get_config
 from kaleido_bench.kaleido.errors import GpuMemoryError
 from kaleido_bench.kaleido.references import reference_pixels
 from kaleido_bench.kaleido.scheduler import FlowEulerScheduler
@@ -90,9 +90,9 @@ class KaleidoPipeline:
     # construction ----------------------------------------------------------------------------
 
     @classmethod
-    def tiny(cls, device: str | torch.device = "cpu", seed: int = TINY_SEED) -> KaleidoPipeline:
+    def tiny(cls, device: str | torch.device = "cpu", seed: int = TINY_SEED, rope_continue: bool = False) -> KaleidoPipeline:
         """Random weights from a fixed seed, tiny config, byte-level tokenizer: for tests and smoke runs."""
-        config = KALEIDO_TINY
+        config = get_config(KALEIDO_TINY.name, rope_continue=rope_continue)
         transformer = build_transformer(config.transformer, seed=seed)
         vae = vae_ops.build_vae(config.vae, seed=seed + 1)
         umt5 = build_umt5(config.text_encoder, seed=seed + 2)

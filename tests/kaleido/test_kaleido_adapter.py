@@ -69,3 +69,14 @@ def test_small_gpu_is_refused_with_what_is_needed(tmp_path, monkeypatch):
     with pytest.raises(GpuMemoryTooSmallError, match=r"needs about \d+ GiB.*has 24\.0 GiB.*offload=true") as info:
         get_model_class("kaleido")(weights=str(tmp_path), device="cuda")
     assert isinstance(info.value, BenchError)
+
+
+def test_rope_continue_is_selectable(case, tmp_path):
+    release = get_model_class("kaleido-tiny")(steps=1)
+    shifted = get_model_class("kaleido-tiny")(steps=1, rope_continue="true")
+    assert shifted.config() != release.config()
+    shifted.setup()
+    assert shifted.pipeline.transformer.rope.rope_continue is True
+    release.generate(case, 0, tmp_path / "a.mp4")
+    shifted.generate(case, 0, tmp_path / "b.mp4")
+    assert (tmp_path / "a.mp4").read_bytes() != (tmp_path / "b.mp4").read_bytes()
