@@ -65,7 +65,8 @@ def pack_location(path: str | Path) -> tuple[str, Path]:
         if all((folder / name).is_file() for name in PACK_FILES):
             if folder.parent.name == "models":
                 return PACK_NAME, folder.parent.parent
-            return str(folder), folder.parent  # insightface >= 0.8 also takes a folder as name
+            # a bare pack folder: an absolute `name` wins in insightface's os.path.join(root, "models", name)
+            return str(folder.resolve()), folder.parent
     raise WeightsMissingError(
         f"missing weights {PACK_NAME} ({', '.join(PACK_FILES)}) for metric face_sim_arc / face_sim_cur: "
         f"{path} holds no models/{PACK_NAME}/ with them. Get it with `kaleido-bench weights download "
@@ -236,10 +237,10 @@ class FaceSimArc(Metric):
         ref_embedding = self._reference_embedding(reference.path)
         if ref_embedding is None:
             return MetricResult.absent(f"no face found in reference {reference.relpath}", reference=reference.relpath)
-        faces = self.faces.video_faces(video, self.num_frames)
-        faces_model = self.faces
+        search = self.faces
+        hits = search.video_faces(video, self.num_frames)
         embeddings, positions = scored_frames(
-            video, faces, lambda rgb, hit: faces_model.arc_embedding(to_bgr(rgb), hit), self.num_frames
+            video, hits, lambda rgb, hit: search.arc_embedding(to_bgr(rgb), hit), self.num_frames
         )
         scores = face_rules.frame_scores(ref_embedding, np.stack(embeddings)) if embeddings else []
-        return facesim_result(scores, positions, len(faces), drop_zeros=False, reference=reference.relpath)
+        return facesim_result(scores, positions, len(hits), drop_zeros=False, reference=reference.relpath)

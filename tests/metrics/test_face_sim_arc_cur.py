@@ -234,6 +234,11 @@ def test_pack_location_accepts_root_opens2v_checkout_and_pack_folder(tmp_path):
     assert pack_location(tmp_path / "ckpts") == expected  # OpenS2V-Weight checkout
     assert pack_location(tmp_path / "ckpts" / "face_extractor") == expected  # FaceAnalysis root
     assert pack_location(pack) == expected
+    bare = tmp_path / "my_buffalo"
+    bare.mkdir()
+    for name in ("det_10g.onnx", "w600k_r50.onnx"):
+        (bare / name).write_bytes(b"")
+    assert pack_location(bare) == (str(bare.resolve()), tmp_path)  # an absolute name is used as is
     with pytest.raises(WeightsMissingError, match="buffalo_l"):
         pack_location(tmp_path)
 
