@@ -74,3 +74,49 @@ def test_negative_prompt_is_the_release_one(tiny_config):
     negative = tiny_config.sampling.negative_prompt
     assert negative.startswith("色调艳丽，过曝") and negative.endswith("倒着走")
     assert "画得不好的脸部" not in negative and "画得不好的手部" in negative
+
+
+def _write_tokenizer(folder):
+    """A tiny word-level tokenizer in HF files (the release ships umT5's in `umt5-xxl/`)."""
+    import json
+
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    words = ["<pad>", "</s>", "<unk>", "a", "cat", "dog", "runs", "on", "the", "grass"]
+    tokenizer = Tokenizer(WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = Whitespace()
+    tokenizer.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast", "pad_token": "<pad>", "eos_token": "</s>", "unk_token": "<unk>"}))
+
+
+def test_from_pretrained_reads_the_release_layout(tmp_path, astronaut_png, wan_shaped_vae_config, wan_vae_name):
+    """model/ (SAT), Wan2.1_VAE.pth, umt5-xxl/ (Wan .pth + tokenizer): loaded, converted once, run."""
+    from dataclasses import replace
+
+    from kaleido_bench.kaleido import checkpoint as ck
+    from kaleido_bench.kaleido import text_encoder as te
+    from kaleido_bench.kaleido import vae as vae_ops
+    from kaleido_bench.kaleido.config import KALEIDO_TINY
+    from kaleido_bench.kaleido.transformer import build_transformer
+
+    config = replace(KALEIDO_TINY, vae=wan_shaped_vae_config)
+    transformer = build_transformer(config.transformer, seed=1)
+    ck.write_sat_checkpoint(transformer.state_dict(), tmp_path / "model", config.transformer.num_layers)
+    vae = vae_ops.build_vae(config.vae, seed=2)
+    torch.save({wan_vae_name(k): v for k, v in vae.state_dict().items()}, tmp_path / vae_ops.WAN_VAE_FILE)
+    (tmp_path / "umt5-xxl").mkdir()
+    umt5 = te.build_umt5(config.text_encoder, seed=3)
+    torch.save(te.hf_to_wan_t5(umt5.state_dict(), config.text_encoder.num_layers), tmp_path / "umt5-xxl" / te.WAN_T5_FILE)
+    _write_tokenizer(tmp_path / "umt5-xxl")
+
+    pipe = KaleidoPipeline.from_pretrained(tmp_path, config=config, dtype=torch.float32, device="cpu")
+    assert (tmp_path / "model-diffusers" / ck.INDEX_FILE).is_file()
+    image = load_reference_image(astronaut_png)
+    frames = pipe("a cat runs on the grass", [image], height=32, width=32, num_frames=5, num_steps=2, seed=0)
+    assert frames.shape == (5, 32, 32, 3)
+    reference = KaleidoPipeline(transformer, vae, te.UMT5TextEncoder(umt5, pipe.text_encoder.tokenizer, 32), config)
+    assert np.array_equal(frames, reference("a cat runs on the grass", [image], height=32, width=32, num_frames=5,
+                                            num_steps=2, seed=0))  # fmt: skip

@@ -110,3 +110,27 @@ def test_missing_files_name_the_file_and_the_download(tmp_path, tiny_config):
     (tmp_path / "model" / "latest").write_text("42")
     with pytest.raises(CheckpointNotFoundError, match="42/mp_rank_00_model_states.pt is missing"):
         ck.load_transformer(tiny_config.transformer, tmp_path / "model")
+
+
+def test_loading_moves_one_shard_or_one_layer_at_a_time(sat_dir, tiny_config, tmp_path, monkeypatch):
+    """Never two full copies: the model starts on meta and is filled group by group."""
+    groups = []
+    assign = ck._assign
+
+    def spy(model, items, dtype, device):
+        groups.append(sorted(items))
+        assign(model, items, dtype, device)
+
+    monkeypatch.setattr(ck, "_assign", spy)
+    ck.load_transformer(tiny_config.transformer, sat_dir, convert=False)
+    layers = [{name.split(".")[1] for name in g if name.startswith("blocks.")} for g in groups]
+    assert all(len(layer) <= 1 for layer in layers) and len(groups) == tiny_config.transformer.num_layers + 1
+
+    groups.clear()
+    converted = tmp_path / "c"
+    ck.convert_sat_to_safetensors(sat_dir, converted, tiny_config.transformer.num_layers, max_shard_bytes=8192)
+    ck.load_transformer(tiny_config.transformer, sat_dir, converted_dir=converted)
+    weight_map = json.loads((converted / ck.INDEX_FILE).read_text())["weight_map"]
+    assert len(groups) == len(set(weight_map.values())) > 1
+    for group in groups:
+        assert len({weight_map[name] for name in group}) == 1
