@@ -3,7 +3,7 @@
 The images (skimage's astronaut, chelsea, coffee, rocket, grass, ...; matplotlib's
 grace_hopper) are copied byte for byte into a data root under the user's cache the first time
 the suite loads. Case ids and folder names follow OpenS2V's conventions (`singleface_*`,
-`crop_woman/`, `environment/`) so the OpenS2V rules (which reference is the face, which cases
+`images/crop_woman/`, `images/environment/`) so the OpenS2V rules (which reference is the face, which cases
 FaceSim scores) apply to it unchanged.
 """
 
@@ -19,7 +19,7 @@ from kaleido_bench.bench.cases import Case, ReferenceImage, Role, Suite, resolve
 from kaleido_bench.bench.errors import MissingImageError
 from kaleido_bench.bench.suites import SUITES
 
-MINI_VERSION = "1"
+MINI_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -37,15 +37,15 @@ class PackagedImage:
         return Path(list(spec.submodule_search_locations)[0]) / self.resource
 
 
-ASTRONAUT = PackagedImage("skimage", "data/astronaut.png", "crop_woman/astronaut.png")
-HOPPER = PackagedImage("matplotlib", "mpl-data/sample_data/grace_hopper.jpg", "crop_woman/grace_hopper.jpg")
-CAT = PackagedImage("skimage", "data/chelsea.png", "object/cat/chelsea.png")
-COFFEE = PackagedImage("skimage", "data/coffee.png", "object/cup/coffee.png")
-ROCKET = PackagedImage("skimage", "data/rocket.jpg", "object/rocket/rocket.jpg")
-GIFT = PackagedImage("matplotlib", "mpl-data/sample_data/Minduka_Present_Blue_Pack.png", "object/gift/present.png")
-HORSE = PackagedImage("skimage", "data/horse.png", "object/horse/horse.png")
-GRASS = PackagedImage("skimage", "data/grass.png", "environment/grass.png")
-MOTORCYCLE = PackagedImage("skimage", "data/motorcycle_left.png", "environment/garage.png")
+ASTRONAUT = PackagedImage("skimage", "data/astronaut.png", "images/crop_woman/astronaut.png")
+HOPPER = PackagedImage("matplotlib", "mpl-data/sample_data/grace_hopper.jpg", "images/crop_woman/grace_hopper.jpg")
+CAT = PackagedImage("skimage", "data/chelsea.png", "images/object/cat/chelsea.png")
+COFFEE = PackagedImage("skimage", "data/coffee.png", "images/object/cup/coffee.png")
+ROCKET = PackagedImage("skimage", "data/rocket.jpg", "images/object/rocket/rocket.jpg")
+GIFT = PackagedImage("matplotlib", "mpl-data/sample_data/Minduka_Present_Blue_Pack.png", "images/object/gift/present.png")
+HORSE = PackagedImage("skimage", "data/horse.png", "images/object/horse/horse.png")
+GRASS = PackagedImage("skimage", "data/grass.png", "images/environment/grass.png")
+MOTORCYCLE = PackagedImage("skimage", "data/motorcycle_left.png", "images/environment/garage.png")
 
 _CASES: tuple[tuple[str, str, tuple[tuple[PackagedImage, Role, str], ...]], ...] = (
     ("singleface_astronaut", "A woman in an orange space suit smiles and turns her head slowly towards the camera.",

@@ -122,3 +122,16 @@ def test_symlink_out_of_the_root_is_refused(tmp_path):
 def test_unknown_suite_names_the_known_ones():
     with pytest.raises(UnknownNameError, match="unknown suite 'nope'.*mini.*opens2v"):
         load_suite("nope")
+
+
+def test_mini_follows_the_opens2v_face_rules(tmp_path):
+    """FaceSim (OpenS2V rules) must find the face reference of mini's face cases, as on OpenS2V."""
+    from kaleido_bench.metrics.face_rules import face_reference, is_face_case
+
+    suite = load_suite("mini", tmp_path / "mini")
+    scored = {case.id: face_reference(case).relpath for case in suite.cases if is_face_case(case.id)}
+    assert scored == {
+        "singleface_astronaut": "images/crop_woman/astronaut.png",
+        "singleface_hopper": "images/crop_woman/grace_hopper.jpg",
+        "faceobj_astronaut_rocket": "images/crop_woman/astronaut.png",
+    }
