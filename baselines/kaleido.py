@@ -231,6 +231,7 @@ class KaleidoAdapter(_KaleidoBase):
             CheckpointKeyError,
             CheckpointNotFoundError,
             GpuMemoryError,
+            KaleidoError,
         )
         from kaleido_bench.kaleido.pipeline import KaleidoPipeline
 
@@ -252,6 +253,8 @@ class KaleidoAdapter(_KaleidoBase):
             raise CheckpointMismatchError(f"model 'kaleido': {exc}") from None
         except GpuMemoryError as exc:
             raise GpuMemoryTooSmallError(f"model 'kaleido': {exc}") from None
+        except KaleidoError as exc:
+            raise ModelOptionError(f"model 'kaleido': {exc}") from None
 
 
 @register_model("kaleido-tiny")

@@ -23,7 +23,13 @@ from pathlib import Path
 
 import torch
 
-from kaleido_bench.kaleido.errors import DOWNLOAD_HINT, CheckpointKeyError, CheckpointNotFoundError
+from kaleido_bench.kaleido.config import TransformerConfig
+from kaleido_bench.kaleido.errors import (
+    DOWNLOAD_HINT,
+    CheckpointKeyError,
+    CheckpointNotFoundError,
+    KaleidoError,
+)
 from kaleido_bench.kaleido.transformer import KaleidoTransformer3DModel, parameter_dtype
 
 SAT_PREFIX = "model.diffusion_model."
@@ -312,7 +318,7 @@ def load_safetensors_into(
 
 
 def load_transformer(
-    config,
+    config: TransformerConfig,
     model_dir: Path,
     *,
     converted_dir: Path | None = None,
@@ -322,7 +328,7 @@ def load_transformer(
 ) -> KaleidoTransformer3DModel:
     """The DiT from `converted_dir` if converted before, else from SAT (converting it first if `convert`).
 
-    `config` is a `TransformerConfig`. `converted_dir` defaults to `model_dir/../model-diffusers`.
+    `converted_dir` defaults to `model_dir/../model-diffusers`.
     """
     from kaleido_bench.kaleido.transformer import build_transformer
 
@@ -333,6 +339,12 @@ def load_transformer(
         if not convert:
             load_sat_into(model, model_dir, dtype=dtype, device=device)
             return model.eval()
-        convert_sat_to_safetensors(model_dir, converted_dir, config.num_layers)
+        try:
+            convert_sat_to_safetensors(model_dir, converted_dir, config.num_layers)
+        except PermissionError as exc:
+            raise KaleidoError(
+                f"cannot write the converted checkpoint to {converted_dir} ({exc.strerror}); "
+                "choose a writable folder (converted_dir, or -o converted=DIR on the command line)"
+            ) from None
     load_safetensors_into(model, converted_dir, dtype=dtype, device=device)
     return model.eval()
