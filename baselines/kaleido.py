@@ -6,11 +6,12 @@ converted once to safetensors beside it (`model-diffusers/`, or `-o converted=DI
 `kaleido-tiny` is the same code with a tiny random network built from a fixed seed (no files):
 for smoke runs and tests only, and labelled "random weights" in every table.
 
-Options (`-o key=value`): steps, cfg_scale, height, width, num_frames, seed comes from the run;
-`kaleido` also takes weights, dtype (bf16 | fp16 | fp32), offload (true | false: CPU offload of
-the idle components), device (cuda | cpu | cuda:N), converted (DIR), batch_cfg (auto | true |
-false). Both take rope_continue (true | false): the R-RoPE variant that shifts references by the
-video's own H, W instead of the release's fixed 80 (the release's weights were trained with false).
+Options (`-o key=value`): steps, cfg_scale, height, width, num_frames (the seed comes from the
+run). `kaleido` also takes weights (DIR), dtype (bf16 | fp16 | fp32), vae_dtype (default bf16,
+as the release), offload (true | false: CPU offload of the idle components), device (cuda |
+cpu | cuda:N), converted (DIR), batch_cfg (auto | true | false). Both take rope_continue
+(true | false): the R-RoPE variant that shifts references by the video's own H, W instead of
+the release's fixed 80 (the released weights were trained with false).
 Missing files and a too-small GPU are reported before any loading.
 """
 
@@ -60,6 +61,7 @@ class KaleidoOptions:
     num_frames: int
     fps: float = 16.0
     dtype: str = "bfloat16"
+    vae_dtype: str = "bfloat16"
     device: str = "auto"
     offload: bool = False
     weights: str | None = None
@@ -117,15 +119,18 @@ def parse_options(model: str, options: dict[str, Any], defaults: dict[str, Any],
             raise ModelOptionError(f"model {model!r}: {key} must be a multiple of 16 (VAE 8 x patch 2), got {parsed[key]}")
     if parsed["num_frames"] < 1 or (parsed["num_frames"] - 1) % 4:
         raise ModelOptionError(f"model {model!r}: num_frames must be 4k + 1 (Wan VAE), e.g. 81, got {parsed['num_frames']}")
-    dtype = str(values.get("dtype", "bf16")).strip().lower()
-    if dtype not in _DTYPES:
-        raise ModelOptionError(f"model {model!r}: dtype must be one of bf16, fp16, fp32, got {dtype!r}")
+    dtypes = {}
+    for key in ("dtype", "vae_dtype"):
+        dtypes[key] = str(values.get(key, "bf16")).strip().lower()
+        if dtypes[key] not in _DTYPES:
+            raise ModelOptionError(f"model {model!r}: {key} must be one of bf16, fp16, fp32, got {dtypes[key]!r}")
     device = str(values.get("device", "auto")).strip().lower()
     weights = values.get("weights")
     converted = values.get("converted")
     return KaleidoOptions(
         **parsed,
-        dtype=_DTYPES[dtype],
+        dtype=_DTYPES[dtypes["dtype"]],
+        vae_dtype=_DTYPES[dtypes["vae_dtype"]],
         device=device,
         offload=bool(_parse_bool(model, "offload", values.get("offload", False))),
         weights=str(Path(str(weights)).expanduser()) if weights else None,
@@ -179,7 +184,7 @@ class KaleidoAdapter(_KaleidoBase):
     defaults: ClassVar[dict[str, Any]] = {"steps": 50, "cfg_scale": 6.0, "height": 512, "width": 896,
                                           "num_frames": 81, "fps": 16.0}  # fmt: skip
     known_options = ("weights", "steps", "cfg_scale", "height", "width", "num_frames", "fps", "dtype",
-                     "offload", "device", "converted", "batch_cfg", "rope_continue")  # fmt: skip
+                     "vae_dtype", "offload", "device", "converted", "batch_cfg", "rope_continue")  # fmt: skip
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -241,6 +246,7 @@ class KaleidoAdapter(_KaleidoBase):
                 o.weights,
                 config=get_config("kaleido-14b", rope_continue=o.rope_continue),
                 dtype=getattr(torch, o.dtype),
+                vae_dtype=getattr(torch, o.vae_dtype),
                 device=self._device(),
                 offload=o.offload,
                 converted_dir=o.converted,
@@ -262,7 +268,8 @@ class KaleidoTinyAdapter(_KaleidoBase):
     description = "Kaleido code path with a tiny random network (fixed seed, no files): smoke runs and tests"
     label = "random weights"
     defaults: ClassVar[dict[str, Any]] = {"steps": 4, "cfg_scale": 6.0, "height": 64, "width": 64,
-                                          "num_frames": 9, "fps": 16.0, "device": "cpu", "dtype": "fp32"}  # fmt: skip
+                                          "num_frames": 9, "fps": 16.0, "device": "cpu", "dtype": "fp32",
+                                          "vae_dtype": "fp32"}  # fmt: skip
     known_options = ("steps", "cfg_scale", "height", "width", "num_frames", "fps", "device", "rope_continue")
 
     def setup(self) -> None:

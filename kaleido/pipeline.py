@@ -106,7 +106,7 @@ class KaleidoPipeline:
         *,
         config: KaleidoConfig = KALEIDO_14B,
         dtype: torch.dtype = torch.bfloat16,
-        vae_dtype: torch.dtype = torch.float32,
+        vae_dtype: torch.dtype = torch.bfloat16,
         device: str | torch.device = "cuda",
         offload: bool = False,
         converted_dir: str | Path | None = None,
@@ -116,6 +116,8 @@ class KaleidoPipeline:
         """The released weights: `model/` (SAT, converted once to safetensors), `Wan2.1_VAE.pth`, `umt5-xxl/`.
 
         `plan` = (height, width, num_frames, references) checks the GPU memory before loading.
+        The VAE runs in bf16 by default, as in the release (`first_stage_config: dtype bfloat16`);
+        pass `vae_dtype=torch.float32` for diffusers' choice.
         """
         from kaleido_bench.kaleido.checkpoint import (
             find_sat_checkpoint,
@@ -183,7 +185,8 @@ class KaleidoPipeline:
         """Latents -> (T, H, W, 3) uint8 frames."""
         with self._resident(self.vae):
             pixels = vae_ops.decode(self.vae, latents)[0]  # 3, T, H, W in [-1, 1]
-        frames = ((pixels + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        # as the release: clamp((x + 1) / 2, 0, 1) * 255, truncated to uint8 (not rounded)
+        frames = (((pixels.float() + 1.0) / 2.0).clamp(0.0, 1.0) * 255.0).to(torch.uint8)
         return frames.permute(1, 2, 3, 0).cpu().numpy()
 
     def _batch_cfg(self, config: KaleidoConfig, height: int, width: int, num_frames: int, num_refs: int) -> bool:

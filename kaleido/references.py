@@ -2,8 +2,9 @@
 
 As in the release's sampling code (SPEC.md section 1): the image is read with
 `convert("RGB")` (alpha dropped, not composited), resized with PIL LANCZOS to fit inside
-H x W keeping its aspect ratio (the long side fills the frame, the other is truncated with
-int()), and pasted centred on a white H x W canvas (left/top get delta // 2). Each reference
+H x W keeping its aspect ratio (the side that fills the frame is exact, the other is
+int(W / ratio) or int(H * ratio) with ratio = w / h), and pasted centred on a white H x W
+canvas (left/top get delta // 2). Each reference
 is then VAE-encoded alone as a one-frame clip, so it becomes exactly one clean latent frame.
 """
 
@@ -26,11 +27,12 @@ def load_reference_image(path: str | Path) -> Image.Image:
 def fit_reference(image: Image.Image, height: int, width: int) -> Image.Image:
     """Resize to fit inside height x width keeping the aspect ratio, centred on white."""
     image = image.convert("RGB")
-    w, h = image.size
-    if w * height > h * width:  # wider than the frame: the width fills it
-        new_w, new_h = width, int(h * width / w)
+    # the release's float arithmetic (ratio w / h, then int()), so sizes match it to the pixel
+    ratio = image.width / image.height
+    if ratio > width / height:  # wider than the frame: the width fills it
+        new_w, new_h = width, int(width / ratio)
     else:
-        new_w, new_h = int(w * height / h), height
+        new_w, new_h = int(height * ratio), height
     new_w, new_h = max(new_w, 1), max(new_h, 1)
     resized = image.resize((new_w, new_h), Image.LANCZOS)
     canvas = Image.new("RGB", (width, height), (255, 255, 255))

@@ -112,7 +112,8 @@ def test_from_pretrained_reads_the_release_layout(tmp_path, astronaut_png, wan_s
     torch.save(te.hf_to_wan_t5(umt5.state_dict(), config.text_encoder.num_layers), tmp_path / "umt5-xxl" / te.WAN_T5_FILE)
     _write_tokenizer(tmp_path / "umt5-xxl")
 
-    pipe = KaleidoPipeline.from_pretrained(tmp_path, config=config, dtype=torch.float32, device="cpu")
+    pipe = KaleidoPipeline.from_pretrained(tmp_path, config=config, dtype=torch.float32, vae_dtype=torch.float32,
+                                           device="cpu")
     assert (tmp_path / "model-diffusers" / ck.INDEX_FILE).is_file()
     image = load_reference_image(astronaut_png)
     frames = pipe("a cat runs on the grass", [image], height=32, width=32, num_frames=5, num_steps=2, seed=0)
