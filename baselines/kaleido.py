@@ -201,6 +201,9 @@ class KaleidoAdapter(_KaleidoBase):
         needed = [] if has_converted else [root / "model" / "latest"]
         needed += [root / "Wan2.1_VAE.pth", root / "umt5-xxl" / "models_t5_umt5-xxl-enc-bf16.pth"]
         missing = [str(p) for p in needed if not p.is_file()]
+        tokenizer_files = ("tokenizer.json", "spiece.model", "tokenizer_config.json")
+        if not any((root / "umt5-xxl" / name).is_file() for name in tokenizer_files):
+            missing.append(f"{root / 'umt5-xxl'}/ tokenizer files ({' or '.join(tokenizer_files)})")
         if not has_converted and (root / "model" / "latest").is_file():
             iteration = (root / "model" / "latest").read_text().strip()
             sat = root / "model" / iteration / "mp_rank_00_model_states.pt"

@@ -57,7 +57,8 @@ def test_kaleido_without_weights_names_what_to_get(tmp_path):
 
 
 def test_small_gpu_is_refused_with_what_is_needed(tmp_path, monkeypatch):
-    for name in ("Wan2.1_VAE.pth", "umt5-xxl/models_t5_umt5-xxl-enc-bf16.pth", "model/latest", "model/1/mp_rank_00_model_states.pt"):
+    for name in ("Wan2.1_VAE.pth", "umt5-xxl/models_t5_umt5-xxl-enc-bf16.pth", "umt5-xxl/tokenizer.json", "model/latest",
+                 "model/1/mp_rank_00_model_states.pt"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("1")
 
