@@ -98,12 +98,12 @@ def main() -> None:
         ours, timings, used, skipped = score_all(videos, cases, names, args.device)
         ours_seconds = time.perf_counter() - started
         naive, naive_seconds = score_one_by_one(videos, cases, used, args.device)
+        first = decode_video(videos[0])
     diffs = [abs(a - b) for key, a in ours.items() if (b := naive[key]) is not None and a is not None]
     same_absent = all((ours[k] is None) == (naive[k] is None) for k in ours)
     rows = [{"stage": k, "seconds_per_video": v / len(videos)} for k, v in timings.items() if not k.startswith("setup")]
     rows += [{"stage": k, "seconds_once": v} for k, v in timings.items() if k.startswith("setup")]
     table = pd.DataFrame(rows)
-    first = decode_video(videos[0])
     lines = [
         f"videos: {len(videos)} ({first.num_frames} frames, {first.height}x{first.width} first); metrics: {', '.join(used)}",
         f"skipped (weights missing): {', '.join(skipped) or 'none'}",
