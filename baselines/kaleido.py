@@ -24,7 +24,12 @@ from typing import Any, ClassVar
 from kaleido_bench.baselines.base import ModelAdapter, ModelCapabilities, register_model
 from kaleido_bench.baselines.cutout import load_reference
 from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.errors import BenchError, WeightsMissingError
+from kaleido_bench.bench.errors import (
+    CheckpointMismatchError,
+    GpuMemoryTooSmallError,
+    ModelOptionError,
+    WeightsMissingError,
+)
 from kaleido_bench.bench.video import write_video
 
 WEIGHTS_HINT = (
@@ -34,16 +39,7 @@ WEIGHTS_HINT = (
 )
 
 
-class ModelOptionError(BenchError):
-    """A `-o key=value` option of a Kaleido model that is unknown or has a bad value."""
 
-
-class GpuMemoryTooSmallError(BenchError):
-    """The GPU has less memory than the chosen model settings need."""
-
-
-class CheckpointMismatchError(BenchError):
-    """A weights file whose tensor names or shapes do not match the model."""
 
 
 _DTYPES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",

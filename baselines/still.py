@@ -21,12 +21,8 @@ from PIL import Image
 from kaleido_bench.baselines.base import ModelAdapter, ModelCapabilities, register_model
 from kaleido_bench.baselines.cutout import load_reference
 from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.errors import BenchError
+from kaleido_bench.bench.errors import ModelOptionError
 from kaleido_bench.bench.video import write_video
-
-
-class ModelOptionError(BenchError):
-    """A `-o key=value` model option that is missing, unknown or has a bad value."""
 
 
 @dataclass(frozen=True)

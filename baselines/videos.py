@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from kaleido_bench.baselines.base import ModelAdapter, ModelCapabilities, register_model
-from kaleido_bench.baselines.still import ModelOptionError
 from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.errors import VideoError
+from kaleido_bench.bench.errors import ModelOptionError, VideoError
 
 
 @register_model("videos")

@@ -40,3 +40,15 @@ class WeightsMissingError(BenchError):
 
 class RunConflictError(BenchError):
     """A result folder that belongs to a different configuration."""
+
+
+class ModelOptionError(BenchError):
+    """A `-o key=value` model option that is missing, unknown or has a bad value."""
+
+
+class GpuMemoryTooSmallError(BenchError):
+    """The GPU cannot hold the model at the asked size and dtype."""
+
+
+class CheckpointMismatchError(BenchError):
+    """A model checkpoint whose tensors do not match the model's (missing, extra, wrong shape)."""
