@@ -85,7 +85,11 @@ def cosine_matrix(frames: Any, references: Any) -> Any:
 class SubjectSimilarity(Metric):
     """Frames vs references with one image backbone (base of clip_i and dino_i; not registered)."""
 
-    weight: ClassVar[WeightFile]
+    @property
+    def weight(self) -> WeightFile:
+        """The one backbone file, the first (only) entry of `weights`."""
+        return self.weights[0]
+
     backbone_name: ClassVar[str] = ""
 
     def __init__(self, device: str = "cpu", **options: Any) -> None:
@@ -162,7 +166,6 @@ class ClipI(OpenClipSimilarity):
 
     description = "CLIP-I (OpenAI CLIP ViT-B/32): mean cosine of 32 frames vs each subject reference"
     weights = (backbones.OPENCLIP_VIT_B32_OPENAI,)
-    weight = backbones.OPENCLIP_VIT_B32_OPENAI
     model_name = "ViT-B-32"
     backbone_name = "open_clip ViT-B-32 openai (QuickGELU)"
 
@@ -173,6 +176,5 @@ class ClipIL14(OpenClipSimilarity):
 
     description = "CLIP-I (OpenAI CLIP ViT-L/14): mean cosine of 32 frames vs each subject reference"
     weights = (backbones.OPENCLIP_VIT_L14_OPENAI,)
-    weight = backbones.OPENCLIP_VIT_L14_OPENAI
     model_name = "ViT-L-14"
     backbone_name = "open_clip ViT-L-14 openai (QuickGELU)"

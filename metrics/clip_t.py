@@ -80,7 +80,6 @@ class ClipT(_ClipT):
 
     description = "CLIP-T (OpenAI CLIP ViT-B/32): mean cosine of 32 frames vs the prompt; CLIPScore in details"
     weights = (backbones.OPENCLIP_VIT_B32_OPENAI,)
-    weight = backbones.OPENCLIP_VIT_B32_OPENAI
     model_name = "ViT-B-32"
     backbone_name = "open_clip ViT-B-32 openai (QuickGELU)"
 
@@ -91,6 +90,5 @@ class ClipTL14(_ClipT):
 
     description = "CLIP-T (OpenAI CLIP ViT-L/14): mean cosine of 32 frames vs the prompt; CLIPScore in details"
     weights = (backbones.OPENCLIP_VIT_L14_OPENAI,)
-    weight = backbones.OPENCLIP_VIT_L14_OPENAI
     model_name = "ViT-L-14"
     backbone_name = "open_clip ViT-L-14 openai (QuickGELU)"

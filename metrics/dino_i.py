@@ -30,7 +30,6 @@ class DinoI(SubjectSimilarity):
 
     description = "DINO-I (DINOv2 ViT-B/14): mean cosine of 32 frames vs each subject reference"
     weights = (backbones.DINOV2_VITB14,)
-    weight = backbones.DINOV2_VITB14
     backbone_name = "timm vit_base_patch14_dinov2.lvd142m at 224"
 
     def load_backbone(self, path) -> Backbone:

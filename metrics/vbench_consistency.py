@@ -137,7 +137,11 @@ def frame_weighted_mean(results: Sequence[MetricResult]) -> float | None:
 class VBenchConsistency(Metric):
     """Shared body of the two dimensions; subclasses pick the backbone and the transform."""
 
-    weight: ClassVar[WeightFile]
+    @property
+    def weight(self) -> WeightFile:
+        """The one backbone file, the first (only) entry of `weights`."""
+        return self.weights[0]
+
     preprocess_id: ClassVar[str]
 
     def __init__(self, device: str = "cpu", **options: Any) -> None:
@@ -186,7 +190,6 @@ class SubjectConsistency(VBenchConsistency):
 
     description = "VBench subject_consistency: DINO ViT-B/16, every frame vs previous and first (frame-weighted)"
     weights = (backbones.DINO_VITB16,)
-    weight = backbones.DINO_VITB16
     preprocess_id = VBENCH_DINO_PREPROCESS_ID
 
     def load_backbone(self, path) -> Backbone:
@@ -204,7 +207,6 @@ class BackgroundConsistency(VBenchConsistency):
 
     description = "VBench background_consistency: CLIP ViT-B/32, every frame vs previous and first (frame-weighted)"
     weights = (backbones.OPENCLIP_VIT_B32_OPENAI,)
-    weight = backbones.OPENCLIP_VIT_B32_OPENAI
     preprocess_id = VBENCH_CLIP_PREPROCESS_ID
 
     def precision(self) -> str:
