@@ -78,6 +78,7 @@ class ResultStore:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        self._tail_checked = False  # a torn line can only come from an earlier process
 
     # -- manifest -------------------------------------------------------------------------
     @property
@@ -152,8 +153,9 @@ class ResultStore:
         line = json.dumps(asdict(record), ensure_ascii=False, default=_json_default) + "\n"
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.scores_path, "a", encoding="utf-8") as handle:
-            if handle.tell() > 0 and not _ends_with_newline(self.scores_path):
+            if not self._tail_checked and handle.tell() > 0 and not _ends_with_newline(self.scores_path):
                 handle.write("\n")  # isolate a torn line left by a crash
+            self._tail_checked = True
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
