@@ -86,6 +86,19 @@ def measure(candidates: dict, device: torch.device, warmup: int, repeats: int) -
     return out
 
 
+def compare_outputs(ours, wan, video, timestep, text, refs) -> dict[str, float | bool]:
+    """Same weights, same input: ours with no references must give diffusers' output; with 3 it must stay finite."""
+    expected = wan(video, timestep, text).sample.float()
+    got = ours(video, timestep, text, None).sample.float()
+    with_refs = ours(video, timestep, text, refs).sample.float()
+    return {
+        "max_abs_diff_0ref_vs_diffusers": float((got - expected).abs().max()),
+        "output_abs_mean": float(expected.abs().mean()),
+        "finite_3ref": bool(torch.isfinite(with_refs).all()),
+        "shape_3ref_equals_video": tuple(with_refs.shape) == tuple(expected.shape),
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", choices=sorted(CONFIGS), default="small")
@@ -101,6 +114,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--step", action="store_true", help="also time one sampling step (batched CFG, 3 refs)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (1 gives steadier CPU timings)")
+    parser.add_argument("--compare", action="store_true",
+                        help="also report max |ours - diffusers| with 0 references and whether 3-reference outputs are finite")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
 
@@ -148,6 +163,8 @@ def main(argv: list[str] | None = None) -> dict:
             x2, t2 = video[:1].expand(2, -1, -1, -1, -1), timestep[:1].expand(2)
             candidates["sampling_step_3ref_cfg"] = lambda: ours(x2, t2, embedded, refs, text_embedded=True)
         runs = results["runs"] = measure(candidates, device, args.warmup, args.repeats)
+        if args.compare:
+            results["check"] = compare_outputs(ours, wan, video, timestep, text, refs)
         for k in ref_counts:
             runs[f"ours_{k}ref"]["tokens"] = results["video_tokens"] + k * tokens_per_frame
         for stat in ("seconds", "min_seconds", "cpu_seconds"):

@@ -186,10 +186,11 @@ def build_transformer(
     if str(device) == "meta":
         with torch.device("meta"):
             return KaleidoTransformer3DModel.from_config_dataclass(config).cast(dtype)
-    if seed is not None:
-        with torch.random.fork_rng(devices=[]):
+    # built where it will run: a 14B model initialised on a GPU takes seconds, on a CPU minutes
+    device = torch.device(device)
+    rng_devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=rng_devices), device:
+        if seed is not None:
             torch.manual_seed(seed)
-            model = KaleidoTransformer3DModel.from_config_dataclass(config)
-    else:
         model = KaleidoTransformer3DModel.from_config_dataclass(config)
-    return model.cast(dtype).to(device).eval()
+    return model.cast(dtype).eval()
