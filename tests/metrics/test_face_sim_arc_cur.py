@@ -3,7 +3,8 @@
 Real buffalo_l and CurricularFace weights cannot be downloaded here, so:
 - the rules are checked with a fake insightface app (detector + recogniser) and a fake backbone;
 - insightface's own `FaceAnalysis` runs on a synthetic buffalo_l pack (two tiny ONNX graphs
-  built with `onnx.helper`, SCRFD-shaped and ArcFace-shaped), through our resolver and setup;
+  built with `onnx.helper`, SCRFD-shaped and ArcFace-shaped, `random_weights.synthetic_buffalo_l`),
+  through our resolver and setup;
 - the IR-101 backbone is built at full size, saved as a `.bin` and loaded back strictly.
 """
 
@@ -22,18 +23,14 @@ from kaleido_bench.bench.video import DecodedVideo
 from kaleido_bench.metrics.embedding_cache import shared_cache
 from kaleido_bench.metrics.face_sim_arc import FaceSimArc, InsightFaceFaces, pack_location
 from kaleido_bench.metrics.face_sim_cur import FaceSimCur
+from kaleido_bench.metrics.random_weights import TEMPLATE_224, synthetic_buffalo_l
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("insightface")
 # insightface's norm_crop calls skimage's deprecated SimilarityTransform.estimate
 pytestmark = pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")
 
-# insightface's ArcFace 5-point template (112 px), doubled: the landmarks `norm_crop(..., 224)` maps
-# onto themselves, so a face with these keypoints + (16, 16) crops exactly image[16:240, 16:240].
-TEMPLATE_224 = 2 * np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
-    np.float32,
-)
+# TEMPLATE_224 (ArcFace's 5 points doubled) + (16, 16): norm_crop(..., 224) crops exactly image[16:240, 16:240].
 SIZE = 256
 
 
@@ -280,79 +277,12 @@ def test_shallow_ir_round_trip_gives_identical_embeddings(tmp_path):
         load_ir_backbone(path, stage_units=(1, 1, 1, 1))
 
 
-def _onnx_constant(name: str, array):
-    from onnx import helper, numpy_helper
-
-    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(array, np.float32), name))
-
-
-def _synthetic_buffalo_l(folder: Path, weight: np.ndarray) -> None:
-    """det_10g.onnx: SCRFD's 9-output layout (strides 8/16/32, 2 anchors, keypoints) that reports one
-    128 px face at stride-32 cell (5, 5) of the 320x320 input when that cell is bright;
-    w600k_r50.onnx: (N, 3, 112, 112) -> channel means @ `weight`."""
-    import onnx
-    from onnx import TensorProto, helper
-
-    folder.mkdir(parents=True)
-    cells = 10
-    mask = np.zeros((1, 1, cells, cells), np.float32)
-    mask[0, 0, 5, 5] = 1.0
-    nodes = [
-        helper.make_node("AveragePool", ["input.1"], ["pool"], kernel_shape=[32, 32], strides=[32, 32]),
-        helper.make_node("ReduceMean", ["pool"], ["lum"], axes=[1], keepdims=1),
-        _onnx_constant("threshold", 0.1),
-        _onnx_constant("gain", 20.0),
-        _onnx_constant("mask", mask),
-        _onnx_constant("second_anchor", np.zeros((1, 1, cells, cells))),
-        helper.make_node("Sub", ["lum", "threshold"], ["centred"]),
-        helper.make_node("Mul", ["centred", "gain"], ["logit"]),
-        helper.make_node("Sigmoid", ["logit"], ["probability"]),
-        helper.make_node("Mul", ["probability", "mask"], ["one_cell"]),
-        helper.make_node("Concat", ["one_cell", "second_anchor"], ["anchors"], axis=1),
-        helper.make_node("Transpose", ["anchors"], ["nhwc"], perm=[0, 2, 3, 1]),
-        helper.make_node("Constant", [], ["column"], value=helper.make_tensor("column", TensorProto.INT64, [2], [-1, 1])),
-        helper.make_node("Reshape", ["nhwc", "column"], ["score_32"]),
-    ]
-    keypoints = (TEMPLATE_224 / 2 - 56.0) * (128 / 112) / 32  # around the cell centre, in stride units
-    rows = {stride: (320 // stride) ** 2 * 2 for stride in (8, 16, 32)}
-    for stride, count in rows.items():
-        if stride != 32:
-            nodes.append(_onnx_constant(f"score_{stride}", np.zeros((count, 1))))
-        nodes.append(_onnx_constant(f"bbox_{stride}", np.full((count, 4), 2.0 if stride == 32 else 0.0)))
-        nodes.append(_onnx_constant(f"kps_{stride}", np.tile(keypoints.reshape(1, 10), (count, 1)) if stride == 32 else np.zeros((count, 10))))
-    outputs = [
-        helper.make_tensor_value_info(f"{kind}_{stride}", TensorProto.FLOAT, [rows[stride], width])
-        for kind, width in (("score", 1), ("bbox", 4), ("kps", 10))
-        for stride in (8, 16, 32)
-    ]
-    image = helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, "height", "width"])
-    graphs = {
-        "det_10g.onnx": helper.make_graph(nodes, "scrfd_like", [image], outputs),
-        "w600k_r50.onnx": helper.make_graph(
-            [
-                helper.make_node("GlobalAveragePool", ["input.1"], ["gap"]),
-                helper.make_node("Flatten", ["gap"], ["flat"]),
-                _onnx_constant("projection", weight),
-                helper.make_node("MatMul", ["flat", "projection"], ["embedding"]),
-            ],
-            "arcface_like",
-            [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, ["batch", 3, 112, 112])],
-            [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", weight.shape[1]])],
-        ),
-    }
-    for name, graph in graphs.items():
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-        model.ir_version = 8
-        onnx.checker.check_model(model)
-        onnx.save(model, folder / name)
-
-
 def test_real_insightface_pack_and_ir_file_through_resolver_and_setup(tmp_path):
     pytest.importorskip("onnx")
     from kaleido_bench.metrics.curricular_face import build_ir_backbone
 
     weight = np.array([[1.0, 0.0, 0.5, 0.0], [0.0, 1.0, 0.5, 0.0], [0.0, 0.0, 0.2, 1.0]], np.float32)
-    _synthetic_buffalo_l(tmp_path / "weights" / "models" / "buffalo_l", weight)
+    synthetic_buffalo_l(tmp_path / "weights" / "models" / "buffalo_l", weight)
     torch.manual_seed(0)
     bin_path = tmp_path / "glint360k_curricular_face_r101_backbone.bin"
     torch.save(build_ir_backbone((1, 1, 1, 1)).state_dict(), bin_path)
