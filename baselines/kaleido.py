@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from kaleido_bench.baselines.base import ModelAdapter, ModelCapabilities, register_model
 from kaleido_bench.baselines.cutout import load_reference
+from kaleido_bench.baselines.options import bool_option, float_option, int_option, refuse_unknown
 from kaleido_bench.bench.cases import Case
 from kaleido_bench.bench.errors import (
     CheckpointMismatchError,
@@ -37,9 +38,6 @@ WEIGHTS_HINT = (
     "--local-dir DIR`, then join the parts of model/ with the release's merge script) and pass "
     "--weights DIR (or -o weights=DIR)"
 )
-
-
-
 
 
 _DTYPES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
@@ -73,41 +71,14 @@ class KaleidoOptions:
         return out
 
 
-def _parse_bool(model: str, key: str, value: Any) -> bool | None:
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    if text in ("auto", "none", ""):
-        return None
-    raise ModelOptionError(f"model {model!r}: option {key} must be true or false, got {value!r}")
-
-
-def _number(model: str, key: str, value: Any, kind: type) -> int | float:
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        number = float(str(value).strip())
-        if kind is int:
-            if not number.is_integer():
-                raise ValueError
-            return int(number)
-        return number
-    except ValueError:
-        raise ModelOptionError(f"model {model!r}: option {key} must be {'an integer' if kind is int else 'a number'}, got {value!r}") from None
-
-
 def parse_options(model: str, options: dict[str, Any], defaults: dict[str, Any], known: tuple[str, ...]) -> KaleidoOptions:
     """Options from the command line (strings) or Python (numbers), refusing unknown keys."""
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise ModelOptionError(f"model {model!r} has no option(s) {', '.join(unknown)} (known: {', '.join(known)})")
+    refuse_unknown(model, options, known)
     values = {**defaults, **options}
     parsed: dict[str, Any] = {}
     for key, kind in (("steps", int), ("height", int), ("width", int), ("num_frames", int),
                       ("cfg_scale", float), ("fps", float)):  # fmt: skip
-        parsed[key] = _number(model, key, values[key], kind)
+        parsed[key] = (int_option if kind is int else float_option)(model, key, values[key])
     if parsed["steps"] < 1:
         raise ModelOptionError(f"model {model!r}: steps must be >= 1, got {parsed['steps']}")
     for key in ("height", "width"):
@@ -128,11 +99,11 @@ def parse_options(model: str, options: dict[str, Any], defaults: dict[str, Any],
         dtype=_DTYPES[dtypes["dtype"]],
         vae_dtype=_DTYPES[dtypes["vae_dtype"]],
         device=device,
-        offload=bool(_parse_bool(model, "offload", values.get("offload", False))),
+        offload=bool(bool_option(model, "offload", values.get("offload", False))),
         weights=str(Path(str(weights)).expanduser()) if weights else None,
         converted=str(Path(str(converted)).expanduser()) if converted else None,
-        batch_cfg=_parse_bool(model, "batch_cfg", values.get("batch_cfg", "auto")),
-        rope_continue=bool(_parse_bool(model, "rope_continue", values.get("rope_continue", False))),
+        batch_cfg=bool_option(model, "batch_cfg", values.get("batch_cfg", "auto")),
+        rope_continue=bool(bool_option(model, "rope_continue", values.get("rope_continue", False))),
     )
 
 

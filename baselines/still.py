@@ -20,6 +20,7 @@ from PIL import Image
 
 from kaleido_bench.baselines.base import ModelAdapter, ModelCapabilities, register_model
 from kaleido_bench.baselines.cutout import load_reference
+from kaleido_bench.baselines.options import float_option, int_option, refuse_unknown
 from kaleido_bench.bench.cases import Case
 from kaleido_bench.bench.errors import ModelOptionError
 from kaleido_bench.bench.video import write_video
@@ -46,17 +47,12 @@ class FrameOptions:
         Keys other than these four and `extra` are refused, so a typo cannot silently run the
         defaults under a new configuration hash.
         """
-        known = ("height", "width", "num_frames", "fps", *extra)
-        unknown = sorted(set(options) - set(known))
-        if unknown:
-            raise ModelOptionError(
-                f"model {model!r} has no option(s) {', '.join(unknown)} (known: {', '.join(known)})"
-            )
+        refuse_unknown(model, options, ("height", "width", "num_frames", "fps", *extra))
         default = cls()
-        height = _int_option(model, options, "height", default.height)
-        width = _int_option(model, options, "width", default.width)
-        num_frames = _int_option(model, options, "num_frames", default.num_frames)
-        fps = _float_option(model, options, "fps", default.fps)
+        height = int_option(model, "height", options.get("height", default.height))
+        width = int_option(model, "width", options.get("width", default.width))
+        num_frames = int_option(model, "num_frames", options.get("num_frames", default.num_frames))
+        fps = float_option(model, "fps", options.get("fps", default.fps))
         for key, value in (("height", height), ("width", width)):
             if value < 2 or value % 2:
                 raise ModelOptionError(f"model {model!r}: {key} must be an even number >= 2 (H.264), got {value}")
@@ -113,24 +109,3 @@ class StillAdapter(SyntheticVideoAdapter):
     def generate(self, case: Case, seed: int, out_path: Path) -> None:
         write_video(out_path, self.render(case), self.frame.fps)
 
-
-def _int_option(model: str, options: dict[str, Any], key: str, default: int) -> int:
-    value = options.get(key, default)
-    if isinstance(value, bool):
-        raise ModelOptionError(f"model {model!r}: option {key} must be an integer, got {value!r}")
-    try:
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        return int(str(value).strip())
-    except ValueError:
-        raise ModelOptionError(f"model {model!r}: option {key} must be an integer, got {value!r}") from None
-
-
-def _float_option(model: str, options: dict[str, Any], key: str, default: float) -> float:
-    value = options.get(key, default)
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        return float(str(value).strip())
-    except ValueError:
-        raise ModelOptionError(f"model {model!r}: option {key} must be a number, got {value!r}") from None

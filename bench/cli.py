@@ -99,7 +99,8 @@ def run(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     cases: CasesOpt = None,
     limit: LimitOpt = None,
-    option: Annotated[list[str] | None, typer.Option("-o", "--option", help="Model option key=value (repeatable).")] = None,
+    option: Annotated[list[str] | None, typer.Option("-o", "--option", help="Model option key=value, or model.key=value for one of several "
+                                                         "--model (repeatable).")] = None,
     weights: Annotated[Path | None, typer.Option("--weights", help="Model weights folder (same as -o weights=DIR).")] = None,
     out_dir: OutOpt = None,
     runs_dir: Annotated[Path, typer.Option("--runs-dir")] = Path("runs"),
@@ -109,6 +110,7 @@ def run(
 ) -> None:
     """Generate videos for a suite with a model, then score them (resumes where it stopped)."""
     from kaleido_bench.baselines.base import get_model_class
+    from kaleido_bench.baselines.options import options_for
     from kaleido_bench.bench.evaluate import run_model
     from kaleido_bench.bench.runner import select_metrics
 
@@ -117,7 +119,7 @@ def run(
         options["weights"] = str(weights)
     if out_dir is not None and len(model) > 1:
         raise BenchError("--out names one result folder: give one --model with it")
-    adapters = [get_model_class(name)(**options) for name in model]
+    adapters = [get_model_class(name)(**options_for(name, options, model)) for name in model]
     the_suite = _load(suite, data_root, cases, limit)
     the_suite.check_images()
     chosen, skipped = select_metrics(_split(metrics), _device(device))
@@ -323,3 +325,7 @@ def main() -> None:
         if isinstance(exc, click.exceptions.Abort):
             sys.exit(130)
         raise
+
+
+if __name__ == "__main__":
+    main()

@@ -71,3 +71,22 @@ def test_bad_model_option(monkeypatch, capsys, tmp_path):
 def test_list_suites(monkeypatch, capsys):
     code, out, _ = run_cli(monkeypatch, capsys, "list", "suites")
     assert code == 0 and "opens2v-human" in out and "mini" in out
+
+
+def test_option_scoped_to_a_model_not_in_the_run(monkeypatch, capsys, tmp_path):
+    code, _, err = run_cli(monkeypatch, capsys, "run", "--model", "still", "-o", "collage.height=240",
+                           "--runs-dir", str(tmp_path))
+    assert code == 2
+    assert_one_clear_line(err, "'collage.height' is for model 'collage'", "--model still")
+
+
+def test_scoped_options_reach_only_their_model(monkeypatch, capsys, tmp_path):
+    code, out, err = run_cli(monkeypatch, capsys, "run", "--model", "still", "--model", "collage", "--suite", "mini",
+                             "--limit", "1", "--metrics", "motion_amplitude", "-o", "num_frames=5",
+                             "-o", "still.num_frames=3", "--runs-dir", str(tmp_path))
+    assert code == 0, err
+    from kaleido_bench.bench.video import decode_video
+
+    frames = {path.parent.parent.name.split("_")[0]: decode_video(path).num_frames
+              for path in tmp_path.glob("*/videos/*.mp4")}
+    assert frames == {"still": 3, "collage": 5}
