@@ -18,9 +18,9 @@ loaders read:
 
 The buffalo_l pack is NOT full size: a real SCRFD-10G detector and ArcFace R50 cannot be built
 here, so both sizes write the synthetic pack the face tests use (`synthetic_buffalo_l`: two
-tiny ONNX graphs with buffalo_l's input and output layout). Face detection and ArcFace timings
-measured with it are therefore NOT representative of the real pack; CurricularFace's IR-101
-is full size.
+tiny ONNX graphs with buffalo_l's input and output layout), set to find one face in every
+image. Face detection and ArcFace timings measured with it are therefore NOT representative
+of the real pack; CurricularFace's IR-101 is full size and runs on every sampled frame.
 
 `size="tiny"` writes small models of the same formats (for tests); metrics then need the
 options of `metric_options(name, "tiny")` (architecture overrides) to load them. Values
@@ -262,25 +262,29 @@ def write_curricular_face(path: Path, size: str = "full") -> None:
 
 
 def write_buffalo_l(root: Path, seed: int = 0) -> None:
-    """The SYNTHETIC buffalo_l pack at `root/models/buffalo_l` (tiny graphs at every size)."""
+    """The SYNTHETIC buffalo_l pack at `root/models/buffalo_l` (tiny graphs at every size).
+
+    Its detector finds one face in EVERY image, so the face metrics do their per-face work
+    (alignment, CurricularFace's IR-101 on every sampled frame) as on a real face video.
+    """
     weight = np.random.default_rng(seed).standard_normal((3, ARCFACE_DIM)).astype(np.float32)
-    synthetic_buffalo_l(root / "models" / "buffalo_l", weight)
+    synthetic_buffalo_l(root / "models" / "buffalo_l", weight, always_face=True)
 
 
-def synthetic_buffalo_l(folder: Path, weight: np.ndarray) -> None:
+def synthetic_buffalo_l(folder: Path, weight: np.ndarray, always_face: bool = False) -> None:
     """Two tiny ONNX graphs with buffalo_l's file names and input / output layouts.
 
     det_10g.onnx: SCRFD's 9-output layout (strides 8/16/32, 2 anchors, keypoints) that reports
-    one 128 px face at stride-32 cell (5, 5) of the 320x320 input when that cell is bright;
-    w600k_r50.onnx: (N, 3, 112, 112) -> channel means @ `weight` (3, D).
-    Not a face model: detection and recognition cost next to nothing.
+    one 128 px face at stride-32 cell (5, 5) of the 320x320 input when that cell is bright (or
+    always, with `always_face`); w600k_r50.onnx: (N, 3, 112, 112) -> channel means @ `weight`
+    (3, D). Not a face model: detection and recognition cost next to nothing.
     """
     import onnx
     from onnx import TensorProto, helper
 
     folder.mkdir(parents=True, exist_ok=True)
     image = helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, "height", "width"])
-    nodes, outputs = _scrfd_like_nodes()
+    nodes, outputs = _scrfd_like_nodes(threshold=-1e3 if always_face else 0.1)
     graphs = {
         "det_10g.onnx": helper.make_graph(nodes, "scrfd_like", [image], outputs),
         "w600k_r50.onnx": _arcface_like_graph(weight),
@@ -292,8 +296,8 @@ def synthetic_buffalo_l(folder: Path, weight: np.ndarray) -> None:
         onnx.save(model, folder / name)
 
 
-def _scrfd_like_nodes() -> tuple[list, list]:
-    """Nodes and outputs of the fake detector: one bright-cell score at stride 32, constants elsewhere."""
+def _scrfd_like_nodes(threshold: float = 0.1) -> tuple[list, list]:
+    """The fake detector: cell (5, 5)'s score = sigmoid(20 (brightness - threshold)), constants elsewhere."""
     from onnx import TensorProto, helper
 
     cells = 10
@@ -302,7 +306,7 @@ def _scrfd_like_nodes() -> tuple[list, list]:
     nodes = [
         helper.make_node("AveragePool", ["input.1"], ["pool"], kernel_shape=[32, 32], strides=[32, 32]),
         helper.make_node("ReduceMean", ["pool"], ["lum"], axes=[1], keepdims=1),
-        _onnx_constant("threshold", 0.1),
+        _onnx_constant("threshold", threshold),
         _onnx_constant("gain", 20.0),
         _onnx_constant("mask", mask),
         _onnx_constant("second_anchor", np.zeros((1, 1, cells, cells))),

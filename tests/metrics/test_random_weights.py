@@ -65,6 +65,16 @@ def test_each_metric_sets_up_from_the_written_files(tiny_weights, name):
             assert str(root.resolve()) in backbone.id  # resolved under the written weights dir
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_synthetic_face_pack_finds_one_face_in_any_image(tiny_weights):
+    import numpy as np
+
+    metric = get_metric_class("face_sim_arc")()
+    metric.setup()
+    for image in (np.zeros((48, 64, 3), np.uint8), np.full((480, 832, 3), 200, np.uint8)):
+        assert metric.faces.find(image) is not None
+
+
 def test_full_size_options_are_empty_and_unknown_sizes_refused(tmp_path):
     assert metric_options("clip_i", "full") == {} and metric_options("clip_i", "tiny")
     with pytest.raises(ValueError, match="size"):
