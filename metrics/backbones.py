@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from kaleido_bench.metrics.parallel import frame_map
 from kaleido_bench.metrics.weights import WeightFile
 
 # ----------------------------------------------------------------------------- weight files
@@ -109,9 +110,7 @@ def hf_clip_preprocess(frames: np.ndarray, size: int = 224, crop: int = 224) -> 
     import torch
     from PIL import Image
 
-    frames = _as_uint8_batch(frames)
-    out = np.empty((len(frames), crop, crop, 3), dtype=np.uint8)
-    for i, frame in enumerate(frames):
+    def resize_crop(frame: np.ndarray) -> np.ndarray:
         height, width = frame.shape[:2]
         short, long = (width, height) if width <= height else (height, width)
         new_short, new_long = size, int(size * long / short)
@@ -120,7 +119,12 @@ def hf_clip_preprocess(frames: np.ndarray, size: int = 224, crop: int = 224) -> 
         if new_h < crop or new_w < crop:
             raise ValueError(f"image {width}x{height} resized to {new_w}x{new_h} is smaller than the {crop} crop")
         top, left = (new_h - crop) // 2, (new_w - crop) // 2
-        out[i] = resized[top : top + crop, left : left + crop]
+        return resized[top : top + crop, left : left + crop]
+
+    frames = _as_uint8_batch(frames)
+    out = np.empty((len(frames), crop, crop, 3), dtype=np.uint8)
+    for i, cropped in enumerate(frame_map(resize_crop, frames)):
+        out[i] = cropped
     pixels = (out.astype(np.float64) * (1 / 255)).astype(np.float32)
     pixels = (pixels - np.array(OPENAI_CLIP_MEAN, np.float32)) / np.array(OPENAI_CLIP_STD, np.float32)
     return torch.from_numpy(np.ascontiguousarray(pixels.transpose(0, 3, 1, 2)))
@@ -141,11 +145,11 @@ def imagenet_eval_transform(resize: int = 256, crop: int = 224) -> Callable:
 
 
 def pil_transform_batch(transform: Callable, frames: np.ndarray) -> Any:
-    """Apply a PIL-input transform (open_clip / torchvision) to each uint8 RGB frame, stacked."""
+    """Apply a PIL-input transform (open_clip / torchvision) to each uint8 RGB frame, stacked (frames in parallel)."""
     import torch
     from PIL import Image
 
-    return torch.stack([transform(Image.fromarray(frame)) for frame in _as_uint8_batch(frames)])
+    return torch.stack(frame_map(lambda frame: transform(Image.fromarray(frame)), _as_uint8_batch(frames)))
 
 
 def load_rgb(path: str | Path) -> np.ndarray:

@@ -13,6 +13,7 @@ import numpy as np
 from kaleido_bench.bench.cases import Case
 from kaleido_bench.bench.video import DecodedVideo
 from kaleido_bench.metrics.base import Metric, MetricResult, register_metric
+from kaleido_bench.metrics.parallel import frame_map
 
 FARNEBACK = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
 DOWNSCALE_WIDTH = 16
@@ -23,22 +24,30 @@ def grey_frames_opens2v(video: DecodedVideo) -> np.ndarray:
     import cv2
 
     return video.cached(
-        "grey_bgr2gray_quirk", lambda: np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in video.frames])
+        "grey_bgr2gray_quirk", lambda: np.stack(frame_map(lambda f: cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), video.frames))
     )
 
 
-def farneback_amplitude(grey: np.ndarray) -> float:
-    """|mean| of the downscaled Farneback flow maps between consecutive grey frames."""
+def downscaled_flow(pair: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Farneback flow from the first grey frame to the second, shrunk with INTER_AREA."""
     import cv2
 
+    previous, current = pair
+    flow = cv2.calcOpticalFlowFarneback(previous, current, None, **FARNEBACK)
+    height, width = flow.shape[:2]
+    size = (DOWNSCALE_WIDTH, int(height * (DOWNSCALE_WIDTH / width)))
+    return cv2.resize(flow, size, interpolation=cv2.INTER_AREA)
+
+
+def farneback_amplitude(grey: np.ndarray) -> float:
+    """|mean| of the downscaled Farneback flow maps between consecutive grey frames.
+
+    The pairs' flows are computed in parallel (`frame_map`), then reduced in frame order exactly
+    as the official script reduces its list of maps.
+    """
     if len(grey) < 2:
         raise ValueError("motion amplitude needs at least 2 frames")
-    maps = []
-    for previous, current in zip(grey[:-1], grey[1:]):
-        flow = cv2.calcOpticalFlowFarneback(previous, current, None, **FARNEBACK)
-        height, width = flow.shape[:2]
-        size = (DOWNSCALE_WIDTH, int(height * (DOWNSCALE_WIDTH / width)))
-        maps.append(cv2.resize(flow, size, interpolation=cv2.INTER_AREA))
+    maps = frame_map(downscaled_flow, zip(grey[:-1], grey[1:]))
     return abs(float(np.mean(np.mean(np.array(maps), axis=0))))
 
 
