@@ -75,6 +75,7 @@ from kaleido_bench.bench.images import backdrop_colour
 from kaleido_bench.bench.video import DecodedVideo
 from kaleido_bench.metrics import backbones
 from kaleido_bench.metrics.base import Metric, MetricResult, register_metric
+from kaleido_bench.metrics.parallel import frame_map
 from kaleido_bench.metrics.weights import resolve
 
 SUBJECT_ROLES = (Role.FACE, Role.HUMAN, Role.OBJECT)
@@ -267,10 +268,10 @@ class HistogramPatches:
 
     def frame_patches(self, frames: np.ndarray) -> np.ndarray:
         """(N, D) unit-norm features of overlapping patches (stride 8) of every frame."""
-        rows = [
-            histogram_patch_features(resize_short_side(frame, SHORT_SIDE, self.patch), stride=HIST_FRAME_STRIDE)
-            for frame in frames
-        ]
+        rows = frame_map(
+            lambda frame: histogram_patch_features(resize_short_side(frame, SHORT_SIDE, self.patch), stride=HIST_FRAME_STRIDE),
+            frames,
+        )
         return np.concatenate([r.reshape(-1, r.shape[-1]) for r in rows])
 
 
@@ -307,7 +308,7 @@ class DinoV2Patches:
         return self._tokens([resize_short_side(rgb, short, self.patch)])[0]
 
     def frame_patches(self, frames: np.ndarray) -> np.ndarray:
-        tokens = self._tokens([resize_short_side(frame, SHORT_SIDE, self.patch) for frame in frames])
+        tokens = self._tokens(frame_map(lambda frame: resize_short_side(frame, SHORT_SIDE, self.patch), frames))
         return tokens.reshape(-1, tokens.shape[-1])
 
 
