@@ -66,6 +66,8 @@ from typing import Any
 
 import numpy as np
 
+from kaleido_bench.metrics.random_weights import HF_CLIP_PREPROCESSOR_CONFIG
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_OPENS2V = REPO.parent / "shared" / "opens2v"
 VIDEOS = ("faceobj_14", "singleface_3")
@@ -96,17 +98,7 @@ CLIP_L14_VISION = {
     "hidden_act": "quick_gelu",
     "projection_dim": 768,
 }
-CLIP_L14_PREPROCESSOR = {
-    "crop_size": 224,
-    "do_center_crop": True,
-    "do_normalize": True,
-    "do_resize": True,
-    "feature_extractor_type": "CLIPFeatureExtractor",
-    "image_mean": [0.48145466, 0.4578275, 0.40821073],
-    "image_std": [0.26862954, 0.26130258, 0.27577711],
-    "resample": 3,
-    "size": 224,
-}
+CLIP_L14_PREPROCESSOR = HF_CLIP_PREPROCESSOR_CONFIG  # the hub's stock preprocessor_config.json
 
 # insightface's ArcFace 5-point template (112 px)
 ARCFACE_DST = np.array(
