@@ -28,12 +28,6 @@ from kaleido_bench.bench.leaderboard import (
 from kaleido_bench.bench.opens2v_total import ScoreFileError
 from kaleido_bench.bench.store import ResultStore, RunManifest, ScoreRecord
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "opens2v" / "reference_outputs"
-needs_reference = pytest.mark.skipif(
-    not REFERENCE.is_dir(),
-    reason=f"official per-metric outputs not found at {REFERENCE} (the ../shared checkout is absent)",
-)
-
 FULL = {"aesthetics": 5.5, "motion_smoothness": 0.9, "motion_amplitude": 0.2, "face_sim_cur": 0.6,
         "gme_score": 0.7, "nexus_score": 0.02, "natural_score": 4.0}
 
@@ -158,15 +152,14 @@ def test_counts_table_per_metric(two_runs: tuple[Path, Path]) -> None:
     assert counts.loc[("kaleido-tiny (random weights)", "generate"), "failed"] == 1
 
 
-@needs_reference
-def test_official_folder_beside_our_runs_reproduces_the_official_total(two_runs: tuple[Path, Path]) -> None:
-    frame = load_results([*two_runs, REFERENCE])
+def test_official_folder_beside_our_runs_reproduces_the_official_total(two_runs: tuple[Path, Path], official_outputs: Path) -> None:
+    frame = load_results([*two_runs, official_outputs])
     table = suite_table(frame, "opens2v").set_index("kind")
     official = table.loc["official"]
     assert official["model"] == "reference_outputs"
     assert official["TotalScore"] == round(0.5959962472265614 * 100, 2) == 59.6
     assert official["videos"] == 2  # not filtered: faceobj_14 and singleface_3 both count
-    human = suite_table(load_results([REFERENCE], official_domain="Human-Domain"), "opens2v-human")
+    human = suite_table(load_results([official_outputs], official_domain="Human-Domain"), "opens2v-human")
     assert human["TotalScore"].tolist() == [round(0.6884787565947551 * 100, 2)]
 
 

@@ -21,12 +21,6 @@ from kaleido_bench.bench.opens2v_total import (
     weights_for,
 )
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "opens2v" / "reference_outputs"
-needs_reference = pytest.mark.skipif(
-    not REFERENCE.is_dir(),
-    reason=f"official per-metric outputs not found at {REFERENCE} (the ../shared checkout is absent)",
-)
-
 # Official v1.1 merge_result.py on reference_outputs/ (SPEC.md section 2).
 OFFICIAL_SLOTS = {
     "aes_score": 0.3343864281972249,
@@ -40,40 +34,36 @@ OFFICIAL_SLOTS = {
 TOL = 1e-12
 
 
-@needs_reference
 @pytest.mark.parametrize(
     ("domain", "expected"),
     [("Open-Domain", 0.5959962472265614), ("Human-Domain", 0.6884787565947551), ("Single-Domain", 0.5959962472265614)],
 )
-def test_reference_outputs_reproduce_official_v11_merge(domain: str, expected: float) -> None:
-    result = official_total(REFERENCE, domain)
+def test_reference_outputs_reproduce_official_v11_merge(official_outputs: Path, domain: str, expected: float) -> None:
+    result = official_total(official_outputs, domain)
     assert result.total == pytest.approx(expected, abs=TOL)
     for slot, value in OFFICIAL_SLOTS.items():
         assert result.slots[slot] == pytest.approx(value, abs=TOL), slot
 
 
-@needs_reference
-def test_ours_mode_equals_official_when_every_slot_is_present() -> None:
-    ours = compute_total(metrics_to_slots(read_official_folder(REFERENCE)), "Open-Domain")
+def test_ours_mode_equals_official_when_every_slot_is_present(official_outputs: Path) -> None:
+    ours = compute_total(metrics_to_slots(read_official_folder(official_outputs)), "Open-Domain")
     assert ours.mode == "ours"
     assert ours.total == pytest.approx(0.5959962472265614, abs=TOL)
 
 
-@needs_reference
-def test_shipped_merged_json_is_stale_v10_weights_with_smoothness_as_motion() -> None:
+def test_shipped_merged_json_is_stale_v10_weights_with_smoothness_as_motion(official_outputs: Path) -> None:
     """reference_outputs/model_name_Open-Domain.json (0.6356867755593165) was not made by v1.1:
     it is v1.0's weights with MotionSmoothness (not MotionAmplitude) in the Motion slot."""
-    shipped = json.loads((REFERENCE / "model_name_Open-Domain.json").read_text())
-    slots = official_total(REFERENCE, "Open-Domain").slots
+    shipped = json.loads((official_outputs / "model_name_Open-Domain.json").read_text())
+    slots = official_total(official_outputs, "Open-Domain").slots
     stale = total_from_slots({**slots, "motion_amplitude": slots["motion_smoothness"]}, "Open-Domain", "v1.0")
     assert stale == pytest.approx(0.6356867755593165, abs=TOL)
     assert shipped["total_score"] == pytest.approx(stale, abs=TOL)
-    assert official_total(REFERENCE, "Open-Domain", "v1.0").total != pytest.approx(stale, abs=1e-6)
+    assert official_total(official_outputs, "Open-Domain", "v1.0").total != pytest.approx(stale, abs=1e-6)
 
 
-@needs_reference
-def test_reader_maps_official_files_to_our_metric_names() -> None:
-    scores = read_official_folder(REFERENCE)
+def test_reader_maps_official_files_to_our_metric_names(official_outputs: Path) -> None:
+    scores = read_official_folder(official_outputs)
     assert set(scores) == {"faceobj_14", "singleface_3"}
     assert scores["faceobj_14"]["motion_amplitude"] == 0.35025984048843384  # motion_fb, not motion_lk
     assert scores["singleface_3"]["motion_amplitude"] == 0.038793787360191345
