@@ -63,7 +63,6 @@ weights here (no weights can be downloaded on the development machines).
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -75,6 +74,7 @@ from kaleido_bench.bench.images import backdrop_colour
 from kaleido_bench.bench.video import DecodedVideo
 from kaleido_bench.metrics import backbones
 from kaleido_bench.metrics.base import Metric, MetricResult, register_metric
+from kaleido_bench.metrics.embedding_cache import shared_cache
 from kaleido_bench.metrics.parallel import frame_map
 from kaleido_bench.metrics.weights import resolve
 
@@ -314,19 +314,21 @@ class DinoV2Patches:
 
 # ----------------------------------------------------------------------------- the metric
 
-_SPLITS: dict[tuple, ReferenceSplit] = {}
-_SPLITS_LOCK = threading.Lock()
-
 
 def cached_split(ref: ReferenceImage, mask: str, mask_dir: Path | None) -> ReferenceSplit:
-    """`split_reference` of a reference file, once per process per (file identity, mask mode, mask file)."""
+    """`split_reference` of a reference file, once per (file content, mask mode, mask file).
+
+    Kept in the shared `EmbeddingCache`, so `shared_cache().clear()` forgets it with the embeddings.
+    """
+    cache = shared_cache()
     mask_file = mask_dir / Path(ref.relpath).with_suffix(".png") if mask == "files" and mask_dir else None
-    mask_key = backbones.file_identity(mask_file) if mask_file is not None and mask_file.is_file() else None
-    key = (backbones.file_identity(ref.path), mask, mask_key)
-    with _SPLITS_LOCK:
-        if key not in _SPLITS:
-            _SPLITS[key] = split_reference(backbones.load_rgb(ref.path), mask, mask_file)
-        return _SPLITS[key]
+    # the split's `source` names the mask file, so its path is part of the key with its bytes
+    mask_key = f"{mask_file}@{cache.digest(mask_file)}" if mask_file is not None and mask_file.is_file() else None
+    return cache.derived(
+        ref.path,
+        f"decoupling-split/mask={mask}/mask-file={mask_key}",
+        lambda: split_reference(backbones.load_rgb(ref.path), mask, mask_file),
+    )
 
 
 def reference_leakage(

@@ -12,6 +12,9 @@ there as `.npy` files (one per key) so a resumed run skips them too.
 
 The process-wide cache (`shared_cache()`) is what metrics use; `shared_cache().clear()` starts
 afresh. Batching: the images a call misses are embedded in ONE call of `compute`.
+
+`derived` memoises other per-file results (a face search, a subject / background split) under
+the same content hash, in memory only, so one `clear()` forgets every per-reference result.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 def file_sha256(path: str | Path) -> str:
@@ -43,6 +48,8 @@ class EmbeddingCache:
     misses: int = 0
     _memory: dict[tuple[str, str, str], Any] = field(default_factory=dict, repr=False)
     _digests: dict[tuple[str, int, int], str] = field(default_factory=dict, repr=False)
+    _derived: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+    _derived_gates: dict[tuple[str, str], threading.Lock] = field(default_factory=dict, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def digest(self, path: str | Path) -> str:
@@ -101,13 +108,38 @@ class EmbeddingCache:
                     self._write(key, row)
             return [self._memory[key] for key in keys]
 
+    def derived(self, path: str | Path, kind: str, compute: Callable[[], T]) -> T:
+        """`compute()` once per (file content sha256, `kind`); memory only, never written to disk.
+
+        For per-file results that are not embedding rows. `kind` must name everything the result
+        depends on besides the file's bytes (model / pack, mask file digest, parameters). Each key
+        has its own lock, so a slow computation does not hold up other keys or `embeddings`.
+        """
+        key = (self.digest(path), kind)
+        with self._lock:
+            if key in self._derived:
+                return self._derived[key]
+            gate = self._derived_gates.setdefault(key, threading.Lock())
+        with gate:  # a second caller of the same key waits for the first one's result
+            with self._lock:
+                if key in self._derived:
+                    return self._derived[key]
+            value = compute()
+            with self._lock:
+                self._derived[key] = value
+                self._derived_gates.pop(key, None)
+            return value
+
     def __len__(self) -> int:
         return len(self._memory)
 
     def clear(self) -> None:
+        """Forget embeddings, derived results and file hashes (stored `.npy` files stay)."""
         with self._lock:
             self._memory.clear()
             self._digests.clear()
+            self._derived.clear()
+            self._derived_gates.clear()
             self.hits = self.misses = 0
 
     def _file(self, key: tuple[str, str, str]) -> Path | None:

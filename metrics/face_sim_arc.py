@@ -23,7 +23,7 @@ import numpy as np
 from kaleido_bench.bench.cases import Case
 from kaleido_bench.bench.errors import WeightsMissingError
 from kaleido_bench.bench.video import DecodedVideo
-from kaleido_bench.metrics import face_rules
+from kaleido_bench.metrics import backbones, face_rules
 from kaleido_bench.metrics.base import Metric, MetricResult, register_metric
 from kaleido_bench.metrics.weights import WeightFile, resolve, weights_dir
 
@@ -93,7 +93,6 @@ class InsightFaceFaces:
     def __init__(self, app: Any, key: str) -> None:
         self.app = app
         self.key = key
-        self._references: dict[str, tuple[np.ndarray, face_rules.PadHit | None]] = {}
         self.preprocess_id = f"opens2v-facesim/det{DET_SIZE[0]}-t{DET_THRESH}-pad{face_rules.PAD_FRACTION}"
 
     def detect(self, bgr: np.ndarray) -> list:
@@ -118,14 +117,17 @@ class InsightFaceFaces:
         )
 
     def reference(self, path: Path) -> tuple[np.ndarray, face_rules.PadHit | None]:
-        """(BGR image, face or None) of a reference file, searched once per file content."""
+        """(BGR image, face or None) of a reference file, searched once per file content and `key`.
+
+        Kept in the shared `EmbeddingCache`, so `shared_cache().clear()` forgets it too.
+        """
         from kaleido_bench.metrics.embedding_cache import shared_cache
 
-        digest = shared_cache().digest(path)
-        if digest not in self._references:
+        def search() -> tuple[np.ndarray, face_rules.PadHit | None]:
             rgb = face_rules.load_reference_rgb(path)
-            self._references[digest] = (to_bgr(rgb), self.find(rgb))
-        return self._references[digest]
+            return to_bgr(rgb), self.find(rgb)
+
+        return shared_cache().derived(path, f"insightface-reference/{self.key}/{self.preprocess_id}", search)
 
     def arc_embedding(self, bgr: np.ndarray, hit: face_rules.PadHit) -> np.ndarray:
         """insightface's raw ArcFace embedding, from the image the face was found in (padded or not)."""
@@ -142,15 +144,16 @@ def to_bgr(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
 
 
-_SHARED: dict[tuple, InsightFaceFaces] = {}
-
-
 def shared_faces(path: str | Path, device: str = "cpu") -> InsightFaceFaces:
-    """One prepared buffalo_l per (folder, device) per process, so Arc and Cur share it."""
+    """One prepared buffalo_l per (folder, device) per process, so Arc and Cur share it.
+
+    Built through `backbones.memoized`: thread-safe, and `backbones.clear_loaded()` forgets it.
+    """
     name, root = pack_location(path)
     providers, ctx_id = _providers(device)
     key = (str(Path(root).resolve()), name, tuple(providers), DET_SIZE, DET_THRESH)
-    if key not in _SHARED:
+
+    def build() -> InsightFaceFaces:
         from insightface.app import FaceAnalysis
 
         app = FaceAnalysis(
@@ -159,8 +162,9 @@ def shared_faces(path: str | Path, device: str = "cpu") -> InsightFaceFaces:
         if "recognition" not in app.models:
             raise WeightsMissingError(f"{root}: the {PACK_NAME} pack has no recognition model (w600k_r50.onnx)")
         app.prepare(ctx_id=ctx_id, det_thresh=DET_THRESH, det_size=DET_SIZE)
-        _SHARED[key] = InsightFaceFaces(app, f"{PACK_NAME}@{key[0]}/det{DET_SIZE[0]}/t{DET_THRESH}")
-    return _SHARED[key]
+        return InsightFaceFaces(app, f"{PACK_NAME}@{key[0]}/det{DET_SIZE[0]}/t{DET_THRESH}")
+
+    return backbones.memoized(("insightface-faces", *key), build)
 
 
 def resolve_pack(option: str | Path | None, metric: str) -> Path:
