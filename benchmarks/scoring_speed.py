@@ -119,27 +119,18 @@ class Clock:
 
 
 def forget_references() -> None:
-    """Drop every per-reference result: embeddings, face searches, GrabCut splits.
-
-    The face search and decoupling keep module-level memos with no public clear; they are
-    reached here directly (benchmark only).
-    """
-    from kaleido_bench.metrics import decoupling, face_sim_arc
+    """Drop every per-reference result: embeddings, face searches, GrabCut splits (all in the shared cache)."""
     from kaleido_bench.metrics.embedding_cache import shared_cache
 
     shared_cache().clear()
-    decoupling._SPLITS.clear()
-    for faces in face_sim_arc._SHARED.values():
-        faces._references.clear()
 
 
 def forget_models() -> None:
     """Forget every loaded backbone, the shared buffalo_l apps and all reference caches."""
-    from kaleido_bench.metrics import backbones, face_sim_arc
+    from kaleido_bench.metrics import backbones
 
     forget_references()
     backbones.clear_loaded()
-    face_sim_arc._SHARED.clear()
     gc.collect()
     import torch
 
