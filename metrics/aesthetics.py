@@ -9,6 +9,8 @@
   `CLIPImageProcessor`, a torchvision backend that is up to 1.5e-2 off per pixel.
 - Model: HF `CLIPVisionModelWithProjection` `image_embeds` (the projected 768-d embedding),
   the 32 frames in ONE fp32 batch, then `embed / torch.linalg.vector_norm(embed, dim=-1)`.
+  The tower is built from the folder's tensors by `clip_vision.py`, so `clip_i_l14` /
+  `clip_t_l14` reuse this model and these embeddings when their file holds the same weights.
 - Head: OpenS2V's `MLP`, `layers` = Linear 768-1024, Dropout 0.2, Linear 1024-128, Dropout 0.2,
   Linear 128-64, Dropout 0.1, Linear 64-16, Linear 16-1: NO activations (the LAION "improved
   aesthetic predictor" shape); dropouts are off in eval. State-dict keys `layers.{0,2,4,6,7}.
@@ -27,6 +29,8 @@ from kaleido_bench.bench.video import DecodedVideo
 from kaleido_bench.metrics import backbones
 from kaleido_bench.metrics.backbones import Backbone
 from kaleido_bench.metrics.base import Metric, MetricResult, register_metric
+from kaleido_bench.metrics.clip_i import frame_embeddings
+from kaleido_bench.metrics.clip_vision import load_hf_clip_vision
 from kaleido_bench.metrics.weights import WeightFile, resolve
 
 NUM_FRAMES = 32
@@ -73,7 +77,15 @@ def aesthetic_scores(backbone: Backbone, head: Any, pixels: Any) -> Any:
     import torch
 
     with torch.inference_mode():
-        embed = backbone.forward(pixels.to(backbone.device, torch.float32))
+        return head_scores(backbone, head, backbone.forward(pixels.to(backbone.device, torch.float32)))
+
+
+def head_scores(backbone: Backbone, head: Any, embeds: Any) -> Any:
+    """The head on `image_embeds` (moved to the model's device), each first divided by its L2 norm."""
+    import torch
+
+    with torch.inference_mode():
+        embed = embeds.to(backbone.device, torch.float32)
         embed = embed / torch.linalg.vector_norm(embed, dim=-1, keepdim=True)
         return head(embed).squeeze(1)
 
@@ -93,7 +105,7 @@ class Aesthetics(Metric):
     def setup(self) -> None:
         clip_path = resolve(backbones.CLIP_VIT_L14_HF, self.options.get("clip_path"), metric=self.name)
         mlp_path = resolve(AESTHETIC_MLP, self.options.get("mlp_path"), metric=self.name)
-        self.backbone = backbones.load_hf_clip_vision(clip_path, device=self.device, precision="fp32")
+        self.backbone = load_hf_clip_vision(clip_path, device=self.device, precision="fp32")
         self.head = load_aesthetic_mlp(mlp_path, device=self.device)
 
     def config(self) -> dict[str, Any]:
@@ -102,11 +114,10 @@ class Aesthetics(Metric):
     def score(self, video: DecodedVideo, case: Case) -> MetricResult:
         if self.backbone is None:
             self.setup()
-        pixels = video.cached(
-            ("pixels", self.backbone.preprocess_id, "linspace", NUM_FRAMES),
-            lambda: self.backbone.preprocess(video.linspace(NUM_FRAMES)),
-        )
-        scores = aesthetic_scores(self.backbone, self.head, pixels)
+        # all 32 frames in ONE batch, as OpenS2V; shared with clip_i_l14 / clip_t_l14 when their
+        # file holds the same weights and their preprocessing gives the same pixels
+        embeds = frame_embeddings(video, self.backbone, NUM_FRAMES, batch_size=NUM_FRAMES)
+        scores = head_scores(self.backbone, self.head, embeds)
         return MetricResult(
             scores.mean().item(),
             {"frames": int(scores.shape[0]), "per_frame": [float(s) for s in scores.cpu()]},

@@ -10,8 +10,9 @@ Backbones, their files and where they are used:
 
 | backbone | file (resolver name) | loaded by | used by |
 |---|---|---|---|
-| OpenAI CLIP ViT-L/14, transformers | `openai/clip-vit-large-patch14` folder | `CLIPVisionModelWithProjection.from_pretrained` | aesthetics (OpenS2V) |
-| OpenAI CLIP ViT-B/32, ViT-L/14 | `timm/vit_*_clip_224.openai` `open_clip_model.safetensors` | `open_clip.create_model_and_transforms(name, pretrained=<file>, force_quick_gelu=True)` | clip_i, clip_t, background_consistency |
+| OpenAI CLIP ViT-L/14, transformers | `openai/clip-vit-large-patch14` folder | `clip_vision.load_hf_clip_vision` (image tower) | aesthetics (OpenS2V) |
+| OpenAI CLIP ViT-B/32, ViT-L/14 | `timm/vit_*_clip_224.openai` `open_clip_model.safetensors` | `open_clip.create_model_and_transforms(name, pretrained=<file>, force_quick_gelu=True)` | clip_t's text, background_consistency |
+| the same files' image towers | either of the two above | `clip_vision.py`: transformers' tower, one per distinct weights | aesthetics, clip_i, clip_t |
 | DINOv2 ViT-B/14 | `timm/vit_base_patch14_dinov2.lvd142m` `model.safetensors` | `timm.create_model(..., pretrained_cfg_overlay={"file": ...}, img_size=224)` | dino_i |
 | DINO ViT-B/16 | `dino_vitbase16_pretrain.pth` (facebookresearch/dino) | `DinoVisionTransformer` below, strict state dict | subject_consistency |
 
@@ -225,11 +226,11 @@ def file_identity(path: str | Path) -> str:
     return f"{path}@{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def _freeze(value: Any) -> Any:
+def freeze(value: Any) -> Any:
     if isinstance(value, dict):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+        return tuple(sorted((k, freeze(v)) for k, v in value.items()))
     if isinstance(value, (list, tuple)):
-        return tuple(_freeze(v) for v in value)
+        return tuple(freeze(v) for v in value)
     return value
 
 
@@ -255,6 +256,7 @@ class Backbone:
     encode_text: Callable[[list[str]], Any] | None = None
     tokenizer: Any = None
     context_length: int | None = None
+    source: str = ""  # the weight file read, where `id` names content rather than a file
 
     def embed_pixels(self, pixels: Any, batch_size: int = 32) -> Any:
         """Embeddings of a float pixel tensor, in batches, on `device` in `dtype` (no grad)."""
@@ -285,40 +287,6 @@ class Backbone:
 # ----------------------------------------------------------------------------- loaders
 
 
-def load_hf_clip_vision(folder: str | Path, device: str = "cpu", precision: str = "fp32") -> Backbone:
-    """transformers `CLIPVisionModelWithProjection` from a model folder; forward = `image_embeds`.
-
-    A full `CLIPModel` folder (the hub's openai/clip-vit-large-patch14) loads its vision tower
-    and `visual_projection`; the text weights are ignored.
-    """
-    folder = Path(folder)
-    dev, dtype = torch_device(device), torch_dtype(precision)
-
-    def build() -> Backbone:
-        from transformers import CLIPVisionModelWithProjection
-        from transformers.utils import logging as hf_logging
-
-        _check_hf_clip_preprocessor(folder)
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()  # the unused text tower would fill a screen of "UNEXPECTED"
-        try:
-            model = CLIPVisionModelWithProjection.from_pretrained(str(folder), dtype=dtype)
-        finally:
-            hf_logging.set_verbosity(verbosity)
-        model = model.to(dev).eval()
-        return Backbone(
-            id=f"hf-clip-vision:{_folder_identity(folder)}",
-            model=model,
-            device=dev,
-            dtype=dtype,
-            preprocess_id=HF_CLIP_PREPROCESS_ID,
-            preprocess=hf_clip_preprocess,
-            forward=lambda pixels: model(pixel_values=pixels).image_embeds,
-        )
-
-    return memoized(("hf-clip-vision", _folder_identity(folder), str(dev), str(dtype)), build)
-
-
 def load_open_clip(
     model_name: str,
     checkpoint: str | Path,
@@ -330,7 +298,7 @@ def load_open_clip(
     checkpoint = Path(checkpoint)
     dev, dtype = torch_device(device), torch_dtype(precision)
     overrides = dict(model_overrides or {})
-    ident = f"open_clip:{model_name}:{file_identity(checkpoint)}:{_freeze(overrides)}"
+    ident = f"open_clip:{model_name}:{file_identity(checkpoint)}:{freeze(overrides)}"
 
     def build() -> Backbone:
         import open_clip
@@ -350,7 +318,7 @@ def load_open_clip(
             model=model,
             device=dev,
             dtype=dtype,
-            preprocess_id=f"open_clip-val:{_describe_transform(preprocess)}",
+            preprocess_id=f"open_clip-val:{describe_transform(preprocess)}",
             preprocess=functools.partial(pil_transform_batch, preprocess),
             forward=model.encode_image,
             encode_text=encode_text,
@@ -379,7 +347,7 @@ def load_timm_vit(
     checkpoint = Path(checkpoint)
     dev, dtype = torch_device(device), torch_dtype(precision)
     overrides = dict(model_overrides or {})
-    ident = f"timm:{arch}:{img_size}:{file_identity(checkpoint)}:{_freeze(overrides)}"
+    ident = f"timm:{arch}:{img_size}:{file_identity(checkpoint)}:{freeze(overrides)}"
 
     def build() -> Backbone:
         import timm
@@ -425,7 +393,7 @@ def load_dino_v1(
     dev, dtype = torch_device(device), torch_dtype(precision)
     config = {"patch_size": 16, "embed_dim": 768, "depth": 12, "num_heads": 12, "mlp_ratio": 4.0, "img_size": 224}
     config.update(model_overrides or {})
-    ident = f"dino-v1:{file_identity(checkpoint)}:{_freeze(config)}"
+    ident = f"dino-v1:{file_identity(checkpoint)}:{freeze(config)}"
 
     def build() -> Backbone:
         model = dino_vision_transformer(**config)
@@ -441,7 +409,7 @@ def load_dino_v1(
     return memoized(("dino-v1", ident, str(dev), str(dtype)), build)
 
 
-def _check_hf_clip_preprocessor(folder: Path) -> None:
+def check_hf_clip_preprocessor(folder: Path) -> None:
     """Refuse a folder whose `preprocessor_config.json` asks for other than `hf_clip_preprocess` does."""
     import json
 
@@ -468,7 +436,7 @@ def _check_hf_clip_preprocessor(folder: Path) -> None:
         raise ValueError(f"{config_path} differs from OpenAI CLIP's stock preprocessing: {wrong}")
 
 
-def _folder_identity(folder: Path) -> str:
+def folder_identity(folder: Path) -> str:
     folder = folder.resolve()
     parts = [str(folder)]
     for name in ("config.json", "model.safetensors", "pytorch_model.bin"):
@@ -477,7 +445,7 @@ def _folder_identity(folder: Path) -> str:
     return "@".join(parts)
 
 
-def _describe_transform(transform: Any) -> str:
+def describe_transform(transform: Any) -> str:
     """A stable text of a torchvision Compose (its repr lists sizes, interpolation, mean, std)."""
     return " ".join(str(transform).split())
 

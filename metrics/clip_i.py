@@ -20,11 +20,14 @@ No published S2V script fixes the details, so this file does:
   same whatever its role). Background references (role background, e.g. OpenS2V's "Park") are
   scored the same way but reported apart (`details["background"]`) and left out of the value:
   a scene photograph is not a subject to preserve. A case without subject references is ABSENT.
-- Models: `clip_i` = OpenAI CLIP ViT-B/32, `clip_i_l14` = OpenAI CLIP ViT-L/14 (open_clip,
-  see `backbones.py`); two registered names so each declares its own weight file.
+- Models: `clip_i` = OpenAI CLIP ViT-B/32, `clip_i_l14` = OpenAI CLIP ViT-L/14, from open_clip's
+  files; two registered names so each declares its own weight file. The image tower runs in
+  transformers' CLIP implementation (`clip_vision.py`), so `clip_i_l14` and `aesthetics` share
+  one ViT-L/14 and one forward pass when their files hold the same weights, as the real ones do.
 
 Reference embeddings are cached per run by file content (`embedding_cache.py`); frame
-embeddings are cached on the video per backbone, so `clip_t` with the same model reuses them.
+embeddings are cached on the video per backbone and pixel content, so `clip_t` with the same
+model reuses them.
 """
 
 from __future__ import annotations
@@ -52,11 +55,19 @@ def frame_pixels(video: DecodedVideo, backbone: Backbone, num_frames: int = NUM_
 def frame_embeddings(
     video: DecodedVideo, backbone: Backbone, num_frames: int = NUM_FRAMES, batch_size: int = 32
 ) -> Any:
-    """(num_frames, D) float32 CPU embeddings of the linspace frames, cached on the video per backbone."""
-    key = ("embeddings", backbone.id, backbone.preprocess_id, str(backbone.dtype), "linspace", num_frames)
-    return video.cached(
-        key, lambda: backbone.embed_pixels(frame_pixels(video, backbone, num_frames), batch_size).float().cpu()
-    )
+    """(num_frames, D) float32 CPU embeddings of the linspace frames, computed once per video for
+    each backbone object and exact pixel content: two metrics whose preprocessing gives the same
+    pixels (aesthetics and clip_i_l14 on 480x832 frames) share one forward pass."""
+    pixels = frame_pixels(video, backbone, num_frames)
+    digest = video.cached(("pixels-sha256", backbone.preprocess_id, "linspace", num_frames), lambda: _sha256(pixels))
+    key = ("embeddings", backbone.id, str(backbone.device), str(backbone.dtype), batch_size, digest)
+    return video.cached(key, lambda: backbone.embed_pixels(pixels, batch_size).float().cpu())
+
+
+def _sha256(tensor: Any) -> str:
+    import hashlib
+
+    return hashlib.sha256(tensor.contiguous().numpy().data).hexdigest()
 
 
 def reference_embeddings(
@@ -146,12 +157,18 @@ def _reference_row(ref: ReferenceImage, sims: Any) -> dict[str, Any]:
 
 
 class OpenClipSimilarity(SubjectSimilarity):
-    """A `SubjectSimilarity` on an OpenAI CLIP loaded through open_clip (`model_name`)."""
+    """A `SubjectSimilarity` on the image tower of an OpenAI CLIP file in open_clip's format.
+
+    The tower runs in transformers' implementation, shared with any metric whose file holds the
+    same weights (`clip_vision.py`); preprocessing is open_clip's.
+    """
 
     model_name: ClassVar[str] = ""
 
     def load_backbone(self, path) -> Backbone:
-        return backbones.load_open_clip(
+        from kaleido_bench.metrics.clip_vision import load_open_clip_image_tower
+
+        return load_open_clip_image_tower(
             self.model_name,
             path,
             device=self.device,

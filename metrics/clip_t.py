@@ -5,8 +5,9 @@ embedding of the case's prompt (Radford et al. 2021; as a score: Hessel et al. 2
 CLIPScore, which reports w * max(cos, 0), the video papers use w = 100).
 
 - Frames: the 32 OpenS2V linspace frames, whole, through open_clip's OpenAI preprocessing
-  (short side 224 bicubic, centre crop 224): the same frames and the same embeddings as
-  `clip_i` with the same model (shared through the video's cache).
+  (short side 224 bicubic, centre crop 224) and the image tower `clip_i` uses (transformers'
+  implementation, `clip_vision.py`): the same embeddings as `clip_i` with the same model
+  (shared through the video's cache). The text tower is open_clip's.
 - Text: open_clip's tokenizer (the BPE vocabulary ships with open_clip, so it works offline),
   77 tokens with start and end tokens: longer prompts are TRUNCATED (CLIP cannot read more);
   `details["text_truncated"]` says when. Each prompt is encoded once per metric instance.
@@ -25,6 +26,7 @@ from kaleido_bench.bench.video import DecodedVideo
 from kaleido_bench.metrics import backbones
 from kaleido_bench.metrics.base import MetricResult, register_metric
 from kaleido_bench.metrics.clip_i import OpenClipSimilarity, frame_embeddings
+from kaleido_bench.metrics.weights import resolve
 
 CLIPSCORE_WEIGHT = 100.0
 
@@ -35,14 +37,28 @@ def clipscore(cosines: Any, weight: float = CLIPSCORE_WEIGHT) -> float:
 
 
 class _ClipT(OpenClipSimilarity):
+    """Frames through the shared image tower (as `clip_i`), the prompt through open_clip's text tower."""
+
     def __init__(self, device: str = "cpu", **options: Any) -> None:
         super().__init__(device, **options)
+        self.text_backbone: backbones.Backbone | None = None
         self._text: dict[str, tuple[Any, bool]] = {}
+
+    def setup(self) -> None:
+        super().setup()
+        path = resolve(self.weight, self.options.get("model_path"), metric=self.name)
+        self.text_backbone = backbones.load_open_clip(
+            self.model_name,
+            path,
+            device=self.device,
+            precision=self.options.get("precision", "fp32"),
+            model_overrides=self.options.get("model_overrides"),
+        )
 
     def text_embedding(self, prompt: str) -> tuple[Any, bool]:
         """(D,) float32 CPU embedding of `prompt` and whether it was truncated; once per prompt."""
         if prompt not in self._text:
-            backbone = self.backbone
+            backbone = self.text_backbone
             truncated = False
             encoder = getattr(backbone.tokenizer, "encode", None)
             if encoder is not None and backbone.context_length:

@@ -9,7 +9,7 @@ loaders read:
 | file | format | full size |
 |---|---|---|
 | `open_clip/ViT-B-32-openai.safetensors`, `ViT-L-14-...` | open_clip `CLIP` state dict, safetensors | `open_clip.create_model(name, force_quick_gelu=True)` |
-| `hf/openai--clip-vit-large-patch14/` | transformers `CLIPModel.save_pretrained` + the hub's `preprocessor_config.json` | openai/clip-vit-large-patch14's config, by hand |
+| `hf/openai--clip-vit-large-patch14/` | transformers `CLIPModel.save_pretrained` + the hub's `preprocessor_config.json`; full size: image tower = the open_clip ViT-L-14 file's tensors (as the real files) | openai/clip-vit-large-patch14's config, by hand |
 | `opens2v/aesthetic-model.pth` | `torch.save` of OpenS2V's MLP state dict (`layers.{0,2,4,6,7}`) | 768-1024-128-64-16-1 |
 | `timm/vit_base_patch14_dinov2.lvd142m.safetensors` | timm ViT state dict, safetensors, as the hub's file | ViT-B/14, 518 px position embedding |
 | `dino/dino_vitbase16_pretrain.pth` | `torch.save` of `backbones.dino_vision_transformer()` | ViT-B/16 |
@@ -216,12 +216,32 @@ def write_open_clip(path: Path, model_name: str, size: str = "full") -> None:
 
 
 def write_hf_clip_l14(folder: Path, size: str = "full") -> None:
-    """A transformers `CLIPModel` folder (both towers, safetensors) + the hub's preprocessor config."""
+    """A transformers `CLIPModel` folder (both towers, safetensors) + the hub's preprocessor config.
+
+    Full size: the image tower holds the same tensors as `write_open_clip(..., "ViT-L-14")` writes
+    with the same seed (both are drawn from a fresh open_clip ViT-L-14), as the real
+    openai/clip-vit-large-patch14 folder and open_clip file hold the same OpenAI weights.
+    """
+    import torch
     from transformers import CLIPConfig, CLIPModel
 
     vision, text = (HF_CLIP_L14_VISION, HF_CLIP_L14_TEXT) if size == "full" else (HF_CLIP_TINY_VISION, HF_CLIP_TINY_TEXT)
+    tower = None
+    if size == "full":
+        import open_clip
+
+        from kaleido_bench.metrics.clip_vision import open_clip_to_transformers
+
+        state = open_clip.create_model("ViT-L-14", pretrained=None, force_quick_gelu=True).state_dict()
+        tower = open_clip_to_transformers(state, vision["num_hidden_layers"])
     config = CLIPConfig(text_config=dict(text), vision_config=dict(vision), projection_dim=768, logit_scale_init_value=2.6592)
-    CLIPModel(config).save_pretrained(folder, safe_serialization=True)
+    model = CLIPModel(config)
+    if tower is not None:
+        with torch.no_grad():
+            own = model.state_dict()
+            for name, tensor in tower.items():
+                own[name].copy_(tensor)
+    model.save_pretrained(folder, safe_serialization=True)
     (folder / "preprocessor_config.json").write_text(json.dumps(HF_CLIP_PREPROCESSOR_CONFIG, indent=2) + "\n")
 
 

@@ -45,10 +45,10 @@ def test_hf_clip_preprocess_is_bit_identical_to_transformers_pil_processor(shape
 def test_hf_clip_folder_with_other_preprocessing_is_refused(tmp_path):
     (tmp_path / "preprocessor_config.json").write_text('{"size": {"shortest_edge": 336}, "crop_size": 336}')
     with pytest.raises(ValueError, match="shortest_edge"):
-        backbones._check_hf_clip_preprocessor(tmp_path)
+        backbones.check_hf_clip_preprocessor(tmp_path)
     # the hub's old-style ints for the stock values pass
     (tmp_path / "preprocessor_config.json").write_text('{"size": 224, "crop_size": 224, "resample": 3}')
-    backbones._check_hf_clip_preprocessor(tmp_path)
+    backbones.check_hf_clip_preprocessor(tmp_path)
 
 
 def test_hf_clip_vision_loads_full_clip_folder_once(tmp_path):
@@ -59,8 +59,10 @@ def test_hf_clip_vision_loads_full_clip_folder_once(tmp_path):
     vision.update(image_size=224, patch_size=32, projection_dim=768)
     CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=768)).save_pretrained(tmp_path)
 
-    first = backbones.load_hf_clip_vision(tmp_path)
-    assert backbones.load_hf_clip_vision(tmp_path) is first  # memoised
+    from kaleido_bench.metrics.clip_vision import load_hf_clip_vision
+
+    first = load_hf_clip_vision(tmp_path)
+    assert load_hf_clip_vision(tmp_path) is first  # memoised
     frames = random_frames(2)
     direct = CLIPVisionModelWithProjection.from_pretrained(tmp_path).eval()
     with torch.no_grad():

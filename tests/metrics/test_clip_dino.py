@@ -151,7 +151,7 @@ def test_clip_t_value_is_mean_raw_cosine_and_details_hold_clipscore(case):
     metric.setup()
     video = make_video()
     result = metric.score(video, case)
-    model = metric.backbone.model
+    model = metric.text_backbone.model
     with torch.no_grad():
         text = model.encode_text(open_clip.get_tokenizer("ViT-B-32")([case.prompt]))[0].double()
     frames = metric.backbone.embed_images(video.frames[video.linspace_indices(32)]).double()
