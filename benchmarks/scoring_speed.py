@@ -231,7 +231,8 @@ def _model_label(attr: str, value: Any) -> str | None:
     if isinstance(getattr(value, "backbone", None), Backbone):  # decoupling's DINOv2 patch backend
         value = value.backbone
     if isinstance(value, Backbone):
-        return f"{_backbone_name(value.id)} {_millions(value.model)}"
+        role = " (text tower used)" if attr == "text_backbone" else ""
+        return f"{_backbone_name(value.id)}{role} {_millions(value.model)}"
     if isinstance(value, InsightFaceFaces):
         return _face_pack_label(value)
     if "dlib" in type(value).__module__:
@@ -254,7 +255,11 @@ def _backbone_name(ident: str) -> str:
     kind, _, rest = ident.partition(":")
     if kind in {"open_clip", "timm"}:
         return f"{kind} {rest.split(':', 1)[0]}"
-    return {"hf-clip-vision": "transformers CLIPVisionModelWithProjection", "dino-v1": "DINO v1 ViT"}.get(kind, kind)
+    names = {
+        "clip-tower": f"CLIP image tower (transformers CLIPVisionModelWithProjection, weights sha256 {rest[:8]})",
+        "dino-v1": "DINO v1 ViT",
+    }
+    return names.get(kind, kind)
 
 
 def _millions(module: Any) -> str:
