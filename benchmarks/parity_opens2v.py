@@ -152,9 +152,11 @@ def _ensure_decord() -> str:
 
         return f"decord {decord.__version__}"
     except ImportError:
+        import importlib.machinery
         import types
 
         shim = types.ModuleType("decord")
+        shim.__spec__ = importlib.machinery.ModuleSpec("decord", None)  # transformers 4.51 calls find_spec
         shim.VideoReader = PyAVDecord.VideoReader
         sys.modules["decord"] = shim
         import av
