@@ -97,7 +97,9 @@ class ClipT(_ClipT):
     description = "CLIP-T (OpenAI CLIP ViT-B/32): mean cosine of 32 frames vs the prompt; CLIPScore in details"
     weights = (backbones.OPENCLIP_VIT_B32_OPENAI,)
     model_name = "ViT-B-32"
-    backbone_name = "open_clip ViT-B-32 openai (QuickGELU)"
+    backbone_name = (
+        "OpenAI CLIP ViT-B/32, open_clip file; image tower run by transformers (clip_vision.py)"
+    )
 
 
 @register_metric("clip_t_l14")
@@ -107,4 +109,6 @@ class ClipTL14(_ClipT):
     description = "CLIP-T (OpenAI CLIP ViT-L/14): mean cosine of 32 frames vs the prompt; CLIPScore in details"
     weights = (backbones.OPENCLIP_VIT_L14_OPENAI,)
     model_name = "ViT-L-14"
-    backbone_name = "open_clip ViT-L-14 openai (QuickGELU)"
+    backbone_name = (
+        "OpenAI CLIP ViT-L/14, open_clip file; image tower run by transformers (clip_vision.py)"
+    )
