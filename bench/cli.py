@@ -291,17 +291,37 @@ def profile(
     fmt: Annotated[TableFormat, typer.Option("--format")] = TableFormat.md,
     out_file: Annotated[Path | None, typer.Option("--out")] = None,
     device: DeviceOpt = "auto",
+    one_by_one: Annotated[bool, typer.Option(
+        "--one-by-one", help="Also score each metric the official scripts' way (from scratch, every video decoded "
+        "and its references embedded again) and compare times and values; exit 1 if values differ.")] = False,
 ) -> None:
-    """Seconds per video for decoding and for each metric, as a table."""
-    from kaleido_bench.bench.profile import profile_videos
+    """Seconds per video for decoding and for each metric (with its models), as a table."""
+    from kaleido_bench.bench.profile import profile_one_by_one, profile_videos, to_markdown
 
-    table = profile_videos(videos, suite=suite, data_root=data_root, metric_names=_split(metrics),
-                           repeat=repeat, device=_device(device))
-    text = table.to_markdown(index=False, floatfmt=".3f") if fmt is TableFormat.md else table.to_csv(index=False)
+    summary: list[str] = []
+    if one_by_one:
+        if repeat != 1:
+            raise BenchError("--repeat applies to the plain profile, not to --one-by-one")
+        result = profile_one_by_one(videos, suite=suite, data_root=data_root, metric_names=_split(metrics),
+                                    device=_device(device))
+        table, summary = result.table(), result.summary()
+    else:
+        table = profile_videos(videos, suite=suite, data_root=data_root, metric_names=_split(metrics),
+                               repeat=repeat, device=_device(device))
+    if fmt is TableFormat.md:
+        text = to_markdown(table)
+        if summary:
+            text += "\n\n" + "\n".join(summary)
+    else:
+        text = table.to_csv(index=False)
+        for line in summary:  # keep stdout and --out plain CSV
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
     if out_file:
         out_file.write_text(text + "\n", encoding="utf-8")
         console.print(f"wrote {out_file}")
-    out.print(text, markup=False, highlight=False)
+    out.print(text, markup=False, highlight=False, soft_wrap=True)  # no wrapping inside CSV / table lines
+    if one_by_one and not result.agreement.ok:
+        raise SystemExit(1)  # not typer.Exit: with standalone_mode=False click returns its code, main drops it
 
 
 def main() -> None:
