@@ -160,9 +160,10 @@ def _build(weights: TowerWeights, digest: str, dev: Any, dtype: Any) -> Backbone
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
-        model = CLIPVisionModelWithProjection.from_pretrained(
-            None, config=config, state_dict=dict(weights.tensors), dtype=dtype
-        )
+        # fresh copies: the torch allocator's alignment whatever the file's tensor offsets (safetensors
+        # slices can sit at any byte), so a tower gives the same bits whichever file it was read from
+        state = {name: tensor.clone() for name, tensor in weights.tensors.items()}
+        model = CLIPVisionModelWithProjection.from_pretrained(None, config=config, state_dict=state, dtype=dtype)
     finally:
         hf_logging.set_verbosity(verbosity)
         hf_logging.enable_progress_bar()

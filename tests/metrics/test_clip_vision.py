@@ -134,3 +134,16 @@ def test_digest_sees_every_byte():
     nudged = {**tensors, "b": torch.tensor([[1.0, 1.0], [1.0, 1.0 + 2**-20]])}
     assert clip_vision.TowerWeights(arch, nudged, "x").digest() != base
     assert clip_vision.TowerWeights({"hidden_size": 5}, tensors, "x").digest() != base
+
+
+def test_a_tower_gives_the_same_bits_whichever_file_it_was_read_from(tmp_path):
+    """Built alone from either format (other memory offsets in the files), one image embeds identically."""
+    reference = save_open_clip(tmp_path / "l14.safetensors")
+    save_hf_folder(tmp_path / "hf", reference)
+    pixels = backbones.hf_clip_preprocess(frames(1, 300, 200))
+    from_open_clip = clip_vision.load_open_clip_image_tower(
+        "ViT-L-14", tmp_path / "l14.safetensors", model_overrides=TINY_L14
+    ).embed_pixels(pixels)
+    backbones.clear_loaded()
+    from_folder = clip_vision.load_hf_clip_vision(tmp_path / "hf").embed_pixels(pixels)
+    assert torch.equal(from_open_clip, from_folder)
