@@ -321,13 +321,13 @@ def profile(
         console.print(f"wrote {out_file}")
     out.print(text, markup=False, highlight=False, soft_wrap=True)  # no wrapping inside CSV / table lines
     if one_by_one and not result.agreement.ok:
-        raise SystemExit(1)  # not typer.Exit: with standalone_mode=False click returns its code, main drops it
+        raise typer.Exit(1)
 
 
 def main() -> None:
     """Console entry point: one clear line and exit code 2 for bad input, 130 on Ctrl-C."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click RETURNS a typer.Exit's code in this mode
     except BenchError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
@@ -345,6 +345,8 @@ def main() -> None:
         if isinstance(exc, click.exceptions.Abort):
             sys.exit(130)
         raise
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":
