@@ -23,7 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from kaleido_bench.bench.errors import BenchError, VideoError
+from kaleido_bench.bench.errors import BenchError, MissingImageError, VideoError
 
 app = typer.Typer(help="Subject-to-video benchmark: run models on suites, score videos, publish tables.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -299,15 +299,21 @@ def profile(
     from kaleido_bench.bench.profile import profile_one_by_one, profile_videos, to_markdown
 
     summary: list[str] = []
-    if one_by_one:
-        if repeat != 1:
-            raise BenchError("--repeat applies to the plain profile, not to --one-by-one")
-        result = profile_one_by_one(videos, suite=suite, data_root=data_root, metric_names=_split(metrics),
-                                    device=_device(device))
-        table, summary = result.table(), result.summary()
-    else:
-        table = profile_videos(videos, suite=suite, data_root=data_root, metric_names=_split(metrics),
-                               repeat=repeat, device=_device(device))
+    try:
+        if one_by_one:
+            if repeat != 1:
+                raise BenchError("--repeat applies to the plain profile, not to --one-by-one")
+            result = profile_one_by_one(videos, suite=suite, data_root=data_root, metric_names=_split(metrics),
+                                        device=_device(device))
+            table, summary = result.table(), result.summary()
+        else:
+            table = profile_videos(videos, suite=suite, data_root=data_root, metric_names=_split(metrics),
+                                   repeat=repeat, device=_device(device))
+    except MissingImageError as exc:
+        raise MissingImageError(
+            f"{exc}. A video named after a case of suite {suite!r} is scored against that case's references: "
+            "pass --data-root with the suite's images, or --suite for another suite"
+        ) from None
     if fmt is TableFormat.md:
         text = to_markdown(table)
         if summary:

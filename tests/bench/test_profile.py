@@ -159,3 +159,14 @@ def test_cli_profile_plain_has_models_column(videos, monkeypatch, capsys):
                              "motion_amplitude", "--device", "cpu", "--format", "csv")
     assert code == 0, err
     assert out.startswith("stage,models,setup_s,s_per_video") and "none (no learned weights)" in out
+
+
+def test_cli_profile_names_the_missing_reference_and_how_to_give_it(videos, monkeypatch, capsys, tmp_path):
+    """A video named after a case whose images are not under the data root: one clear error, exit 2."""
+    import shutil
+
+    named = shutil.copy(videos[0], tmp_path / "faceobj_14.mp4")  # a case of OpenS2V-Eval's Open domain
+    code, _, err = run_cli(monkeypatch, capsys, "profile", str(named), "--suite", "opens2v", "--data-root",
+                           str(tmp_path), "--metrics", "decoupling_hist", "--device", "cpu")
+    assert code == 2
+    assert "does not exist" in err and "--data-root" in err
