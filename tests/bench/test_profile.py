@@ -7,14 +7,12 @@ Only weight-free metrics: `motion_amplitude` and `decoupling_hist`. One video is
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from kaleido_bench.bench import scoring_passes
-from kaleido_bench.bench.cli import main
 from kaleido_bench.bench.profile import profile_one_by_one, profile_videos
 from kaleido_bench.bench.scoring_passes import Clock, compare, score_all, score_one_by_one
 from kaleido_bench.bench.suites import load_suite
@@ -119,26 +117,17 @@ def test_one_by_one_summary_says_when_values_differ(videos, monkeypatch):
     assert row["max_abs_diff"] == pytest.approx(1e-3) and "max |difference|" in row["note"]
 
 
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["kaleido-bench", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
-
-
-def test_cli_profile_one_by_one(videos, monkeypatch, capsys, tmp_path):
+def test_cli_profile_one_by_one(videos, tmp_path, run_cli):
     out_file = tmp_path / "profile.md"
-    code, out, err = run_cli(monkeypatch, capsys, "profile", *map(str, videos), "--suite", "mini", "--metrics",
-                             ",".join(METRICS), "--device", "cpu", "--one-by-one", "--out", str(out_file))
+    code, out, err = run_cli("profile", *map(str, videos), "--suite", "mini", "--metrics",
+                                   ",".join(METRICS), "--device", "cpu", "--one-by-one", "--out", str(out_file))
     assert code == 0, err
     assert "Ratio one-by-one / ours:" in out and "max |ours - one-by-one| = 0 over 3 values" in out
     assert "none (no learned weights)" in out and "one_by_one_vs_ours" in out
     assert "Ratio one-by-one / ours:" in out_file.read_text()
 
 
-def test_cli_profile_one_by_one_exits_1_when_values_differ(videos, monkeypatch, capsys):
+def test_cli_profile_one_by_one_exits_1_when_values_differ(videos, monkeypatch, run_cli):
     real = scoring_passes.score_one_by_one
 
     def absent_once(*args, **kwargs):
@@ -147,26 +136,26 @@ def test_cli_profile_one_by_one_exits_1_when_values_differ(videos, monkeypatch, 
         return naive
 
     monkeypatch.setattr("kaleido_bench.bench.profile.score_one_by_one", absent_once)
-    code, out, err = run_cli(monkeypatch, capsys, "profile", *map(str, videos), "--suite", "mini", "--metrics",
-                             ",".join(METRICS), "--device", "cpu", "--one-by-one", "--format", "csv")
+    code, out, err = run_cli("profile", *map(str, videos), "--suite", "mini", "--metrics",
+                                   ",".join(METRICS), "--device", "cpu", "--one-by-one", "--format", "csv")
     assert code == 1
     assert out.startswith("stage,models,") and "Ratio" not in out  # stdout stays plain CSV
     assert "VALUES DIFFER" in err and "no_case/motion_amplitude" in err
 
 
-def test_cli_profile_plain_has_models_column(videos, monkeypatch, capsys):
-    code, out, err = run_cli(monkeypatch, capsys, "profile", *map(str, videos), "--suite", "mini", "--metrics",
+def test_cli_profile_plain_has_models_column(videos, run_cli):
+    code, out, err = run_cli("profile", *map(str, videos), "--suite", "mini", "--metrics",
                              "motion_amplitude", "--device", "cpu", "--format", "csv")
     assert code == 0, err
     assert out.startswith("stage,models,setup_s,s_per_video") and "none (no learned weights)" in out
 
 
-def test_cli_profile_names_the_missing_reference_and_how_to_give_it(videos, monkeypatch, capsys, tmp_path):
+def test_cli_profile_names_the_missing_reference_and_how_to_give_it(videos, tmp_path, run_cli):
     """A video named after a case whose images are not under the data root: one clear error, exit 2."""
     import shutil
 
     named = shutil.copy(videos[0], tmp_path / "faceobj_14.mp4")  # a case of OpenS2V-Eval's Open domain
-    code, _, err = run_cli(monkeypatch, capsys, "profile", str(named), "--suite", "opens2v", "--data-root",
+    code, _, err = run_cli("profile", str(named), "--suite", "opens2v", "--data-root",
                            str(tmp_path), "--metrics", "decoupling_hist", "--device", "cpu")
     assert code == 2
     assert "does not exist" in err and "--data-root" in err
