@@ -26,7 +26,6 @@ from kaleido_bench.bench.video import DecodedVideo
 from kaleido_bench.metrics import backbones
 from kaleido_bench.metrics.base import MetricResult, register_metric
 from kaleido_bench.metrics.clip_i import OpenClipSimilarity, frame_embeddings
-from kaleido_bench.metrics.weights import resolve
 
 CLIPSCORE_WEIGHT = 100.0
 
@@ -44,9 +43,8 @@ class _ClipT(OpenClipSimilarity):
         self.text_backbone: backbones.Backbone | None = None
         self._text: dict[str, tuple[Any, bool]] = {}
 
-    def setup(self) -> None:
-        super().setup()
-        path = resolve(self.weight, self.options.get("model_path"), metric=self.name)
+    def load_backbone(self, path) -> backbones.Backbone:
+        """The image tower as `clip_i`; the same file's open_clip model for the text."""
         self.text_backbone = backbones.load_open_clip(
             self.model_name,
             path,
@@ -54,6 +52,7 @@ class _ClipT(OpenClipSimilarity):
             precision=self.options.get("precision", "fp32"),
             model_overrides=self.options.get("model_overrides"),
         )
+        return super().load_backbone(path)
 
     def text_embedding(self, prompt: str) -> tuple[Any, bool]:
         """(D,) float32 CPU embedding of `prompt` and whether it was truncated; once per prompt."""

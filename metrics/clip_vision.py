@@ -260,22 +260,28 @@ def open_clip_architecture(model_name: str, overrides: dict | None = None) -> di
 
 def open_clip_to_transformers(state: dict[str, Any], layers: int) -> dict[str, Any]:
     """Rename (and split q/k/v of) open_clip `visual.*` tensors to transformers' vision-tower keys."""
+    used: set[str] = set()
+
+    def take(key: str) -> Any:
+        used.add(key)
+        return state[key]
+
     v = "vision_model."
     out = {
-        f"{v}embeddings.patch_embedding.weight": state["visual.conv1.weight"],
-        f"{v}embeddings.class_embedding": state["visual.class_embedding"],
-        f"{v}embeddings.position_embedding.weight": state["visual.positional_embedding"],
-        f"{v}pre_layrnorm.weight": state["visual.ln_pre.weight"],
-        f"{v}pre_layrnorm.bias": state["visual.ln_pre.bias"],
-        f"{v}post_layernorm.weight": state["visual.ln_post.weight"],
-        f"{v}post_layernorm.bias": state["visual.ln_post.bias"],
-        "visual_projection.weight": state["visual.proj"].T.contiguous(),
+        f"{v}embeddings.patch_embedding.weight": take("visual.conv1.weight"),
+        f"{v}embeddings.class_embedding": take("visual.class_embedding"),
+        f"{v}embeddings.position_embedding.weight": take("visual.positional_embedding"),
+        f"{v}pre_layrnorm.weight": take("visual.ln_pre.weight"),
+        f"{v}pre_layrnorm.bias": take("visual.ln_pre.bias"),
+        f"{v}post_layernorm.weight": take("visual.ln_post.weight"),
+        f"{v}post_layernorm.bias": take("visual.ln_post.bias"),
+        "visual_projection.weight": take("visual.proj").T.contiguous(),
     }
     for i in range(layers):
         src, dst = f"visual.transformer.resblocks.{i}.", f"{v}encoder.layers.{i}."
-        for part, tensor in zip("qkv", state[f"{src}attn.in_proj_weight"].chunk(3)):
+        for part, tensor in zip("qkv", take(f"{src}attn.in_proj_weight").chunk(3)):
             out[f"{dst}self_attn.{part}_proj.weight"] = tensor.contiguous()
-        for part, tensor in zip("qkv", state[f"{src}attn.in_proj_bias"].chunk(3)):
+        for part, tensor in zip("qkv", take(f"{src}attn.in_proj_bias").chunk(3)):
             out[f"{dst}self_attn.{part}_proj.bias"] = tensor.contiguous()
         for ours, theirs in (
             ("self_attn.out_proj", "attn.out_proj"),
@@ -284,17 +290,9 @@ def open_clip_to_transformers(state: dict[str, Any], layers: int) -> dict[str, A
             ("mlp.fc1", "mlp.c_fc"),
             ("mlp.fc2", "mlp.c_proj"),
         ):
-            out[f"{dst}{ours}.weight"] = state[f"{src}{theirs}.weight"]
-            out[f"{dst}{ours}.bias"] = state[f"{src}{theirs}.bias"]
-    extra = {k for k in state if k.startswith("visual.transformer.resblocks.")} - {
-        f"visual.transformer.resblocks.{i}.{rest}"
-        for i in range(layers)
-        for rest in (
-            "attn.in_proj_weight", "attn.in_proj_bias", "attn.out_proj.weight", "attn.out_proj.bias",
-            "ln_1.weight", "ln_1.bias", "ln_2.weight", "ln_2.bias",
-            "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias",
-        )
-    }
+            out[f"{dst}{ours}.weight"] = take(f"{src}{theirs}.weight")
+            out[f"{dst}{ours}.bias"] = take(f"{src}{theirs}.bias")
+    extra = {k for k in state if k.startswith("visual.transformer.resblocks.")} - used
     if extra:
         raise ValueError(f"open_clip tensors with no transformers counterpart: {sorted(extra)[:5]}")
     return out
