@@ -65,6 +65,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from decord_standin import ensure_decord
 
 from kaleido_bench.metrics.random_weights import HF_CLIP_PREPROCESSOR_CONFIG
 
@@ -110,58 +111,17 @@ ARCFACE_DST = np.array(
 # ----------------------------------------------------------------------------- official code
 
 
-class PyAVDecord:
-    """A `decord` stand-in for the official scripts: `VideoReader(path)[i].asnumpy()` via PyAV rgb24."""
-
-    class _Frame:
-        def __init__(self, array: np.ndarray) -> None:
-            self._array = array
-
-        def asnumpy(self) -> np.ndarray:
-            return self._array
-
-    class VideoReader:
-        def __init__(self, path: str) -> None:
-            from kaleido_bench.bench.video import decode_video
-
-            self._frames = decode_video(path).frames
-
-        def __len__(self) -> int:
-            return len(self._frames)
-
-        def __getitem__(self, index: int) -> PyAVDecord._Frame:
-            return PyAVDecord._Frame(self._frames[index].copy())
-
-
 def import_official(root: Path) -> tuple[Any, Any, str]:
     """`get_aesscore` and `get_facesim` from the checkout's eval/ folder; and what decodes video."""
     eval_dir = root / "eval" if (root / "eval").is_dir() else root
     for name in ("get_aesscore.py", "get_facesim.py", "utils/curricularface/model_irse.py"):
         if not (eval_dir / name).is_file():
             raise SystemExit(f"{eval_dir} has no {name}: --official must be an OpenS2V-Nexus checkout (v1.1)")
-    decoder = _ensure_decord()
+    decoder = ensure_decord()
     sys.path.insert(0, str(eval_dir))
     aes = importlib.import_module("get_aesscore")
     face = importlib.import_module("get_facesim")
     return aes, face, decoder
-
-
-def _ensure_decord() -> str:
-    try:
-        import decord
-
-        return f"decord {decord.__version__}"
-    except ImportError:
-        import importlib.machinery
-        import types
-
-        shim = types.ModuleType("decord")
-        shim.__spec__ = importlib.machinery.ModuleSpec("decord", None)  # transformers 4.51 calls find_spec
-        shim.VideoReader = PyAVDecord.VideoReader
-        sys.modules["decord"] = shim
-        import av
-
-        return f"PyAV {av.__version__} rgb24 stand-in for decord (decord not importable)"
 
 
 def git_blob_sha(path: Path) -> str:

@@ -50,6 +50,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import decord_standin
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_VIDEOS = REPO.parent / "shared/opens2v/videos"
 DEFAULT_VIDEOS = ("faceobj_14", "singleface_3")
@@ -102,47 +104,6 @@ def source_folder(path: Path, members: list[str], scratch: Path, name: str) -> P
     )
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
     return target
-
-
-def install_pyav_decord() -> None:
-    """A `decord` module whose `VideoReader` decodes with PyAV rgb24 (our `decode_video`)."""
-    import types
-
-    import numpy as np
-
-    from kaleido_bench.bench.video import decode_video
-
-    class _Batch:
-        def __init__(self, array: np.ndarray) -> None:
-            self._array = array
-
-        def asnumpy(self) -> np.ndarray:
-            return self._array
-
-    class VideoReader:
-        def __init__(
-            self, path: str, width: int = -1, height: int = -1, num_threads: int = 0, **_: object
-        ):
-            if width not in (None, -1) or height not in (None, -1):
-                raise NotImplementedError("the PyAV stand-in does not resize")
-            video = decode_video(path)
-            self._frames, self._fps = video.frames, video.fps
-
-        def __len__(self) -> int:
-            return len(self._frames)
-
-        def get_batch(self, indices) -> _Batch:
-            return _Batch(self._frames[list(indices)])
-
-        def get_avg_fps(self) -> float:
-            return self._fps
-
-    module = types.ModuleType("decord")
-    module.__version__ = "PyAV stand-in"
-    module.VideoReader = VideoReader
-    module.cpu = lambda index=0: None
-    module.bridge = types.SimpleNamespace(set_bridge=lambda name: None)
-    sys.modules["decord"] = module
 
 
 # ----------------------------------------------------------------------------- weights
@@ -558,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
 
             sources["frames"] = "decord (vbench.utils.load_video, unmodified)"
         except ImportError:
-            install_pyav_decord()
+            decord_standin.install()
             sources["frames"] = (
                 "decord NOT importable: a PyAV rgb24 `decord.VideoReader` stand-in under vbench.utils.load_video"
             )
