@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from kaleido_bench.bench.errors import VideoError
+from kaleido_bench.bench.once import OnceMap
 
 
 @dataclass
@@ -23,7 +24,7 @@ class DecodedVideo:
     frames: np.ndarray
     fps: float
     path: Path | None = None
-    _cache: dict = field(default_factory=dict, repr=False)
+    _cache: OnceMap = field(default_factory=OnceMap, repr=False)
 
     @property
     def num_frames(self) -> int:
@@ -43,16 +44,12 @@ class DecodedVideo:
 
     def linspace(self, n: int = 32) -> np.ndarray:
         """The frames at `linspace_indices(n)`, computed once per video."""
-        key = ("linspace", n)
-        if key not in self._cache:
-            self._cache[key] = self.frames[self.linspace_indices(n)]
-        return self._cache[key]
+        return self.cached(("linspace", n), lambda: self.frames[self.linspace_indices(n)])
 
     def cached(self, key: object, compute):
-        """Memoise any derived array (grey frames, resized tensors) so metrics can share it."""
-        if key not in self._cache:
-            self._cache[key] = compute()
-        return self._cache[key]
+        """Memoise any derived array (grey frames, resized tensors) so metrics can share it;
+        thread-safe: metrics scored side by side compute a shared array once."""
+        return self._cache.get(key, compute)
 
 
 def decode_video(path: str | Path) -> DecodedVideo:

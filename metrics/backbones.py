@@ -44,7 +44,6 @@ antialiased) would give different position embeddings).
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from kaleido_bench.bench.once import OnceMap
 from kaleido_bench.metrics.parallel import frame_map
 from kaleido_bench.metrics.weights import WeightFile
 
@@ -179,8 +179,7 @@ def _as_uint8_batch(frames: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarra
 # ----------------------------------------------------------------------------- device / memo
 
 _PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
-_LOADED: dict[tuple, Any] = {}
-_LOCK = threading.RLock()
+_LOADED: OnceMap[Any] = OnceMap()
 
 
 def torch_device(device: str | Any = "cpu") -> Any:
@@ -202,11 +201,9 @@ def torch_dtype(precision: str) -> Any:
 
 
 def memoized(key: tuple, build: Callable[[], Any]) -> Any:
-    """Build once per process under `key` (thread-safe); later calls return the same object."""
-    with _LOCK:
-        if key not in _LOADED:
-            _LOADED[key] = build()
-        return _LOADED[key]
+    """Build once per process under `key`; later calls return the same object. Thread-safe with
+    one gate per key: metrics set up side by side build different models in parallel."""
+    return _LOADED.get(key, build)
 
 
 def loaded_count() -> int:
@@ -215,8 +212,7 @@ def loaded_count() -> int:
 
 def clear_loaded() -> None:
     """Forget every loaded backbone (tests; freeing GPU memory between runs)."""
-    with _LOCK:
-        _LOADED.clear()
+    _LOADED.clear()
 
 
 def file_identity(path: str | Path) -> str:

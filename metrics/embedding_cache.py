@@ -28,6 +28,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from kaleido_bench.bench.once import OnceMap
+
 T = TypeVar("T")
 
 
@@ -48,8 +50,7 @@ class EmbeddingCache:
     misses: int = 0
     _memory: dict[tuple[str, str, str], Any] = field(default_factory=dict, repr=False)
     _digests: dict[tuple[str, int, int], str] = field(default_factory=dict, repr=False)
-    _derived: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
-    _derived_gates: dict[tuple[str, str], threading.Lock] = field(default_factory=dict, repr=False)
+    _derived: OnceMap[Any] = field(default_factory=OnceMap, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def digest(self, path: str | Path) -> str:
@@ -115,20 +116,7 @@ class EmbeddingCache:
         depends on besides the file's bytes (model / pack, mask file digest, parameters). Each key
         has its own lock, so a slow computation does not hold up other keys or `embeddings`.
         """
-        key = (self.digest(path), kind)
-        with self._lock:
-            if key in self._derived:
-                return self._derived[key]
-            gate = self._derived_gates.setdefault(key, threading.Lock())
-        with gate:  # a second caller of the same key waits for the first one's result
-            with self._lock:
-                if key in self._derived:
-                    return self._derived[key]
-            value = compute()
-            with self._lock:
-                self._derived[key] = value
-                self._derived_gates.pop(key, None)
-            return value
+        return self._derived.get((self.digest(path), kind), compute)
 
     def __len__(self) -> int:
         return len(self._memory)
@@ -139,7 +127,6 @@ class EmbeddingCache:
             self._memory.clear()
             self._digests.clear()
             self._derived.clear()
-            self._derived_gates.clear()
             self.hits = self.misses = 0
 
     def _file(self, key: tuple[str, str, str]) -> Path | None:
