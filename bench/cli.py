@@ -23,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from kaleido_bench.bench.concurrency import Overlap
 from kaleido_bench.bench.errors import BenchError, MissingImageError, VideoError
 
 app = typer.Typer(help="Subject-to-video benchmark: run models on suites, score videos, publish tables.",
@@ -42,6 +43,8 @@ CasesOpt = Annotated[str | None, typer.Option("--cases", help="Comma list of cas
 LimitOpt = Annotated[int | None, typer.Option("--limit", help="Run at most this many cases.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Result folder (default: runs/<model>_<suite>_seed<seed>_<hash>).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+MetricWorkersOpt = Annotated[int | None, typer.Option(
+    "--metric-workers", min=1, help="Metrics scored side by side on each video (default: 4 on a GPU, 1 on a CPU).")]
 
 
 def _progress() -> Progress:
@@ -105,6 +108,7 @@ def run(
     out_dir: OutOpt = None,
     runs_dir: Annotated[Path, typer.Option("--runs-dir")] = Path("runs"),
     device: DeviceOpt = "auto",
+    metric_workers: MetricWorkersOpt = None,
     table: Annotated[Path | None, typer.Option("--leaderboard", help="Afterwards write the leaderboard of these "
                                                "runs here (.md or .csv).")] = None,
 ) -> None:
@@ -123,12 +127,13 @@ def run(
     the_suite = _load(suite, data_root, cases, limit)
     the_suite.check_images()
     chosen, skipped = select_metrics(_split(metrics), _device(device))
+    overlap = Overlap.for_device(_device(device), metric_workers)
     folders = []
     for adapter in adapters:
         console.print(f"[bold]{adapter.name}[/] on {the_suite.name} ({len(the_suite.cases)} cases)")
         with _progress() as progress:
             store, summary = run_model(adapter, the_suite, chosen, seed=seed, out_dir=out_dir, runs_dir=runs_dir,
-                                       progress=progress, skipped=skipped)
+                                       progress=progress, skipped=skipped, overlap=overlap)
         _report(store, summary)
         folders.append(store.root)
     if table is not None:
@@ -147,6 +152,7 @@ def score(
     out_dir: OutOpt = None,
     runs_dir: Annotated[Path, typer.Option("--runs-dir")] = Path("runs"),
     device: DeviceOpt = "auto",
+    metric_workers: MetricWorkersOpt = None,
 ) -> None:
     """Score a folder of existing videos (made elsewhere) against a suite."""
     from kaleido_bench.bench.evaluate import score_videos
@@ -158,7 +164,8 @@ def score(
     chosen, skipped = select_metrics(_split(metrics), _device(device))
     with _progress() as progress:
         store, summary, unmatched = score_videos(videos, the_suite, chosen, model_name=name, out_dir=out_dir,
-                                                 runs_dir=runs_dir, progress=progress, skipped=skipped)
+                                                 runs_dir=runs_dir, progress=progress, skipped=skipped,
+                                                 overlap=Overlap.for_device(_device(device), metric_workers))
     if unmatched:
         console.print(f"[yellow]ignored[/] {len(unmatched)} video(s) named after no case of {the_suite.name}: "
                       + ", ".join(f"{stem}.mp4" for stem in unmatched[:10]))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from kaleido_bench.baselines.base import ModelAdapter
 from kaleido_bench.bench.cases import Suite
+from kaleido_bench.bench.concurrency import SEQUENTIAL, Overlap
 from kaleido_bench.bench.errors import VideoError
 from kaleido_bench.bench.runner import Runner, RunSummary
 from kaleido_bench.bench.store import ResultStore, RunManifest, git_commit, package_versions
@@ -29,7 +30,7 @@ def default_run_dir(runs_dir: Path, model: str, suite: Suite, seed: int, manifes
 
 def run_model(model: ModelAdapter, suite: Suite, metrics: list[Metric], *, seed: int = 0,
               out_dir: Path | None = None, runs_dir: Path = Path("runs"), progress=None,
-              skipped: dict[str, str] | None = None) -> tuple[ResultStore, RunSummary]:
+              skipped: dict[str, str] | None = None, overlap: Overlap = SEQUENTIAL) -> tuple[ResultStore, RunSummary]:
     """Generate (resuming) and score every case of `suite` with `model`."""
     suite.check_images()  # every missing image at once, before any generation
     manifest = RunManifest(
@@ -38,7 +39,7 @@ def run_model(model: ModelAdapter, suite: Suite, metrics: list[Metric], *, seed:
     )
     store = ResultStore(out_dir or default_run_dir(runs_dir, model.name, suite, seed, manifest))
     store.open(manifest)
-    summary = Runner(store, suite, metrics, model=model, seed=seed, progress=progress).run()
+    summary = Runner(store, suite, metrics, model=model, seed=seed, progress=progress, overlap=overlap).run()
     summary.skipped_metrics.update(skipped or {})
     store.write_skipped(summary.skipped_metrics)
     return store, summary
@@ -46,7 +47,8 @@ def run_model(model: ModelAdapter, suite: Suite, metrics: list[Metric], *, seed:
 
 def score_videos(videos_dir: Path, suite: Suite, metrics: list[Metric], *, model_name: str | None = None,
                  out_dir: Path | None = None, runs_dir: Path = Path("runs"), progress=None,
-                 skipped: dict[str, str] | None = None) -> tuple[ResultStore, RunSummary, list[str]]:
+                 skipped: dict[str, str] | None = None,
+                 overlap: Overlap = SEQUENTIAL) -> tuple[ResultStore, RunSummary, list[str]]:
     """Score `<case_id>.mp4` files made elsewhere; returns the file stems that match no case."""
     videos_dir = videos_dir.resolve()
     if not videos_dir.is_dir():
@@ -68,7 +70,7 @@ def score_videos(videos_dir: Path, suite: Suite, metrics: list[Metric], *, model
     )
     store = ResultStore(out_dir or default_run_dir(runs_dir, f"videos-{name}", suite, 0, manifest))
     store.open(manifest)
-    summary = Runner(store, present, metrics, progress=progress).run()
+    summary = Runner(store, present, metrics, progress=progress, overlap=overlap).run()
     summary.skipped_metrics.update(skipped or {})
     store.write_skipped(summary.skipped_metrics)
     return store, summary, unmatched

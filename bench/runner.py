@@ -1,10 +1,12 @@
 """Run a model over a suite and score every video, resumably.
 
-For each case: generate the video unless the run folder already has it (videos appear
-atomically, so existing = complete), decode it ONCE, score it with every selected metric
-whose result is not stored yet, and append each result at once. A failing case is recorded
-with its error and the run goes on; Ctrl-C leaves a consistent folder and the same command
-resumes without repeating finished work (errors are retried).
+First the metrics that still have work are set up, several at once. Then for each case:
+generate the video unless the run folder already has it (videos appear atomically, so
+existing = complete), decode it ONCE (the next existing video decodes meanwhile), score it
+with every selected metric whose result is not stored yet (side by side on a GPU, see
+`concurrency.py`), and append each result as it comes. A failing case is recorded with its
+error and the run goes on; Ctrl-C leaves a consistent folder and the same command resumes
+without repeating finished work (errors are retried).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kaleido_bench.bench.cases import Case, Suite
+from kaleido_bench.bench.concurrency import SEQUENTIAL, DecodeAhead, Overlap, each_timed
 from kaleido_bench.bench.errors import BenchError, WeightsMissingError
 from kaleido_bench.bench.store import GENERATE, ResultStore, ScoreRecord
 from kaleido_bench.bench.video import decode_video
@@ -67,58 +70,81 @@ class Runner:
     """Generates (optional) and scores the cases of `suite` into `store`."""
 
     def __init__(self, store: ResultStore, suite: Suite, metrics: list[Metric], *, model=None, seed: int = 0,
-                 progress=None) -> None:
+                 progress=None, overlap: Overlap = SEQUENTIAL) -> None:
         self.store, self.suite, self.metrics, self.model, self.seed = store, suite, metrics, model, seed
-        self.progress = progress
+        self.progress, self.overlap = progress, overlap
         self._ready: set[str] = set()
         self._model_ready = False
 
     def run(self) -> RunSummary:
         summary = RunSummary()
         done = self.store.done()
+        self._setup_metrics(done)
         task = self.progress.add_task("cases", total=len(self.suite.cases)) if self.progress else None
-        for case in self.suite.cases:
-            if self.progress:
-                self.progress.update(task, description=f"[bold]{case.id}")
-            self._run_case(case, done, summary)
-            if self.progress:
-                self.progress.advance(task)
+        with DecodeAhead(decode_video, self.overlap.decode_ahead) as decoder:
+            for index, case in enumerate(self.suite.cases):
+                if self.progress:
+                    self.progress.update(task, description=f"[bold]{case.id}")
+                self._run_case(case, done, summary, decoder, self.suite.cases[index + 1 : index + 2])
+                if self.progress:
+                    self.progress.advance(task)
         return summary
 
-    def _run_case(self, case: Case, done: set[tuple[str, str]], summary: RunSummary) -> None:
+    def _pending(self, case: Case, done: set[tuple[str, str]]) -> list[Metric]:
+        return [m for m in self.metrics if (case.id, m.name) not in done]
+
+    def _setup_metrics(self, done: set[tuple[str, str]]) -> None:
+        """Set up, several at once, every metric some case still needs. A metric whose setup fails
+        stays not ready: each case retries it and records the error (missing weights stop the run)."""
+        needed = [m for m in self.metrics if any((c.id, m.name) not in done for c in self.suite.cases)]
+        for outcome in each_timed(needed, lambda metric: metric.setup(), self.overlap.setup_workers):
+            if isinstance(outcome.error, WeightsMissingError):
+                raise outcome.error
+            if outcome.error is None:
+                self._ready.add(outcome.item.name)
+
+    def _run_case(self, case: Case, done: set[tuple[str, str]], summary: RunSummary, decoder: DecodeAhead,
+                  following: list[Case]) -> None:
         video_path = self.store.video_path(case.id)
         if self.model is not None:
             if video_path.exists():
                 summary.reused_videos += 1
             elif not self._generate(case, video_path, summary):
                 return
-        pending = [m for m in self.metrics if (case.id, m.name) not in done]
+        pending = self._pending(case, done)
         summary.reused_scores += len(self.metrics) - len(pending)
         if not pending:
             return
+        decoder.request(video_path)
+        for later in following:  # decoded while this case is scored
+            later_path = self.store.video_path(later.id)
+            if later_path.exists() and self._pending(later, done):
+                decoder.request(later_path)
         try:
-            video = decode_video(video_path)
+            video = decoder.take(video_path)
         except BenchError as exc:
             for metric in pending:
                 self._record(summary, ScoreRecord(case.id, metric.name, None, error=str(exc)))
             return
-        for metric in pending:
-            started = time.perf_counter()
-            try:
-                if metric.name not in self._ready:
-                    metric.setup()
-                    self._ready.add(metric.name)
-                result = metric.score(video, case)
-            except WeightsMissingError:
-                raise  # the same for every case: stop with the one clear message
-            except Exception as exc:
-                record = ScoreRecord(case.id, metric.name, None, seconds=time.perf_counter() - started,
-                                     error=_describe(exc))
+        for outcome in each_timed(pending, lambda metric: self._score(metric, video, case),
+                                  self.overlap.metric_workers):
+            metric = outcome.item
+            if isinstance(outcome.error, WeightsMissingError):
+                raise outcome.error  # the same for every case: stop with the one clear message
+            if outcome.error is not None:
+                record = ScoreRecord(case.id, metric.name, None, seconds=outcome.seconds,
+                                     error=_describe(outcome.error))
             else:
-                record = ScoreRecord(case.id, metric.name, result.value, result.details,
-                                     time.perf_counter() - started)
+                record = ScoreRecord(case.id, metric.name, outcome.value.value, outcome.value.details,
+                                     outcome.seconds)
                 summary.scored += 1
             self._record(summary, record)
+
+    def _score(self, metric: Metric, video, case: Case):
+        if metric.name not in self._ready:
+            metric.setup()
+            self._ready.add(metric.name)
+        return metric.score(video, case)
 
     def _generate(self, case: Case, video_path: Path, summary: RunSummary) -> bool:
         started = time.perf_counter()
