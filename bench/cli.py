@@ -301,6 +301,7 @@ def profile(
     one_by_one: Annotated[bool, typer.Option(
         "--one-by-one", help="Also score each metric the official scripts' way (from scratch, every video decoded "
         "and its references embedded again) and compare times and values; exit 1 if values differ.")] = False,
+    metric_workers: MetricWorkersOpt = None,
 ) -> None:
     """Seconds per video for decoding and for each metric (with its models), as a table."""
     from kaleido_bench.bench.profile import profile_one_by_one, profile_videos, to_markdown
@@ -311,7 +312,8 @@ def profile(
             if repeat != 1:
                 raise BenchError("--repeat applies to the plain profile, not to --one-by-one")
             result = profile_one_by_one(videos, suite=suite, data_root=data_root, metric_names=_split(metrics),
-                                        device=_device(device))
+                                        device=_device(device),
+                                        overlap=Overlap.for_device(_device(device), metric_workers))
             table, summary = result.table(), result.summary()
         else:
             table = profile_videos(videos, suite=suite, data_root=data_root, metric_names=_split(metrics),

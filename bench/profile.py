@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from kaleido_bench.bench.cases import Case
+from kaleido_bench.bench.concurrency import SEQUENTIAL, Overlap
 from kaleido_bench.bench.runner import select_metrics
 from kaleido_bench.bench.scoring_passes import (
     TOLERANCE,
@@ -24,6 +25,7 @@ from kaleido_bench.bench.scoring_passes import (
     PassResult,
     compare,
     describe_models,
+    describe_overlap,
     score_all,
     score_one_by_one,
 )
@@ -111,7 +113,7 @@ class OneByOneProfile:
         rows.append(_row(DECODE_STAGE, "", 0.0, decode / count, 0.0, naive_decode / count,
                          naive_decode / decode if decode > 0 else None, None,
                          "ours: once per video; one-by-one: per metric, included in its row"))
-        ours_setup, naive_setup = sum(ours.setup.values()), sum(naive.setup.values())
+        ours_setup, naive_setup = ours.setup_wall, naive.setup_wall
         rows.append(_row("total", "", ours_setup, (ours.total - ours_setup) / count, naive_setup,
                          (naive.total - naive_setup) / count, self.ratio, self.agreement.max_diff,
                          "ratio: wall clock, setup included"))
@@ -128,6 +130,7 @@ class OneByOneProfile:
             f"Values: max |ours - one-by-one| = {agreement.max_diff:.3g} over {agreement.compared} values "
             f"(tolerance {TOLERANCE:g}); absent in both: {agreement.absent_both}; absent in one pass only: "
             f"{len(agreement.absent_mismatch)}.",
+            f"Overlap in ours: {describe_overlap(self.ours.overlap)}.",
         ]
         if not agreement.ok:
             lines.append(f"VALUES DIFFER between the two passes: {_disagreement(agreement)}.")
@@ -155,12 +158,13 @@ def _disagreement(agreement: Agreement) -> str:
 
 
 def profile_one_by_one(videos: list[Path], *, suite: str = "opens2v", data_root: Path | None = None,
-                       metric_names: list[str] | None = None, device: str = "cpu") -> OneByOneProfile:
+                       metric_names: list[str] | None = None, device: str = "cpu",
+                       overlap: Overlap = SEQUENTIAL) -> OneByOneProfile:
     """Time our shared pass, then the official scripts' one-metric-at-a-time way, on the same videos;
     both from empty caches. Metrics skipped by ours (weights missing) are not run one by one."""
     the_suite = load_suite(suite, data_root)
     cases = {case.id: case for case in the_suite.cases}
     clock = Clock(device)
-    ours = score_all(list(videos), cases, metric_names or ["available"], device, clock)
+    ours = score_all(list(videos), cases, metric_names or ["available"], device, clock, overlap)
     naive = score_one_by_one(list(videos), cases, list(ours.score), device, clock)
     return OneByOneProfile(ours, naive, compare(ours.values, naive.values), len(videos))

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kaleido_bench.bench.cases import Case
+from kaleido_bench.bench.concurrency import SEQUENTIAL, DecodeAhead, Overlap, each_timed
 from kaleido_bench.bench.runner import select_metrics
 from kaleido_bench.bench.video import decode_video
 
@@ -89,6 +90,8 @@ class PassResult:
     decode: dict[str, float] = field(default_factory=dict)
     score: dict[str, float] = field(default_factory=dict)
     total: float = 0.0
+    setup_wall: float = 0.0  # the setup phase by the wall clock (ours sets up several metrics at once)
+    overlap: Overlap = SEQUENTIAL
     cpu: float = 0.0  # CPU seconds of this process (all threads): barely moved by other processes' load
     forget_cpu: float = 0.0  # one-by-one: CPU seconds spent clearing caches (not counted)
     models: dict[str, str] = field(default_factory=dict)
@@ -104,24 +107,39 @@ class PassResult:
 
 
 def score_all(videos: list[Path], cases: dict[str, Case], names: list[str], device: str,
-              clock: Clock) -> PassResult:
-    """Ours: each metric set up once, each video decoded once and shared by every metric."""
+              clock: Clock, overlap: Overlap = SEQUENTIAL) -> PassResult:
+    """Ours: each metric set up once, each video decoded once and shared by every metric, with the
+    runner's overlap (`concurrency.py`): setups side by side, the next video decoded ahead, and
+    `overlap.metric_workers` metrics at once. Per-metric seconds then overlap; `total` is the wall."""
     forget_models()
-    out = PassResult()
+    out = PassResult(overlap=overlap)
     started, cpu_started = clock.now(), time.process_time()
     metrics, out.skipped = select_metrics(names, device)
-    for metric in metrics:
-        _, out.setup[metric.name] = clock.timed(metric.setup)
-        out.score[metric.name] = 0.0
+    for outcome in each_timed(metrics, lambda metric: metric.setup(), overlap.setup_workers, clock.now):
+        if outcome.error is not None:
+            raise outcome.error
+        out.setup[outcome.item.name] = outcome.seconds
+    out.setup = {metric.name: out.setup[metric.name] for metric in metrics}  # in the metrics' order
+    out.setup_wall = clock.now() - started
+    out.score = {metric.name: 0.0 for metric in metrics}
     out.decode["decode"] = 0.0
-    for path in videos:
-        video, seconds = clock.timed(lambda p=path: decode_video(p))
-        out.decode["decode"] += seconds
-        for metric in metrics:
-            result, seconds = clock.timed(lambda m=metric, v=video, p=path: m.score(v, case_of(p, cases)))
-            out.values[(path.stem, metric.name)] = result.value
-            out.score[metric.name] += seconds
-            out.count_faces(metric.name, result.details)
+    with DecodeAhead(decode_video, overlap.decode_ahead) as decoder:
+        for index, path in enumerate(videos):
+            waited = clock.now()
+            video = decoder.take(path)
+            out.decode["decode"] += clock.now() - waited  # with decode ahead: only the wait for it
+            for later in videos[index + 1 : index + 2]:
+                decoder.request(later)
+            case = case_of(path, cases)
+            clock.loads.append(os.getloadavg()[0])
+            for outcome in each_timed(metrics, lambda m, v=video, c=case: m.score(v, c), overlap.metric_workers,
+                                      clock.now):
+                if outcome.error is not None:
+                    raise outcome.error
+                name = outcome.item.name
+                out.values[(path.stem, name)] = outcome.value.value
+                out.score[name] += outcome.seconds
+                out.count_faces(name, outcome.value.details)
     out.total = clock.now() - started
     out.cpu = time.process_time() - cpu_started
     out.models = {metric.name: describe_models(metric) for metric in metrics}
@@ -150,11 +168,21 @@ def score_one_by_one(videos: list[Path], cases: dict[str, Case], names: list[str
             out.values[(path.stem, name)] = result.value
             out.score[name] += seconds
         out.total += out.setup[name] + out.decode[name] + out.score[name]
+        out.setup_wall += out.setup[name]
         out.cpu += time.process_time() - cpu_started - out.forget_cpu
         out.forget_cpu = 0.0
         del metric
     forget_models()
     return out
+
+
+def describe_overlap(overlap: Overlap) -> str:
+    """How ours overlapped its work, in words for the reports."""
+    if overlap == SEQUENTIAL:
+        return "none: setups, decodes and metrics one after another"
+    ahead = "the next video decoded ahead" if overlap.decode_ahead else "no decode ahead"
+    return (f"{overlap.setup_workers} setups at once, {ahead}, {overlap.metric_workers} metric(s) at once per video"
+            + ("; per-metric seconds overlap, the total is the wall clock" if overlap.metric_workers > 1 else ""))
 
 
 # ----------------------------------------------------------------------------- model sizes

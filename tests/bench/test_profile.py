@@ -52,6 +52,19 @@ def test_both_passes_give_the_same_values(videos, cases):
     assert set(naive.decode) == set(METRICS) and list(ours.decode) == ["decode"]
 
 
+def test_ours_with_every_overlap_gives_the_same_values(videos, cases):
+    from kaleido_bench.bench.concurrency import Overlap
+
+    clock = Clock("cpu")
+    sequential = score_all(videos, cases, METRICS, "cpu", clock)
+    overlapped = score_all(videos, cases, METRICS, "cpu", clock, Overlap(2, 2, decode_ahead=True))
+    agreement = compare(overlapped.values, sequential.values)
+    assert agreement.ok and agreement.max_diff == 0.0 and agreement.compared == 3
+    assert list(overlapped.setup) == list(overlapped.score) == METRICS  # the metrics' order, whoever ended first
+    assert overlapped.setup_wall <= overlapped.total and "2 metric(s) at once" in scoring_passes.describe_overlap(
+        overlapped.overlap)
+
+
 def test_compare_flags_differences_and_absent_mismatch():
     assert not compare({("a", "m"): 1.0}, {("a", "m"): 1.0 + 2e-6}).ok
     assert compare({("a", "m"): 1.0}, {("a", "m"): 1.0 + 5e-7}).ok
@@ -97,7 +110,8 @@ def test_one_by_one_table(videos):
     assert total["one_by_one_vs_ours"] == pytest.approx(result.naive.total / result.ours.total)
     assert total["max_abs_diff"] == 0.0
     summary = result.summary()
-    assert summary[0].startswith("Ratio one-by-one / ours: ") and len(summary) == 2
+    assert summary[0].startswith("Ratio one-by-one / ours: ") and len(summary) == 3
+    assert summary[2] == "Overlap in ours: none: setups, decodes and metrics one after another."
 
 
 def test_one_by_one_summary_says_when_values_differ(videos, monkeypatch):
