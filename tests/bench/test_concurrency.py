@@ -58,6 +58,46 @@ def test_overlap_defaults():
         Overlap.for_device("cpu", 0)
 
 
+def test_ctrl_c_in_a_metric_thread_stops_the_run_and_the_rerun_finishes_the_rest(tmp_path):
+    import numpy as np
+
+    from kaleido_bench.bench.evaluate import score_videos
+    from kaleido_bench.bench.store import ResultStore
+    from kaleido_bench.bench.suites import load_suite
+    from kaleido_bench.bench.video import write_video
+    from kaleido_bench.metrics.base import Metric, MetricResult
+
+    suite = load_suite("mini", tmp_path / "mini").select(limit=3)
+    for case in suite.cases:
+        write_video(tmp_path / "videos" / f"{case.id}.mp4", np.full((4, 32, 48, 3), 99, np.uint8), 8.0)
+    calls: list[tuple[str, str]] = []
+    stop_at = suite.cases[1].id
+
+    class Frames(Metric):
+        name = "frames"
+
+        def score(self, video, case):
+            calls.append((case.id, self.name))
+            if case.id == stop_at and self.name == "frames_stop":
+                raise KeyboardInterrupt
+            return MetricResult(float(video.num_frames))
+
+    class Stops(Frames):
+        name = "frames_stop"
+
+    overlap = Overlap(setup_workers=2, metric_workers=2, decode_ahead=True)
+    with pytest.raises(KeyboardInterrupt):
+        score_videos(tmp_path / "videos", suite, [Frames(), Stops()], out_dir=tmp_path / "run", overlap=overlap)
+    stored = {(r.case, r.metric) for r in ResultStore(tmp_path / "run").records()}
+    assert (suite.cases[0].id, "frames") in stored and (stop_at, "frames_stop") not in stored
+    calls.clear()
+    stop_at = None
+    _, summary, _ = score_videos(tmp_path / "videos", suite, [Frames(), Stops()], out_dir=tmp_path / "run",
+                                 overlap=overlap)
+    assert summary.scored == 6 - len(stored) and summary.reused_scores == len(stored)
+    assert not set(calls) & stored  # nothing finished before Ctrl-C was scored again
+
+
 # ----------------------------------------------------------------------------- a whole run, every metric
 
 pytest.importorskip("torch")
