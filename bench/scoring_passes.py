@@ -201,8 +201,7 @@ def _model_label(attr: str, value: Any) -> str | None:
     if isinstance(getattr(value, "backbone", None), Backbone):  # decoupling's DINOv2 patch backend
         value = value.backbone
     if isinstance(value, Backbone):
-        role = " (text tower used)" if attr == "text_backbone" else ""
-        return f"{_backbone_name(value.id)}{role} {_millions(value.model)}"
+        return f"{_backbone_name(value.id)} {_millions(value.model)}"
     if isinstance(value, InsightFaceFaces):
         return _face_pack_label(value)
     if "dlib" in type(value).__module__:
@@ -225,6 +224,8 @@ def _backbone_name(ident: str) -> str:
     kind, _, rest = ident.partition(":")
     if kind in {"open_clip", "timm"}:
         return f"{kind} {rest.split(':', 1)[0]}"
+    if kind == "open_clip-text":
+        return f"open_clip {rest.split(':', 1)[0]} text tower"
     names = {
         "clip-tower": f"CLIP image tower (transformers CLIPVisionModelWithProjection, weights sha256 {rest[:8]})",
         "dino-v1": "DINO v1 ViT",

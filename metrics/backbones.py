@@ -303,12 +303,6 @@ def load_open_clip(
             model_name, pretrained=str(checkpoint), precision=precision, device=dev, force_quick_gelu=True, **overrides
         )
         model.eval()
-        context_length = int(getattr(model, "context_length", 77))
-        tokenizer = open_clip.get_tokenizer(model_name, context_length=context_length)
-
-        def encode_text(texts: list[str]):
-            return model.encode_text(tokenizer(texts).to(dev))
-
         return Backbone(
             id=ident,
             model=model,
@@ -317,12 +311,82 @@ def load_open_clip(
             preprocess_id=f"open_clip-val:{describe_transform(preprocess)}",
             preprocess=functools.partial(pil_transform_batch, preprocess),
             forward=model.encode_image,
-            encode_text=encode_text,
-            tokenizer=tokenizer,
-            context_length=context_length,
+            **_open_clip_text_encoder(model, model_name, dev),
         )
 
     return memoized(("open_clip", ident, str(dev), str(dtype)), build)
+
+
+#: The image tower a text-only model is built with (open_clip's `CLIP` always builds one); it is
+#: dropped once built, and none of the file's image tensors are read.
+STUB_VISION_CFG = {"layers": 1, "width": 64, "head_width": 64, "patch_size": 32, "image_size": 32}
+
+
+def load_open_clip_text(
+    model_name: str,
+    checkpoint: str | Path,
+    device: str = "cpu",
+    precision: str = "fp32",
+    model_overrides: dict | None = None,
+) -> Backbone:
+    """Only the text tower of an OpenAI CLIP file, through open_clip (as `load_open_clip`, QuickGELU forced).
+
+    clip_t embeds its frames with the shared image tower (`clip_vision.py`) and needs open_clip
+    only for the prompt: building and reading the image half too cost ViT-L/14 about 1.2 GB and
+    seconds of setup. open_clip builds the model with a stub image tower, which is then dropped
+    (`model.visual` is None); every text tensor comes from the file and a missing one is an error
+    naming the file. Same text embeddings as `load_open_clip`'s model, bit for bit (tested).
+    """
+    checkpoint = Path(checkpoint)
+    dev, dtype = torch_device(device), torch_dtype(precision)
+    overrides = {**(model_overrides or {}), "vision_cfg": STUB_VISION_CFG}
+    ident = f"open_clip-text:{model_name}:{file_identity(checkpoint)}:{freeze(overrides)}"
+
+    def build() -> Backbone:
+        import open_clip
+
+        model = open_clip.create_model(model_name, pretrained=None, precision=precision, device=dev,
+                                       force_quick_gelu=True, **overrides)
+        model.visual = None
+        missing, unexpected = model.load_state_dict(_open_clip_text_tensors(checkpoint), strict=False)
+        if missing or unexpected:
+            raise ValueError(f"{checkpoint} does not hold open_clip {model_name}'s text tower: "
+                             f"missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+        model.eval()
+
+        def no_image_tower(pixels: Any) -> Any:
+            raise TypeError(f"{ident} is a text tower only")
+
+        return Backbone(id=ident, model=model, device=dev, dtype=dtype, preprocess_id="none", preprocess=None,
+                        forward=no_image_tower, source=str(checkpoint), **_open_clip_text_encoder(model, model_name, dev))
+
+    return memoized(("open_clip-text", ident, str(dev), str(dtype)), build)
+
+
+def _open_clip_text_tensors(checkpoint: Path) -> dict[str, Any]:
+    """Every tensor of an open_clip CLIP file but the image tower's (`visual.*`), which is not read."""
+    if checkpoint.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(checkpoint), framework="pt") as handle:
+            names = handle.keys()
+            return {k: handle.get_tensor(k) for k in names if not k.startswith("visual.")}
+    from open_clip.factory import load_state_dict  # .pt / .bin, OpenAI's TorchScript file too
+
+    return {k: v for k, v in load_state_dict(str(checkpoint)).items() if not k.startswith("visual.")}
+
+
+def _open_clip_text_encoder(model: Any, model_name: str, dev: Any) -> dict[str, Any]:
+    """The Backbone fields that encode text with an open_clip model and its own tokenizer."""
+    import open_clip
+
+    context_length = int(getattr(model, "context_length", 77))
+    tokenizer = open_clip.get_tokenizer(model_name, context_length=context_length)
+
+    def encode_text(texts: list[str]):
+        return model.encode_text(tokenizer(texts).to(dev))
+
+    return {"encode_text": encode_text, "tokenizer": tokenizer, "context_length": context_length}
 
 
 def load_timm_vit(

@@ -7,7 +7,8 @@ CLIPScore, which reports w * max(cos, 0), the video papers use w = 100).
 - Frames: the 32 OpenS2V linspace frames, whole, through open_clip's OpenAI preprocessing
   (short side 224 bicubic, centre crop 224) and the image tower `clip_i` uses (transformers'
   implementation, `clip_vision.py`): the same embeddings as `clip_i` with the same model
-  (shared through the video's cache). The text tower is open_clip's.
+  (shared through the video's cache). The text tower is open_clip's, built alone
+  (`backbones.load_open_clip_text`: the file's image half is not read).
 - Text: open_clip's tokenizer (the BPE vocabulary ships with open_clip, so it works offline),
   77 tokens with start and end tokens: longer prompts are TRUNCATED (CLIP cannot read more);
   `details["text_truncated"]` says when. Each prompt is encoded once per metric instance.
@@ -44,8 +45,8 @@ class _ClipT(OpenClipSimilarity):
         self._text: dict[str, tuple[Any, bool]] = {}
 
     def load_backbone(self, path) -> backbones.Backbone:
-        """The image tower as `clip_i`; the same file's open_clip model for the text."""
-        self.text_backbone = backbones.load_open_clip(
+        """The image tower as `clip_i`; the same file's open_clip text tower (only) for the prompt."""
+        self.text_backbone = backbones.load_open_clip_text(
             self.model_name,
             path,
             device=self.device,

@@ -98,6 +98,33 @@ def test_open_clip_loads_from_file_with_quickgelu_and_shipped_vocabulary(tmp_pat
     assert "Resize(size=224, interpolation=bicubic" in backbone.preprocess_id
 
 
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_open_clip_text_tower_alone_embeds_prompts_as_the_whole_model(tmp_path, suffix):
+    reference = save_tiny_open_clip(tmp_path / "clip.safetensors")
+    if suffix == ".pt":
+        torch.save(reference.state_dict(), tmp_path / "clip.pt")
+    prompts = ["a red car", "two people dancing in the rain " * 3]
+    whole = backbones.load_open_clip("ViT-B-32", tmp_path / "clip.safetensors", model_overrides=TINY_OPEN_CLIP)
+    text = backbones.load_open_clip_text("ViT-B-32", tmp_path / f"clip{suffix}", model_overrides=TINY_OPEN_CLIP)
+    assert torch.equal(text.embed_texts(prompts), whole.embed_texts(prompts))
+    assert text.model.visual is None and text.preprocess is None
+    text_parameters = sum(p.numel() for n, p in whole.model.named_parameters() if not n.startswith("visual."))
+    assert sum(p.numel() for p in text.model.parameters()) == text_parameters
+    assert text.source == str(tmp_path / f"clip{suffix}") and text.context_length == 77
+    with pytest.raises(TypeError, match="text tower only"):
+        text.forward(torch.zeros(1, 3, 224, 224))
+
+
+def test_open_clip_text_tower_missing_a_tensor_names_the_file(tmp_path):
+    from safetensors.torch import save_file
+
+    state = save_tiny_open_clip(tmp_path / "clip.safetensors").state_dict()
+    del state["ln_final.weight"]
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "broken.safetensors"))
+    with pytest.raises(ValueError, match=r"broken\.safetensors.*ln_final\.weight"):
+        backbones.load_open_clip_text("ViT-B-32", tmp_path / "broken.safetensors", model_overrides=TINY_OPEN_CLIP)
+
+
 # --------------------------------------------------------------------------- timm DINOv2
 
 
