@@ -1,13 +1,14 @@
 """How a run overlaps its work, and how much.
 
-- Setup: the metrics' `setup` run on a small pool. Metrics that need the same model wait on one
-  build (`OnceMap` in `backbones.memoized`); different models load side by side (reading the
-  file, building the module, copying it to the GPU).
+- Setup: the metrics' `setup` run one after another, up front. Not side by side: transformers
+  replaces `torch.nn.init`'s functions process-wide while it builds a model, and two builds at
+  once can leave them replaced by no-ops for the rest of the process (seen: every model built
+  afterwards held uninitialised memory). `SETUP_LOCK` keeps every model build on one thread.
 - Decode ahead: the next video decodes on its own thread while the current one is scored.
 - Metrics side by side: one video's metrics are scored on `metric_workers` threads. This pays
   on a GPU, where one metric's CPU work (PIL resizes, optical flow, patch matching) overlaps
   another's GPU work. On a CPU, torch already keeps every core busy, so the default there is one
-  metric at a time.
+  metric at a time (two at once measured slower).
 
 No value depends on the overlap: a computation that metrics share is done once whoever asks
 first, and each metric reduces its own numbers in its own fixed order (tested against a run one
@@ -16,38 +17,45 @@ metric at a time).
 
 from __future__ import annotations
 
-import os
+import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
+SETUP_LOCK = threading.Lock()  # one model build at a time in the process (see the module docstring)
+
+
+def set_up(metric: Any) -> None:
+    """`metric.setup()`, holding `SETUP_LOCK`."""
+    with SETUP_LOCK:
+        metric.setup()
+
+
 @dataclass(frozen=True)
 class Overlap:
-    """How many setups and metrics run at once, and whether the next video decodes ahead."""
+    """How many metrics of one video are scored at once, and whether the next video decodes ahead."""
 
-    setup_workers: int = 1
     metric_workers: int = 1
     decode_ahead: bool = False
 
     @classmethod
     def for_device(cls, device: str, metric_workers: int | None = None) -> Overlap:
-        """Defaults: 4 setups at once (capped by the cores), decode ahead; 4 metrics side by side
-        on a GPU, 1 on a CPU (unless `metric_workers` says otherwise)."""
+        """Defaults: decode ahead; 4 metrics side by side on a GPU, 1 on a CPU (unless
+        `metric_workers` says otherwise)."""
         if metric_workers is None:
             metric_workers = 4 if device.startswith("cuda") else 1
         if metric_workers < 1:
             raise ValueError(f"metric_workers must be at least 1, got {metric_workers}")
-        return cls(setup_workers=max(1, min(4, os.cpu_count() or 1)), metric_workers=metric_workers,
-                   decode_ahead=True)
+        return cls(metric_workers=metric_workers, decode_ahead=True)
 
 
-SEQUENTIAL = Overlap()  # everything one after another, in order: the reference the overlap is tested against
+SEQUENTIAL = Overlap()  # one metric at a time, no decode ahead: the reference the overlap is tested against
 
 
 @dataclass

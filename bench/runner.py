@@ -1,6 +1,6 @@
 """Run a model over a suite and score every video, resumably.
 
-First the metrics that still have work are set up, several at once. Then for each case:
+First the metrics that still have work are set up (one after another). Then for each case:
 generate the video unless the run folder already has it (videos appear atomically, so
 existing = complete), decode it ONCE (the next existing video decodes meanwhile), score it
 with every selected metric whose result is not stored yet (side by side on a GPU, see
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kaleido_bench.bench.cases import Case, Suite
-from kaleido_bench.bench.concurrency import SEQUENTIAL, DecodeAhead, Overlap, each_timed
+from kaleido_bench.bench.concurrency import SEQUENTIAL, DecodeAhead, Overlap, each_timed, set_up
 from kaleido_bench.bench.errors import BenchError, WeightsMissingError
 from kaleido_bench.bench.store import GENERATE, ResultStore, ScoreRecord
 from kaleido_bench.bench.video import decode_video
@@ -94,10 +94,10 @@ class Runner:
         return [m for m in self.metrics if (case.id, m.name) not in done]
 
     def _setup_metrics(self, done: set[tuple[str, str]]) -> None:
-        """Set up, several at once, every metric some case still needs. A metric whose setup fails
+        """Set up every metric some case still needs, before the first case. A metric whose setup fails
         stays not ready: each case retries it and records the error (missing weights stop the run)."""
         needed = [m for m in self.metrics if any((c.id, m.name) not in done for c in self.suite.cases)]
-        for outcome in each_timed(needed, lambda metric: metric.setup(), self.overlap.setup_workers):
+        for outcome in each_timed(needed, set_up, workers=1):
             if isinstance(outcome.error, WeightsMissingError):
                 raise outcome.error
             if outcome.error is None:
@@ -141,8 +141,8 @@ class Runner:
             self._record(summary, record)
 
     def _score(self, metric: Metric, video, case: Case):
-        if metric.name not in self._ready:
-            metric.setup()
+        if metric.name not in self._ready:  # its setup failed before: retried, on one thread at a time
+            set_up(metric)
             self._ready.add(metric.name)
         return metric.score(video, case)
 

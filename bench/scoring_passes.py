@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.concurrency import SEQUENTIAL, DecodeAhead, Overlap, each_timed
+from kaleido_bench.bench.concurrency import SEQUENTIAL, DecodeAhead, Overlap, each_timed, set_up
 from kaleido_bench.bench.runner import select_metrics
 from kaleido_bench.bench.video import decode_video
 
@@ -90,7 +90,7 @@ class PassResult:
     decode: dict[str, float] = field(default_factory=dict)
     score: dict[str, float] = field(default_factory=dict)
     total: float = 0.0
-    setup_wall: float = 0.0  # the setup phase by the wall clock (ours sets up several metrics at once)
+    setup_wall: float = 0.0  # the setup phase by the wall clock
     overlap: Overlap = SEQUENTIAL
     cpu: float = 0.0  # CPU seconds of this process (all threads): barely moved by other processes' load
     forget_cpu: float = 0.0  # one-by-one: CPU seconds spent clearing caches (not counted)
@@ -109,17 +109,16 @@ class PassResult:
 def score_all(videos: list[Path], cases: dict[str, Case], names: list[str], device: str,
               clock: Clock, overlap: Overlap = SEQUENTIAL) -> PassResult:
     """Ours: each metric set up once, each video decoded once and shared by every metric, with the
-    runner's overlap (`concurrency.py`): setups side by side, the next video decoded ahead, and
-    `overlap.metric_workers` metrics at once. Per-metric seconds then overlap; `total` is the wall."""
+    runner's overlap (`concurrency.py`): the next video decoded ahead and `overlap.metric_workers`
+    metrics at once. Per-metric seconds then overlap; `total` is the wall."""
     forget_models()
     out = PassResult(overlap=overlap)
     started, cpu_started = clock.now(), time.process_time()
     metrics, out.skipped = select_metrics(names, device)
-    for outcome in each_timed(metrics, lambda metric: metric.setup(), overlap.setup_workers, clock.now):
+    for outcome in each_timed(metrics, set_up, 1, clock.now):
         if outcome.error is not None:
             raise outcome.error
         out.setup[outcome.item.name] = outcome.seconds
-    out.setup = {metric.name: out.setup[metric.name] for metric in metrics}  # in the metrics' order
     out.setup_wall = clock.now() - started
     out.score = {metric.name: 0.0 for metric in metrics}
     out.decode["decode"] = 0.0
@@ -179,9 +178,9 @@ def score_one_by_one(videos: list[Path], cases: dict[str, Case], names: list[str
 def describe_overlap(overlap: Overlap) -> str:
     """How ours overlapped its work, in words for the reports."""
     if overlap == SEQUENTIAL:
-        return "none: setups, decodes and metrics one after another"
+        return "none: decodes and metrics one after another"
     ahead = "the next video decoded ahead" if overlap.decode_ahead else "no decode ahead"
-    return (f"{overlap.setup_workers} setups at once, {ahead}, {overlap.metric_workers} metric(s) at once per video"
+    return (f"{ahead}, {overlap.metric_workers} metric(s) at once per video"
             + ("; per-metric seconds overlap, the total is the wall clock" if overlap.metric_workers > 1 else ""))
 
 

@@ -4,8 +4,8 @@ One-by-one models the official scripts: each metric runs on its own, after every
 and cache is forgotten; it loads its model once, then for every video decodes it again and
 embeds the references again (the official scripts embed the reference per video). Ours: each
 model loaded once, each video decoded once, frames and embeddings shared between metrics, with
-the runner's overlap (`bench/concurrency.py`: setups at once, the next video decoded ahead,
-`--metric-workers` metrics at once per video; `--sequential` for none of it).
+the runner's overlap (`bench/concurrency.py`: the next video decoded ahead, `--metric-workers`
+metrics at once per video; `--sequential` for neither).
 Ours runs first (`--order one-by-one-first` swaps them), both start from empty caches. The report gives, per metric, setup and seconds
 per video of both passes with the backbones used and their parameter counts, the ratio of the
 totals, and the largest difference between the two passes' values (must be <= 1e-6, absent

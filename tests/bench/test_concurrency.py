@@ -51,6 +51,22 @@ def test_decode_ahead_decodes_on_request_and_raises_at_take(tmp_path):
     assert calls[-1][1] == threading.current_thread().name
 
 
+def test_setups_never_run_at_once():
+    from kaleido_bench.bench.concurrency import set_up
+
+    running, most = [], []
+
+    class Slow:
+        def setup(self) -> None:
+            running.append(1)
+            most.append(len(running))
+            time.sleep(0.05)
+            running.pop()
+
+    outcomes = list(each_timed([Slow() for _ in range(4)], set_up, workers=4))
+    assert all(o.error is None for o in outcomes) and max(most) == 1
+
+
 def test_overlap_defaults():
     assert Overlap.for_device("cpu").metric_workers == 1 and Overlap.for_device("cuda:0").metric_workers == 4
     assert Overlap.for_device("cpu", 3).metric_workers == 3 and Overlap.for_device("cpu").decode_ahead
@@ -85,7 +101,7 @@ def test_ctrl_c_in_a_metric_thread_stops_the_run_and_the_rerun_finishes_the_rest
     class Stops(Frames):
         name = "frames_stop"
 
-    overlap = Overlap(setup_workers=2, metric_workers=2, decode_ahead=True)
+    overlap = Overlap(metric_workers=2, decode_ahead=True)
     with pytest.raises(KeyboardInterrupt):
         score_videos(tmp_path / "videos", suite, [Frames(), Stops()], out_dir=tmp_path / "run", overlap=overlap)
     stored = {(r.case, r.metric) for r in ResultStore(tmp_path / "run").records()}
@@ -133,8 +149,14 @@ def test_an_overlapped_run_stores_the_sequential_runs_values(tmp_path, monkeypat
         assert not summary.failures, summary.failures
         return {(r.case, r.metric): r.value for r in ResultStore(store.root).records()}
 
+    import torch
+    from transformers.initialization import TORCH_INIT_FUNCTIONS
+
     sequential = scored("sequential", SEQUENTIAL)
-    overlapped = scored("overlapped", Overlap(setup_workers=4, metric_workers=4, decode_ahead=True))
+    overlapped = scored("overlapped", Overlap(metric_workers=4, decode_ahead=True))
+    # transformers patches torch.nn.init process-wide while it builds a model: builds side by side
+    # once left them as no-ops for the rest of the process
+    assert all(getattr(torch.nn.init, name) is fn for name, fn in TORCH_INIT_FUNCTIONS.items())
     assert set(sequential) == set(overlapped) and len(sequential) == len(suite.cases) * len(ALL_METRICS)
     assert sum(v is not None for v in sequential.values()) >= 2 * len(ALL_METRICS)  # mostly real numbers
     for key, value in sequential.items():

@@ -57,7 +57,7 @@ def test_ours_with_every_overlap_gives_the_same_values(videos, cases):
 
     clock = Clock("cpu")
     sequential = score_all(videos, cases, METRICS, "cpu", clock)
-    overlapped = score_all(videos, cases, METRICS, "cpu", clock, Overlap(2, 2, decode_ahead=True))
+    overlapped = score_all(videos, cases, METRICS, "cpu", clock, Overlap(metric_workers=2, decode_ahead=True))
     agreement = compare(overlapped.values, sequential.values)
     assert agreement.ok and agreement.max_diff == 0.0 and agreement.compared == 3
     assert list(overlapped.setup) == list(overlapped.score) == METRICS  # the metrics' order, whoever ended first
@@ -111,7 +111,7 @@ def test_one_by_one_table(videos):
     assert total["max_abs_diff"] == 0.0
     summary = result.summary()
     assert summary[0].startswith("Ratio one-by-one / ours: ") and len(summary) == 3
-    assert summary[2] == "Overlap in ours: none: setups, decodes and metrics one after another."
+    assert summary[2] == "Overlap in ours: none: decodes and metrics one after another."
 
 
 def test_one_by_one_summary_says_when_values_differ(videos, monkeypatch):
