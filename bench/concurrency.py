@@ -8,7 +8,7 @@
 - Metrics side by side: one video's metrics are scored on `metric_workers` threads. This pays
   on a GPU, where one metric's CPU work (PIL resizes, optical flow, patch matching) overlaps
   another's GPU work. On a CPU, torch already keeps every core busy, so the default there is one
-  metric at a time (two at once measured slower).
+  metric at a time (two at once measured no faster on 2 cores).
 
 No value depends on the overlap: a computation that metrics share is done once whoever asks
 first, and each metric reduces its own numbers in its own fixed order (tested against a run one
