@@ -104,7 +104,7 @@ class DecodeAhead(Generic[T]):
     Holds at most the videos requested and not yet taken (the runner asks for one ahead)."""
 
     def __init__(self, decode: Callable[[Hashable], T], enabled: bool) -> None:
-        self.decode, self.enabled = decode, enabled
+        self.decode = decode
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="kaleido-bench-decode") if enabled else None
         self._requested: dict[Hashable, Future] = {}
 

@@ -96,12 +96,16 @@ class Runner:
     def _setup_metrics(self, done: set[tuple[str, str]]) -> None:
         """Set up every metric some case still needs, before the first case. A metric whose setup fails
         stays not ready: each case retries it and records the error (missing weights stop the run)."""
-        needed = [m for m in self.metrics if any((c.id, m.name) not in done for c in self.suite.cases)]
-        for outcome in each_timed(needed, set_up, workers=1):
-            if isinstance(outcome.error, WeightsMissingError):
-                raise outcome.error
-            if outcome.error is None:
-                self._ready.add(outcome.item.name)
+        for metric in self.metrics:
+            if all((c.id, metric.name) in done for c in self.suite.cases):
+                continue
+            try:
+                set_up(metric)
+            except WeightsMissingError:
+                raise
+            except Exception:
+                continue  # not ready: the cases retry it and record the error
+            self._ready.add(metric.name)
 
     def _run_case(self, case: Case, done: set[tuple[str, str]], summary: RunSummary, decoder: DecodeAhead,
                   following: list[Case]) -> None:

@@ -90,7 +90,6 @@ class PassResult:
     decode: dict[str, float] = field(default_factory=dict)
     score: dict[str, float] = field(default_factory=dict)
     total: float = 0.0
-    setup_wall: float = 0.0  # the setup phase by the wall clock
     overlap: Overlap = SEQUENTIAL
     cpu: float = 0.0  # CPU seconds of this process (all threads): barely moved by other processes' load
     forget_cpu: float = 0.0  # one-by-one: CPU seconds spent clearing caches (not counted)
@@ -115,11 +114,8 @@ def score_all(videos: list[Path], cases: dict[str, Case], names: list[str], devi
     out = PassResult(overlap=overlap)
     started, cpu_started = clock.now(), time.process_time()
     metrics, out.skipped = select_metrics(names, device)
-    for outcome in each_timed(metrics, set_up, 1, clock.now):
-        if outcome.error is not None:
-            raise outcome.error
-        out.setup[outcome.item.name] = outcome.seconds
-    out.setup_wall = clock.now() - started
+    for metric in metrics:
+        _, out.setup[metric.name] = clock.timed(lambda m=metric: set_up(m))
     out.score = {metric.name: 0.0 for metric in metrics}
     out.decode["decode"] = 0.0
     with DecodeAhead(decode_video, overlap.decode_ahead) as decoder:
@@ -167,7 +163,6 @@ def score_one_by_one(videos: list[Path], cases: dict[str, Case], names: list[str
             out.values[(path.stem, name)] = result.value
             out.score[name] += seconds
         out.total += out.setup[name] + out.decode[name] + out.score[name]
-        out.setup_wall += out.setup[name]
         out.cpu += time.process_time() - cpu_started - out.forget_cpu
         out.forget_cpu = 0.0
         del metric

@@ -78,7 +78,7 @@ def main() -> None:
         if not ok:
             differ.append(label)
         rows.append(f"| {label} | {describe_overlap(overlap)} | {total:.1f} ({', '.join(f'{r.total:.0f}' for r in results)}) "
-                    f"| {total / len(videos):.2f} | {statistics.median(r.setup_wall for r in results):.1f} "
+                    f"| {total / len(videos):.2f} | {statistics.median(sum(r.setup.values()) for r in results):.1f} "
                     f"| {statistics.median(r.cpu for r in results):.1f} | {base / total:.2f}x "
                     f"| {worst:.3g}{'' if ok else ' DIFFER'} | {statistics.median(ld for _, ld in runs[label]):.2f} |")
     text = "\n".join([

@@ -201,8 +201,8 @@ def torch_dtype(precision: str) -> Any:
 
 
 def memoized(key: tuple, build: Callable[[], Any]) -> Any:
-    """Build once per process under `key`; later calls return the same object. Thread-safe with
-    one gate per key: metrics set up side by side build different models in parallel."""
+    """Build once per process under `key`; later calls return the same object. Thread-safe, with
+    one gate per key (a build may ask for another model's, as `clip_vision` does)."""
     return _LOADED.get(key, build)
 
 
