@@ -216,10 +216,9 @@ def metric_aggregators(names: Iterable[str] | None = None) -> dict[str, Aggregat
     out: dict[str, Aggregator] = {}
     for name in names if names is not None else registry.names():
         cls = registry.get(name)
-        if cls.aggregate is Metric.aggregate:
+        if cls.aggregate.__func__ is Metric.aggregate.__func__:
             continue
-
-        out[name] = _metric_aggregate(cls(), MetricResult)
+        out[name] = _metric_aggregate(cls, MetricResult)
     return out
 
 

@@ -51,8 +51,10 @@ class Metric(ABC):
     def score(self, video: DecodedVideo, case: Case) -> MetricResult:
         """Score one decoded video of `case`."""
 
-    def aggregate(self, results: Sequence[MetricResult]) -> float | None:
-        """Suite-level value: mean over the videos where the metric is present."""
+    @classmethod
+    def aggregate(cls, results: Sequence[MetricResult]) -> float | None:
+        """Suite-level value: mean over the videos where the metric is present (class-level:
+        the leaderboard aggregates stored records without building a metric)."""
         values = [r.value for r in results if r.value is not None]
         return sum(values) / len(values) if values else None
 

@@ -179,7 +179,8 @@ class VBenchConsistency(Metric):
             total / len(terms), {"sum": total, "count": len(terms), "frames": video.num_frames}
         )
 
-    def aggregate(self, results: Sequence[MetricResult]) -> float | None:
+    @classmethod
+    def aggregate(cls, results: Sequence[MetricResult]) -> float | None:
         """Frame-weighted: sum of every video's terms / their total count (VBench `sim / cnt`)."""
         return frame_weighted_mean(results)
 
