@@ -126,14 +126,15 @@ def run(
     adapters = [get_model_class(name)(**options_for(name, options, model)) for name in model]
     the_suite = _load(suite, data_root, cases, limit)
     the_suite.check_images()
-    chosen, skipped = select_metrics(_split(metrics), _device(device))
+    chosen, skipped = select_metrics(_split(metrics))
     overlap = Overlap.for_device(_device(device), metric_workers)
     folders = []
     for adapter in adapters:
         console.print(f"[bold]{adapter.name}[/] on {the_suite.name} ({len(the_suite.cases)} cases)")
         with _progress() as progress:
             store, summary = run_model(adapter, the_suite, chosen, seed=seed, out_dir=out_dir, runs_dir=runs_dir,
-                                       progress=progress, skipped=skipped, overlap=overlap)
+                                       progress=progress, skipped=skipped, overlap=overlap,
+                                       device=_device(device))
         _report(store, summary)
         folders.append(store.root)
     if table is not None:
@@ -161,11 +162,12 @@ def score(
     if not videos.is_dir():
         raise VideoError(f"videos folder {videos} does not exist")
     the_suite = _load(suite, data_root, cases, limit)
-    chosen, skipped = select_metrics(_split(metrics), _device(device))
+    chosen, skipped = select_metrics(_split(metrics))
     with _progress() as progress:
         store, summary, unmatched = score_videos(videos, the_suite, chosen, model_name=name, out_dir=out_dir,
                                                  runs_dir=runs_dir, progress=progress, skipped=skipped,
-                                                 overlap=Overlap.for_device(_device(device), metric_workers))
+                                                 overlap=Overlap.for_device(_device(device), metric_workers),
+                                                 device=_device(device))
     if unmatched:
         console.print(f"[yellow]ignored[/] {len(unmatched)} video(s) named after no case of {the_suite.name}: "
                       + ", ".join(f"{stem}.mp4" for stem in unmatched[:10]))
@@ -313,7 +315,8 @@ def profile(
                 raise BenchError("--repeat applies to the plain profile, not to --one-by-one")
             result = profile_one_by_one(videos, suite=suite, data_root=data_root, metric_names=_split(metrics),
                                         device=_device(device),
-                                        overlap=Overlap.for_device(_device(device), metric_workers))
+                                        overlap=Overlap.for_device(_device(device), metric_workers),
+                                                 device=_device(device))
             table, summary = result.table(), result.summary()
         else:
             table = profile_videos(videos, suite=suite, data_root=data_root, metric_names=_split(metrics),

@@ -52,3 +52,11 @@ class GpuMemoryTooSmallError(BenchError):
 
 class CheckpointMismatchError(BenchError):
     """A model checkpoint whose tensors do not match the model's (missing, extra, wrong shape)."""
+
+
+class MetricOptionError(BenchError):
+    """A metric option that the metric does not take or with a bad value."""
+
+
+class RunLockedError(BenchError):
+    """Another process is working on the same run folder."""

@@ -64,6 +64,12 @@ class OnceMap(Generic[V]):
         with self._lock:
             return len(self._values)
 
+    def discard(self, keys) -> None:
+        """Forget the values of `keys` (those absent are ignored)."""
+        with self._lock:
+            for key in keys:
+                self._values.pop(key, None)
+
     def clear(self) -> None:
         """Forget every value (a computation still running stores its value when it ends)."""
         with self._lock:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from kaleido_bench.bench.cases import Case
 from kaleido_bench.bench.concurrency import SEQUENTIAL, Overlap
+from kaleido_bench.bench.engine import Engine, Job
 from kaleido_bench.bench.runner import select_metrics
 from kaleido_bench.bench.scoring_passes import (
     TOLERANCE,
@@ -31,17 +32,20 @@ from kaleido_bench.bench.scoring_passes import (
 )
 from kaleido_bench.bench.suites import load_suite
 from kaleido_bench.bench.video import decode_video
+from kaleido_bench.metrics.context import ScoringContext
 
 DECODE_STAGE = "decode (PyAV rgb24)"
 
 
 def profile_videos(videos: list[Path], *, suite: str = "opens2v", data_root: Path | None = None,
                    metric_names: list[str] | None = None, repeat: int = 1, device: str = "cpu") -> pd.DataFrame:
-    """One row per stage ("decode", then each metric): models loaded, setup seconds and mean seconds per video."""
+    """One row per stage ("decode", then each metric): models loaded, setup seconds and mean seconds per video.
+
+    Scored by the engine one metric at a time (each metric's seconds are its own), on videos
+    decoded once beforehand (the decode row)."""
     the_suite = load_suite(suite, data_root)
     cases = {case.id: case for case in the_suite.cases}
-    metrics, skipped = select_metrics(metric_names or ["available"], device)
-    rows = []
+    metrics, skipped = select_metrics(metric_names or ["available"])
     decoded = {}
     started = time.perf_counter()
     for _ in range(repeat):
@@ -49,24 +53,23 @@ def profile_videos(videos: list[Path], *, suite: str = "opens2v", data_root: Pat
             decoded[path] = decode_video(path)
     decode_seconds = (time.perf_counter() - started) / (repeat * len(videos))
     first = next(iter(decoded.values()))
-    rows.append({"stage": DECODE_STAGE, "models": "", "setup_s": 0.0, "s_per_video": decode_seconds,
-                 "frames": first.num_frames, "size": f"{first.height}x{first.width}", "note": ""})
-    for metric in metrics:
-        started = time.perf_counter()
-        metric.setup()
-        setup = time.perf_counter() - started
-        started = time.perf_counter()
-        notes = set()
-        for _ in range(repeat):
-            for path, video in decoded.items():
-                case = cases.get(path.stem) or Case(path.stem, "", ())
-                result = metric.score(video, case)
-                if result.value is None:
-                    notes.add(str(result.details.get("absent", "absent")))
-        seconds = (time.perf_counter() - started) / (repeat * len(videos))
-        rows.append({"stage": metric.name, "models": describe_models(metric), "setup_s": setup, "s_per_video": seconds,
-                     "frames": first.num_frames, "size": f"{first.height}x{first.width}",
-                     "note": "; ".join(sorted(notes))})
+    size = {"frames": first.num_frames, "size": f"{first.height}x{first.width}"}
+    rows = [{"stage": DECODE_STAGE, "models": "", "setup_s": 0.0, "s_per_video": decode_seconds, **size, "note": ""}]
+    with ScoringContext.create(device) as context:
+        engine = Engine(metrics, context, decode=decoded.__getitem__)
+        for metric in metrics:
+            engine.set_up(metric)
+            seconds, notes = 0.0, set()
+            jobs = [Job(cases.get(path.stem) or Case(path.stem, "", ()), path, [metric.name])
+                    for _ in range(repeat) for path in videos]
+            for outcome in engine.score(jobs):
+                if outcome.error is not None:
+                    raise outcome.error
+                seconds += outcome.seconds
+                if outcome.result.value is None:
+                    notes.add(str(outcome.result.details.get("absent", "absent")))
+            rows.append({"stage": metric.name, "models": describe_models(metric), "setup_s": engine.stats.setup[metric.name],
+                         "s_per_video": seconds / (repeat * len(videos)), **size, "note": "; ".join(sorted(notes))})
     for name, reason in skipped.items():
         rows.append({"stage": name, "models": "", "setup_s": None, "s_per_video": None, "frames": None, "size": "",
                      "note": f"skipped: {reason}"})

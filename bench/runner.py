@@ -1,12 +1,12 @@
 """Run a model over a suite and score every video, resumably.
 
-First the metrics that still have work are set up (one after another). Then for each case:
-generate the video unless the run folder already has it (videos appear atomically, so
-existing = complete), decode it ONCE (the next existing video decodes meanwhile), score it
-with every selected metric whose result is not stored yet (side by side on a GPU, see
-`concurrency.py`), and append each result as it comes. A failing case is recorded with its
-error and the run goes on; Ctrl-C leaves a consistent folder and the same command resumes
-without repeating finished work (errors are retried).
+Each case becomes a `Job` for the scoring engine (`engine.py`): its video is generated, just
+before it is scored, unless the run folder already has it (videos appear atomically, so
+existing = complete), and it lists the metrics whose result for the current metric identity is
+not stored yet. Each result is appended as it comes, with the metric's identity digest. A
+failing case is recorded with its error and the run goes on; Ctrl-C leaves a consistent folder
+and the same command resumes without repeating finished work (errors are retried, and a
+changed metric configuration rescores).
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kaleido_bench.bench.cases import Case, Suite
-from kaleido_bench.bench.concurrency import SEQUENTIAL, DecodeAhead, Overlap, each_timed, set_up
+from kaleido_bench.bench.concurrency import SEQUENTIAL, Overlap
+from kaleido_bench.bench.engine import Engine, Job
 from kaleido_bench.bench.errors import BenchError, WeightsMissingError
 from kaleido_bench.bench.store import GENERATE, ResultStore, ScoreRecord
-from kaleido_bench.bench.video import decode_video
 from kaleido_bench.metrics.base import Metric
+from kaleido_bench.metrics.context import ScoringContext
 from kaleido_bench.metrics.weights import locate, resolve
 
 
@@ -39,7 +40,7 @@ class RunSummary:
     skipped_metrics: dict[str, str] = field(default_factory=dict)
 
 
-def select_metrics(names: Iterable[str], device: str = "cpu") -> tuple[list[Metric], dict[str, str]]:
+def select_metrics(names: Iterable[str], options: dict[str, dict] | None = None) -> tuple[list[Metric], dict[str, str]]:
     """Instantiate metrics by name. `available` / `all` expand to every registered metric;
     with `available` a metric whose weights are missing is skipped (and reported), otherwise a
     missing weight file is one error before any work starts."""
@@ -55,7 +56,7 @@ def select_metrics(names: Iterable[str], device: str = "cpu") -> tuple[list[Metr
                 expanded.append(item)
     metrics, skipped = [], {}
     for name in expanded:
-        metric = registry.get(name)(device=device)
+        metric = registry.get(name)(**(options or {}).get(name, {}))
         missing = [w for w in metric.weights if not locate(w).found]
         if missing and skip_missing:
             skipped[name] = "weights missing: " + ", ".join(w.filename for w in missing)
@@ -67,88 +68,53 @@ def select_metrics(names: Iterable[str], device: str = "cpu") -> tuple[list[Metr
 
 
 class Runner:
-    """Generates (optional) and scores the cases of `suite` into `store`."""
+    """Generates (optional) and scores the cases of `suite` into `store`, through one `Engine`."""
 
     def __init__(self, store: ResultStore, suite: Suite, metrics: list[Metric], *, model=None, seed: int = 0,
-                 progress=None, overlap: Overlap = SEQUENTIAL) -> None:
+                 progress=None, overlap: Overlap = SEQUENTIAL, context: ScoringContext | None = None,
+                 worker: str | None = None) -> None:
         self.store, self.suite, self.metrics, self.model, self.seed = store, suite, metrics, model, seed
         self.progress, self.overlap = progress, overlap
-        self._ready: set[str] = set()
+        self.context = context if context is not None else ScoringContext.create()
+        self.worker = worker
+        self.identities = {metric.name: metric.identity() for metric in metrics}
         self._model_ready = False
 
     def run(self) -> RunSummary:
         summary = RunSummary()
-        done = self.store.done()
-        self._setup_metrics(done)
+        done = self.store.done(self.identities)
+        self.store.clean_leftovers([case.id for case in self.suite.cases])
+        jobs = [self._job(case, done, summary) for case in self.suite.cases]
+        engine = Engine(self.metrics, self.context, overlap=self.overlap)
         task = self.progress.add_task("cases", total=len(self.suite.cases)) if self.progress else None
-        with DecodeAhead(decode_video, self.overlap.decode_ahead) as decoder:
-            for index, case in enumerate(self.suite.cases):
-                if self.progress:
-                    self.progress.update(task, description=f"[bold]{case.id}")
-                self._run_case(case, done, summary, decoder, self.suite.cases[index + 1 : index + 2])
-                if self.progress:
-                    self.progress.advance(task)
+        for outcome in engine.score(jobs):
+            if outcome.error is not None:
+                record = ScoreRecord(outcome.case.id, outcome.metric.name, None, seconds=outcome.seconds,
+                                     error=_describe(outcome.error), config=self.identities[outcome.metric.name])
+            else:
+                details = outcome.result.details
+                if getattr(outcome.video, "warnings", ()):
+                    details = {**details, "video_warnings": list(outcome.video.warnings)}
+                record = ScoreRecord(outcome.case.id, outcome.metric.name, outcome.result.value, details,
+                                     outcome.seconds, config=self.identities[outcome.metric.name])
+                summary.scored += 1
+            self._record(summary, record)
+            if self.progress:
+                self.progress.update(task, description=f"[bold]{outcome.case.id}")
         return summary
 
-    def _pending(self, case: Case, done: set[tuple[str, str]]) -> list[Metric]:
-        return [m for m in self.metrics if (case.id, m.name) not in done]
-
-    def _setup_metrics(self, done: set[tuple[str, str]]) -> None:
-        """Set up every metric some case still needs, before the first case. A metric whose setup fails
-        stays not ready: each case retries it and records the error (missing weights stop the run)."""
-        for metric in self.metrics:
-            if all((c.id, metric.name) in done for c in self.suite.cases):
-                continue
-            try:
-                set_up(metric)
-            except WeightsMissingError:
-                raise
-            except Exception:
-                continue  # not ready: the cases retry it and record the error
-            self._ready.add(metric.name)
-
-    def _run_case(self, case: Case, done: set[tuple[str, str]], summary: RunSummary, decoder: DecodeAhead,
-                  following: list[Case]) -> None:
+    def _job(self, case: Case, done: set[tuple[str, str]], summary: RunSummary) -> Job:
+        """The case's video (made first when a model is set and it is missing) and its pending metrics."""
         video_path = self.store.video_path(case.id)
+        pending = [m.name for m in self.metrics if (case.id, m.name) not in done]
+        summary.reused_scores += len(self.metrics) - len(pending)
+        prepare = None
         if self.model is not None:
             if video_path.exists():
                 summary.reused_videos += 1
-            elif not self._generate(case, video_path, summary):
-                return
-        pending = self._pending(case, done)
-        summary.reused_scores += len(self.metrics) - len(pending)
-        if not pending:
-            return
-        decoder.request(video_path)
-        for later in following:  # decoded while this case is scored
-            later_path = self.store.video_path(later.id)
-            if later_path.exists() and self._pending(later, done):
-                decoder.request(later_path)
-        try:
-            video = decoder.take(video_path)
-        except BenchError as exc:
-            for metric in pending:
-                self._record(summary, ScoreRecord(case.id, metric.name, None, error=str(exc)))
-            return
-        for outcome in each_timed(pending, lambda metric: self._score(metric, video, case),
-                                  self.overlap.metric_workers):
-            metric = outcome.item
-            if isinstance(outcome.error, WeightsMissingError):
-                raise outcome.error  # the same for every case: stop with the one clear message
-            if outcome.error is not None:
-                record = ScoreRecord(case.id, metric.name, None, seconds=outcome.seconds,
-                                     error=_describe(outcome.error))
             else:
-                record = ScoreRecord(case.id, metric.name, outcome.value.value, outcome.value.details,
-                                     outcome.seconds)
-                summary.scored += 1
-            self._record(summary, record)
-
-    def _score(self, metric: Metric, video, case: Case):
-        if metric.name not in self._ready:  # its setup failed before: retried, on one thread at a time
-            set_up(metric)
-            self._ready.add(metric.name)
-        return metric.score(video, case)
+                prepare = lambda: self._generate(case, video_path, summary)  # noqa: E731
+        return Job(case, video_path, pending, prepare)
 
     def _generate(self, case: Case, video_path: Path, summary: RunSummary) -> bool:
         started = time.perf_counter()
@@ -170,11 +136,11 @@ class Runner:
             return False
         summary.generated += 1
         self.store.append(ScoreRecord(case.id, GENERATE, None, {"video": video_path.name},
-                                      time.perf_counter() - started))
+                                      time.perf_counter() - started), worker=self.worker)
         return True
 
     def _record(self, summary: RunSummary, record: ScoreRecord) -> None:
-        self.store.append(record)
+        self.store.append(record, worker=self.worker)
         if record.error:
             summary.failures.append(record)
 

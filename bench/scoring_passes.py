@@ -10,7 +10,6 @@ Used by `kaleido-bench profile --one-by-one` and `benchmarks/scoring_speed.py`.
 
 from __future__ import annotations
 
-import gc
 import math
 import os
 import time
@@ -20,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.concurrency import SEQUENTIAL, DecodeAhead, Overlap, each_timed, set_up
+from kaleido_bench.bench.concurrency import SEQUENTIAL, Overlap
+from kaleido_bench.bench.engine import Engine, Job
 from kaleido_bench.bench.runner import select_metrics
-from kaleido_bench.bench.video import decode_video
+from kaleido_bench.metrics.context import ScoringContext
 
 TOLERANCE = 1e-6  # largest |ours - one-by-one| accepted: sharing must not change a value
 
@@ -58,26 +58,6 @@ class Clock:
         return result, self.now() - started
 
 
-def forget_references() -> None:
-    """Drop every per-reference result: embeddings, face searches, GrabCut splits (all in the shared cache)."""
-    from kaleido_bench.metrics.embedding_cache import shared_cache
-
-    shared_cache().clear()
-
-
-def forget_models() -> None:
-    """Forget every loaded backbone, the shared buffalo_l apps and all reference caches."""
-    from kaleido_bench.metrics import backbones
-
-    forget_references()
-    backbones.clear_loaded()
-    gc.collect()
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
 # ----------------------------------------------------------------------------- the two passes
 
 
@@ -106,67 +86,64 @@ class PassResult:
 
 
 def score_all(videos: list[Path], cases: dict[str, Case], names: list[str], device: str,
-              clock: Clock, overlap: Overlap = SEQUENTIAL) -> PassResult:
-    """Ours: each metric set up once, each video decoded once and shared by every metric, with the
-    runner's overlap (`concurrency.py`): the next video decoded ahead and `overlap.metric_workers`
-    metrics at once. Per-metric seconds then overlap; `total` is the wall."""
-    forget_models()
+              clock: Clock, overlap: Overlap = SEQUENTIAL, options: dict[str, dict] | None = None) -> PassResult:
+    """Ours: the scoring engine (`engine.py`) from a fresh context: each metric set up once, each
+    video decoded once and shared by every metric, with the runner's overlap (`concurrency.py`).
+    Per-metric seconds then overlap; `total` is the wall."""
     out = PassResult(overlap=overlap)
     started, cpu_started = clock.now(), time.process_time()
-    metrics, out.skipped = select_metrics(names, device)
-    for metric in metrics:
-        _, out.setup[metric.name] = clock.timed(lambda m=metric: set_up(m))
-    out.score = {metric.name: 0.0 for metric in metrics}
-    out.decode["decode"] = 0.0
-    with DecodeAhead(decode_video, overlap.decode_ahead) as decoder:
-        for index, path in enumerate(videos):
-            waited = clock.now()
-            video = decoder.take(path)
-            out.decode["decode"] += clock.now() - waited  # with decode ahead: only the wait for it
-            for later in videos[index + 1 : index + 2]:
-                decoder.request(later)
-            case = case_of(path, cases)
+    metrics, out.skipped = select_metrics(names, options)
+    with ScoringContext.create(device) as context:
+        engine = Engine(metrics, context, overlap=overlap, clock=clock.now)
+        engine.set_up_all(metrics)
+        out.setup = {metric.name: engine.stats.setup.get(metric.name, 0.0) for metric in metrics}
+        out.score = {metric.name: 0.0 for metric in metrics}
+        jobs = [Job(case_of(path, cases), path, [m.name for m in metrics]) for path in videos]
+        for outcome in engine.score(jobs):
+            if outcome.error is not None:
+                raise outcome.error
             clock.loads.append(os.getloadavg()[0])
-            for outcome in each_timed(metrics, lambda m, v=video, c=case: m.score(v, c), overlap.metric_workers,
-                                      clock.now):
-                if outcome.error is not None:
-                    raise outcome.error
-                name = outcome.item.name
-                out.values[(path.stem, name)] = outcome.value.value
-                out.score[name] += outcome.seconds
-                out.count_faces(name, outcome.value.details)
-    out.total = clock.now() - started
-    out.cpu = time.process_time() - cpu_started
-    out.models = {metric.name: describe_models(metric) for metric in metrics}
+            name = outcome.metric.name
+            out.values[(outcome.case.id, name)] = outcome.result.value
+            out.score[name] += outcome.seconds
+            out.count_faces(name, outcome.result.details)
+        out.decode["decode"] = engine.stats.decode
+        out.total = clock.now() - started
+        out.cpu = time.process_time() - cpu_started
+        out.models = {metric.name: describe_models(metric) for metric in metrics}
     return out
 
 
 def score_one_by_one(videos: list[Path], cases: dict[str, Case], names: list[str], device: str,
-                     clock: Clock) -> PassResult:
-    """The official scripts' way: per metric from scratch, its model loaded once; per video decode
-    and references again. `names` are plain metric names (pass `list(ours.score)` after `score_all`)."""
+                     clock: Clock, options: dict[str, dict] | None = None) -> PassResult:
+    """The official scripts' way: per metric a fresh context (nothing shared), its model loaded once;
+    per video decode and references again (the context's cache cleared). `names` are plain metric
+    names (pass `list(ours.score)` after `score_all`). One metric at a time, so the engine's
+    sharing and overlap are deliberately not used here."""
+    from kaleido_bench.bench.video import decode_video
+
     out = PassResult()
     for name in names:
-        forget_models()
         started, cpu_started = clock.now(), time.process_time()
-        [metric], _ = select_metrics([name], device)
-        metric.setup()
-        out.setup[name] = clock.now() - started
-        out.decode[name] = out.score[name] = 0.0
-        for path in videos:
-            cpu_before = time.process_time()
-            forget_references()
-            out.forget_cpu += time.process_time() - cpu_before
-            video, seconds = clock.timed(lambda p=path: decode_video(p))
-            out.decode[name] += seconds
-            result, seconds = clock.timed(lambda m=metric, v=video, p=path: m.score(v, case_of(p, cases)))
-            out.values[(path.stem, name)] = result.value
-            out.score[name] += seconds
+        [metric], _ = select_metrics([name], options)
+        with ScoringContext.create(device) as context:
+            scoped = context.scoped(name)
+            metric.setup(scoped)
+            out.setup[name] = clock.now() - started
+            out.decode[name] = out.score[name] = 0.0
+            for path in videos:
+                cpu_before = time.process_time()
+                context.cache.clear()
+                out.forget_cpu += time.process_time() - cpu_before
+                video, seconds = clock.timed(lambda p=path: decode_video(p))
+                out.decode[name] += seconds
+                result, seconds = clock.timed(lambda m=metric, v=video, p=path, c=scoped: m.score(v, case_of(p, cases), c))
+                out.values[(path.stem, name)] = result.value
+                out.score[name] += seconds
         out.total += out.setup[name] + out.decode[name] + out.score[name]
         out.cpu += time.process_time() - cpu_started - out.forget_cpu
         out.forget_cpu = 0.0
         del metric
-    forget_models()
     return out
 
 

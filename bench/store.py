@@ -1,10 +1,13 @@
-"""One folder a run: `manifest.json`, `videos/<case>.mp4`, and `scores.jsonl`.
+"""One folder a run: `manifest.json`, `videos/<case>.mp4`, and `scores.jsonl` (+ one file a worker).
 
-`scores.jsonl` is append-only: one complete JSON line is written with a single `write` and
-fsynced, so a crash can at worst leave a torn LAST line, which readers skip. The manifest and
-videos are written to a temp file and renamed. The latest record for a (case, metric) wins; a
-record with an `error` is retried by the next run, a record with a value (or an ABSENT value,
-`null` with `details.absent`) is never recomputed.
+Score files are append-only: one complete JSON line is written with a single `write` and
+fsynced, so a crash can at worst leave a torn LAST line, which readers skip. A process scoring
+alone writes `scores.jsonl`; a worker of a sharded or Ray run writes `scores-<worker>.jsonl`,
+so no two processes ever append to one file, and readers merge every score file. The manifest
+and videos are written to a temp file and renamed. The newest record (by its `time`) for a
+(case, metric) wins; a record with an `error` is retried by the next run; a record with a value
+(or an ABSENT value, `null` with `details.absent`) is reused only while the metric's identity
+(`config`: options, weights, code version) is the one it was made with.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ class ScoreRecord:
     details: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     error: str | None = None
+    config: str | None = None  # the metric's identity digest (`Metric.identity()`)
+    time: float = field(default_factory=time.time)  # when it was made: orders records across score files
 
     @property
     def ok(self) -> bool:
@@ -78,7 +83,7 @@ class ResultStore:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        self._tail_checked = False  # a torn line can only come from an earlier process
+        self._tails_checked: set[Path] = set()  # a torn line can only come from an earlier process
 
     # -- manifest -------------------------------------------------------------------------
     @property
@@ -128,37 +133,65 @@ class ResultStore:
     def scores_path(self) -> Path:
         return self.root / SCORES
 
+    def score_files(self) -> list[Path]:
+        """`scores.jsonl` first, then every worker's `scores-<worker>.jsonl`, by name."""
+        workers = sorted(self.root.glob("scores-*.jsonl"))
+        return ([self.scores_path] if self.scores_path.exists() else []) + workers
+
     def records(self) -> list[ScoreRecord]:
-        """Every record in file order; a torn last line (crash mid-write) is skipped."""
-        if not self.scores_path.exists():
-            return []
+        """Every record of every score file, oldest first (stable: file order among equal times);
+        a torn last line (crash mid-write) is skipped."""
         records = []
-        with open(self.scores_path, encoding="utf-8") as handle:
-            for line in handle:
-                try:
-                    records.append(ScoreRecord(**json.loads(line)))
-                except (json.JSONDecodeError, TypeError):
-                    continue
+        for path in self.score_files():
+            with open(path, encoding="utf-8") as handle:
+                for line in handle:
+                    try:
+                        records.append(ScoreRecord(**json.loads(line)))
+                    except (json.JSONDecodeError, TypeError):
+                        continue
+        records.sort(key=lambda record: record.time)
         return records
 
     def latest(self) -> dict[tuple[str, str], ScoreRecord]:
         """The newest record for each (case, metric)."""
         return {(r.case, r.metric): r for r in self.records()}
 
-    def done(self) -> set[tuple[str, str]]:
-        """(case, metric) pairs with a finished result, errors excluded (they are retried)."""
-        return {key for key, record in self.latest().items() if record.ok and record.metric != GENERATE}
+    def done(self, identities: dict[str, str] | None = None) -> set[tuple[str, str]]:
+        """(case, metric) pairs with a finished result, errors excluded (they are retried). With
+        `identities` (metric -> `Metric.identity()`), a result made by another configuration of
+        its metric is not done: a changed option or weight file rescores."""
+        done = set()
+        for key, record in self.latest().items():
+            if not record.ok or record.metric == GENERATE:
+                continue
+            if identities is not None and record.metric in identities and record.config != identities[record.metric]:
+                continue
+            done.add(key)
+        return done
 
-    def append(self, record: ScoreRecord) -> None:
+    def append(self, record: ScoreRecord, worker: str | None = None) -> None:
+        """Append `record` to `scores.jsonl`, or to `scores-<worker>.jsonl` for a named worker."""
+        path = self.scores_path if worker is None else self.root / f"scores-{worker}.jsonl"
         line = json.dumps(asdict(record), ensure_ascii=False, default=_json_default) + "\n"
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.scores_path, "a", encoding="utf-8") as handle:
-            if not self._tail_checked and handle.tell() > 0 and not _ends_with_newline(self.scores_path):
+        with open(path, "a", encoding="utf-8") as handle:
+            if path not in self._tails_checked and handle.tell() > 0 and not _ends_with_newline(path):
                 handle.write("\n")  # isolate a torn line left by a crash
-            self._tail_checked = True
+            self._tails_checked.add(path)
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
+
+    def clean_leftovers(self, case_ids: list[str]) -> list[Path]:
+        """Delete the half-written videos of `case_ids` a killed process left (`.<case>.generating.mp4`,
+        `.<case>.*.tmp`); only the caller's own cases, since other workers may be writing theirs."""
+        if not self.videos_dir.is_dir():
+            return []
+        leftovers = [path for case in case_ids for pattern in (f".{case}.generating.mp4", f".{case}.*.tmp")
+                     for path in self.videos_dir.glob(pattern)]
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        return leftovers
 
 
 def _ends_with_newline(path: Path) -> bool:

@@ -283,8 +283,8 @@ def sensitivity(videos: list[Path], weights: dict[str, Path], num_frames: int) -
         steps += [transforms.Lambda(lambda x: x / 255.0), transforms.Normalize(mean, std)]
         return transforms.Compose(steps)
 
-    dino = backbones.load_dino_v1(weights["dino"]).model
-    clip_ours = backbones.load_open_clip("ViT-B-32", weights["clip_open_clip"]).model
+    dino = backbones.load_dino_v1(ctx, weights["dino"]).model
+    clip_ours = backbones.load_open_clip(ctx, "ViT-B-32", weights["clip_open_clip"]).model
     clip_gelu, _, _ = open_clip.create_model_and_transforms(
         "ViT-B-32", pretrained=str(weights["clip_open_clip"])
     )  # QuickGELU not forced: exact GELU
@@ -395,7 +395,7 @@ def feature_diffs(video: Path, weights: dict[str, Path], dino_dir: Path) -> dict
             path=str(weights["dino"]),
             read_frame=False,
         ).eval()
-        ours = backbones.load_dino_v1(weights["dino"]).model
+        ours = backbones.load_dino_v1(ctx, weights["dino"]).model
         state = torch.load(weights["dino"], map_location="cpu", weights_only=True)
         if any(not torch.equal(v, state[k]) for k, v in official.state_dict().items()):
             raise SystemExit("torch.hub's dino_vitb16 did not load the random weights")
@@ -404,7 +404,7 @@ def feature_diffs(video: Path, weights: dict[str, Path], dino_dir: Path) -> dict
         b = F.normalize(ours(x), dim=-1)
         diffs["subject_consistency"] = float((a - b).abs().max())
         official, _ = clip.load(str(weights["clip_openai"]), device="cpu")
-        ours = backbones.load_open_clip("ViT-B-32", weights["clip_open_clip"]).model
+        ours = backbones.load_open_clip(ctx, "ViT-B-32", weights["clip_open_clip"]).model
         x = vbench_clip_transform()(pixels)
         a = F.normalize(official.encode_image(x), dim=-1)
         b = F.normalize(ours.encode_image(x), dim=-1)

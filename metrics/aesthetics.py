@@ -28,9 +28,10 @@ from kaleido_bench.bench.cases import Case
 from kaleido_bench.bench.video import DecodedVideo
 from kaleido_bench.metrics import backbones
 from kaleido_bench.metrics.backbones import Backbone
-from kaleido_bench.metrics.base import Metric, MetricResult, register_metric
+from kaleido_bench.metrics.base import Metric, MetricResult, Needs, register_metric
 from kaleido_bench.metrics.clip_i import frame_embeddings
 from kaleido_bench.metrics.clip_vision import load_hf_clip_vision
+from kaleido_bench.metrics.context import ScoringContext
 from kaleido_bench.metrics.weights import WeightFile, resolve
 
 NUM_FRAMES = 32
@@ -57,11 +58,11 @@ def aesthetic_mlp() -> Any:
     return nn.Sequential(OrderedDict(layers=nn.Sequential(*layers))).eval()
 
 
-def load_aesthetic_mlp(path, device: str = "cpu") -> Any:
-    """`aesthetic-model.pth` loaded strictly (weights_only), once per process."""
+def load_aesthetic_mlp(context: ScoringContext, path) -> Any:
+    """`aesthetic-model.pth` loaded strictly (weights_only), once per scoring context."""
     import torch
 
-    dev = backbones.torch_device(device)
+    dev = backbones.torch_device(context.device)
 
     def build() -> Any:
         head = aesthetic_mlp()
@@ -69,7 +70,7 @@ def load_aesthetic_mlp(path, device: str = "cpu") -> Any:
         head.load_state_dict(state, strict=True)
         return head.to(dev).eval()
 
-    return backbones.memoized(("aesthetic-mlp", backbones.file_identity(path), str(dev)), build)
+    return context.models.get(("aesthetic-mlp", backbones.file_identity(path), str(dev)), build)
 
 
 def aesthetic_scores(backbone: Backbone, head: Any, pixels: Any) -> Any:
@@ -96,24 +97,25 @@ class Aesthetics(Metric):
 
     description = "OpenS2V Aesthetics: MLP on CLIP ViT-L/14 image embeddings, mean of 32 frames (about 1-10)"
     weights = (backbones.CLIP_VIT_L14_HF, AESTHETIC_MLP)
+    option_names = frozenset({"clip_path", "mlp_path"})
+    path_options = {backbones.CLIP_VIT_L14_HF.filename: "clip_path", AESTHETIC_MLP.filename: "mlp_path"}
+    needs = Needs(frames="sampled", group="clip-vit-l14", model_bytes=1_220_000_000)
 
-    def __init__(self, device: str = "cpu", **options: Any) -> None:
-        super().__init__(device, **options)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self.backbone: Backbone | None = None
         self.head: Any = None
 
-    def setup(self) -> None:
+    def setup(self, context: ScoringContext) -> None:
         clip_path = resolve(backbones.CLIP_VIT_L14_HF, self.options.get("clip_path"), metric=self.name)
         mlp_path = resolve(AESTHETIC_MLP, self.options.get("mlp_path"), metric=self.name)
-        self.backbone = load_hf_clip_vision(clip_path, device=self.device, precision="fp32")
-        self.head = load_aesthetic_mlp(mlp_path, device=self.device)
+        self.backbone = load_hf_clip_vision(context, clip_path, precision="fp32")
+        self.head = load_aesthetic_mlp(context, mlp_path)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "preprocess": backbones.HF_CLIP_PREPROCESS_ID, "frames": NUM_FRAMES}
 
-    def score(self, video: DecodedVideo, case: Case) -> MetricResult:
-        if self.backbone is None:
-            self.setup()
+    def score(self, video: DecodedVideo, case: Case, context: ScoringContext) -> MetricResult:
         # all 32 frames in ONE batch, as OpenS2V; shared with clip_i_l14 / clip_t_l14 when their
         # file holds the same weights and their preprocessing gives the same pixels
         embeds = frame_embeddings(video, self.backbone, NUM_FRAMES, batch_size=NUM_FRAMES)

@@ -1,7 +1,7 @@
-"""Image / text backbones the similarity metrics share, each loaded ONCE per process.
+"""Image / text backbones the similarity metrics share, each loaded ONCE per scoring context.
 
-Every loader takes a path the weights resolver found (`metrics/weights.py`), builds the model on
-the requested device and dtype, and memoises it under (kind, name, file identity, device, dtype,
+Every loader takes the scoring context and a path the weights resolver found (`metrics/weights.py`), builds the model on
+the context's device in the requested dtype, and keeps it in the context's model pool under (kind, name, file identity, device, dtype,
 architecture overrides): a second metric asking for the same model gets the same object.
 `model_overrides` replace parts of the architecture; tests use them to build tiny random
 models that go through the very same loading code as the real checkpoints.
@@ -51,8 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from kaleido_bench.bench.once import OnceMap
-from kaleido_bench.metrics.parallel import frame_map
+from kaleido_bench.metrics.context import SERIAL, FramePool, ScoringContext
 from kaleido_bench.metrics.weights import WeightFile
 
 # ----------------------------------------------------------------------------- weight files
@@ -99,7 +98,7 @@ HF_CLIP_PREPROCESS_ID = "hf-clip-processor-pil:short224-bicubic-crop224-openai-n
 IMAGENET_EVAL_PREPROCESS_ID = "imagenet-eval:short256-bicubic-crop224-imagenet-norm"
 
 
-def hf_clip_preprocess(frames: np.ndarray, size: int = 224, crop: int = 224) -> Any:
+def hf_clip_preprocess(frames: np.ndarray, size: int = 224, crop: int = 224, pool: FramePool = SERIAL) -> Any:
     """transformers' stock CLIP image processing (the PIL one OpenS2V's transformers 4.51 used), batched.
 
     Per image: PIL BICUBIC resize of the short side to `size`, long side `int(size * long /
@@ -124,7 +123,7 @@ def hf_clip_preprocess(frames: np.ndarray, size: int = 224, crop: int = 224) -> 
 
     frames = _as_uint8_batch(frames)
     out = np.empty((len(frames), crop, crop, 3), dtype=np.uint8)
-    for i, cropped in enumerate(frame_map(resize_crop, frames)):
+    for i, cropped in enumerate(pool.map(resize_crop, frames)):
         out[i] = cropped
     pixels = (out.astype(np.float64) * (1 / 255)).astype(np.float32)
     pixels = (pixels - np.array(OPENAI_CLIP_MEAN, np.float32)) / np.array(OPENAI_CLIP_STD, np.float32)
@@ -145,12 +144,12 @@ def imagenet_eval_transform(resize: int = 256, crop: int = 224) -> Callable:
     )
 
 
-def pil_transform_batch(transform: Callable, frames: np.ndarray) -> Any:
+def pil_transform_batch(transform: Callable, frames: np.ndarray, pool: FramePool = SERIAL) -> Any:
     """Apply a PIL-input transform (open_clip / torchvision) to each uint8 RGB frame, stacked (frames in parallel)."""
     import torch
     from PIL import Image
 
-    return torch.stack(frame_map(lambda frame: transform(Image.fromarray(frame)), _as_uint8_batch(frames)))
+    return torch.stack(pool.map(lambda frame: transform(Image.fromarray(frame)), _as_uint8_batch(frames)))
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
@@ -179,7 +178,6 @@ def _as_uint8_batch(frames: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarra
 # ----------------------------------------------------------------------------- device / memo
 
 _PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
-_LOADED: OnceMap[Any] = OnceMap()
 
 
 def torch_device(device: str | Any = "cpu") -> Any:
@@ -198,21 +196,6 @@ def torch_dtype(precision: str) -> Any:
         return getattr(torch, _PRECISIONS[precision])
     except KeyError:
         raise ValueError(f"precision must be one of {sorted(_PRECISIONS)}, got {precision!r}") from None
-
-
-def memoized(key: tuple, build: Callable[[], Any]) -> Any:
-    """Build once per process under `key`; later calls return the same object. Thread-safe, with
-    one gate per key (a build may ask for another model's, as `clip_vision` does)."""
-    return _LOADED.get(key, build)
-
-
-def loaded_count() -> int:
-    return len(_LOADED)
-
-
-def clear_loaded() -> None:
-    """Forget every loaded backbone (tests; freeing GPU memory between runs)."""
-    _LOADED.clear()
 
 
 def file_identity(path: str | Path) -> str:
@@ -284,15 +267,15 @@ class Backbone:
 
 
 def load_open_clip(
+    context: ScoringContext,
     model_name: str,
     checkpoint: str | Path,
-    device: str = "cpu",
     precision: str = "fp32",
     model_overrides: dict | None = None,
 ) -> Backbone:
     """An OpenAI CLIP through open_clip from a local checkpoint (QuickGELU forced, see module doc)."""
     checkpoint = Path(checkpoint)
-    dev, dtype = torch_device(device), torch_dtype(precision)
+    dev, dtype = torch_device(context.device), torch_dtype(precision)
     overrides = dict(model_overrides or {})
     ident = f"open_clip:{model_name}:{file_identity(checkpoint)}:{freeze(overrides)}"
 
@@ -309,12 +292,12 @@ def load_open_clip(
             device=dev,
             dtype=dtype,
             preprocess_id=f"open_clip-val:{describe_transform(preprocess)}",
-            preprocess=functools.partial(pil_transform_batch, preprocess),
+            preprocess=functools.partial(pil_transform_batch, preprocess, pool=context.frames),
             forward=model.encode_image,
             **_open_clip_text_encoder(model, model_name, dev),
         )
 
-    return memoized(("open_clip", ident, str(dev), str(dtype)), build)
+    return context.models.get(("open_clip", ident, str(dev), str(dtype)), build)
 
 
 #: The image tower a text-only model is built with (open_clip's `CLIP` always builds one); it is
@@ -323,9 +306,9 @@ STUB_VISION_CFG = {"layers": 1, "width": 64, "head_width": 64, "patch_size": 32,
 
 
 def load_open_clip_text(
+    context: ScoringContext,
     model_name: str,
     checkpoint: str | Path,
-    device: str = "cpu",
     precision: str = "fp32",
     model_overrides: dict | None = None,
 ) -> Backbone:
@@ -338,7 +321,7 @@ def load_open_clip_text(
     naming the file. Same text embeddings as `load_open_clip`'s model, bit for bit (tested).
     """
     checkpoint = Path(checkpoint)
-    dev, dtype = torch_device(device), torch_dtype(precision)
+    dev, dtype = torch_device(context.device), torch_dtype(precision)
     overrides = {**(model_overrides or {}), "vision_cfg": STUB_VISION_CFG}
     ident = f"open_clip-text:{model_name}:{file_identity(checkpoint)}:{freeze(overrides)}"
 
@@ -360,7 +343,7 @@ def load_open_clip_text(
         return Backbone(id=ident, model=model, device=dev, dtype=dtype, preprocess_id="none", preprocess=None,
                         forward=no_image_tower, source=str(checkpoint), **_open_clip_text_encoder(model, model_name, dev))
 
-    return memoized(("open_clip-text", ident, str(dev), str(dtype)), build)
+    return context.models.get(("open_clip-text", ident, str(dev), str(dtype)), build)
 
 
 def _open_clip_text_tensors(checkpoint: Path) -> dict[str, Any]:
@@ -390,9 +373,9 @@ def _open_clip_text_encoder(model: Any, model_name: str, dev: Any) -> dict[str, 
 
 
 def load_timm_vit(
+    context: ScoringContext,
     arch: str,
     checkpoint: str | Path,
-    device: str = "cpu",
     precision: str = "fp32",
     img_size: int = 224,
     model_overrides: dict | None = None,
@@ -405,7 +388,7 @@ def load_timm_vit(
     evaluation transform (`imagenet_eval_transform`).
     """
     checkpoint = Path(checkpoint)
-    dev, dtype = torch_device(device), torch_dtype(precision)
+    dev, dtype = torch_device(context.device), torch_dtype(precision)
     overrides = dict(model_overrides or {})
     ident = f"timm:{arch}:{img_size}:{file_identity(checkpoint)}:{freeze(overrides)}"
 
@@ -429,16 +412,16 @@ def load_timm_vit(
             device=dev,
             dtype=dtype,
             preprocess_id=IMAGENET_EVAL_PREPROCESS_ID if crop == 224 else f"imagenet-eval:short{resize}-bicubic-crop{crop}",
-            preprocess=functools.partial(pil_transform_batch, imagenet_eval_transform(resize, crop)),
+            preprocess=functools.partial(pil_transform_batch, imagenet_eval_transform(resize, crop), pool=context.frames),
             forward=model,
         )
 
-    return memoized(("timm", ident, str(dev), str(dtype)), build)
+    return context.models.get(("timm", ident, str(dev), str(dtype)), build)
 
 
 def load_dino_v1(
+    context: ScoringContext,
     checkpoint: str | Path,
-    device: str = "cpu",
     precision: str = "fp32",
     model_overrides: dict | None = None,
 ) -> Backbone:
@@ -450,7 +433,7 @@ def load_dino_v1(
     import torch
 
     checkpoint = Path(checkpoint)
-    dev, dtype = torch_device(device), torch_dtype(precision)
+    dev, dtype = torch_device(context.device), torch_dtype(precision)
     config = {"patch_size": 16, "embed_dim": 768, "depth": 12, "num_heads": 12, "mlp_ratio": 4.0, "img_size": 224}
     config.update(model_overrides or {})
     ident = f"dino-v1:{file_identity(checkpoint)}:{freeze(config)}"
@@ -466,7 +449,7 @@ def load_dino_v1(
             id=ident, model=model, device=dev, dtype=dtype, preprocess_id="", preprocess=None, forward=model
         )
 
-    return memoized(("dino-v1", ident, str(dev), str(dtype)), build)
+    return context.models.get(("dino-v1", ident, str(dev), str(dtype)), build)
 
 
 def check_hf_clip_preprocessor(folder: Path) -> None:

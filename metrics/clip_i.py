@@ -38,8 +38,9 @@ from kaleido_bench.bench.cases import Case, ReferenceImage, Role
 from kaleido_bench.bench.video import DecodedVideo
 from kaleido_bench.metrics import backbones
 from kaleido_bench.metrics.backbones import Backbone
-from kaleido_bench.metrics.base import Metric, MetricResult, register_metric
-from kaleido_bench.metrics.embedding_cache import EmbeddingCache, shared_cache
+from kaleido_bench.metrics.base import Metric, MetricResult, Needs, register_metric
+from kaleido_bench.metrics.context import ScoringContext
+from kaleido_bench.metrics.embedding_cache import EmbeddingCache
 from kaleido_bench.metrics.weights import WeightFile, resolve
 
 SUBJECT_ROLES = (Role.FACE, Role.HUMAN, Role.OBJECT)
@@ -70,13 +71,10 @@ def _sha256(tensor: Any) -> str:
     return hashlib.sha256(tensor.contiguous().numpy().data).hexdigest()
 
 
-def reference_embeddings(
-    backbone: Backbone, references: tuple[ReferenceImage, ...], cache: EmbeddingCache | None = None
-) -> Any:
+def reference_embeddings(backbone: Backbone, references: tuple[ReferenceImage, ...], cache: EmbeddingCache) -> Any:
     """(R, D) float32 CPU embeddings of the reference files, each file embedded once per run."""
     import torch
 
-    cache = cache if cache is not None else shared_cache()
     rows = cache.embeddings(
         [ref.path for ref in references],
         f"{backbone.id}|{backbone.dtype}",
@@ -103,16 +101,21 @@ class SubjectSimilarity(Metric):
 
     backbone_name: ClassVar[str] = ""
 
-    def __init__(self, device: str = "cpu", **options: Any) -> None:
-        super().__init__(device, **options)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self.backbone: Backbone | None = None
 
-    def load_backbone(self, path) -> Backbone:  # pragma: no cover - abstract
+    option_names = frozenset({"model_path", "num_frames", "precision", "model_overrides"})
+
+    def load_backbone(self, context: ScoringContext, path) -> Backbone:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def setup(self) -> None:
+    def explicit_path(self, weight: WeightFile) -> Any:
+        return self.options.get("model_path")
+
+    def setup(self, context: ScoringContext) -> None:
         path = resolve(self.weight, self.options.get("model_path"), metric=self.name)
-        self.backbone = self.load_backbone(path)
+        self.backbone = self.load_backbone(context, path)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "backbone": self.backbone_name, "frames": self.num_frames}
@@ -121,16 +124,14 @@ class SubjectSimilarity(Metric):
     def num_frames(self) -> int:
         return int(self.options.get("num_frames", NUM_FRAMES))
 
-    def score(self, video: DecodedVideo, case: Case) -> MetricResult:
+    def score(self, video: DecodedVideo, case: Case, context: ScoringContext) -> MetricResult:
         subjects = case.references_with_role(*SUBJECT_ROLES)
         background = case.references_with_role(Role.BACKGROUND)
         if not subjects:
             return MetricResult.absent("case has no subject reference (face, human or object)")
-        if self.backbone is None:
-            self.setup()
         backbone = self.backbone
         frames = frame_embeddings(video, backbone, self.num_frames, int(self.options.get("batch_size", 32)))
-        refs = reference_embeddings(backbone, subjects + background)
+        refs = reference_embeddings(backbone, subjects + background, context.cache)
         sims = cosine_matrix(frames, refs)  # (F, R)
         rows = [_reference_row(ref, sims[:, k]) for k, ref in enumerate(subjects + background)]
         subject_rows, background_rows = rows[: len(subjects)], rows[len(subjects) :]
@@ -165,13 +166,13 @@ class OpenClipSimilarity(SubjectSimilarity):
 
     model_name: ClassVar[str] = ""
 
-    def load_backbone(self, path) -> Backbone:
+    def load_backbone(self, context: ScoringContext, path) -> Backbone:
         from kaleido_bench.metrics.clip_vision import load_open_clip_image_tower
 
         return load_open_clip_image_tower(
+            context,
             self.model_name,
             path,
-            device=self.device,
             precision=self.options.get("precision", "fp32"),
             model_overrides=self.options.get("model_overrides"),
         )
@@ -183,6 +184,7 @@ class ClipI(OpenClipSimilarity):
 
     description = "CLIP-I (OpenAI CLIP ViT-B/32): mean cosine of 32 frames vs each subject reference"
     weights = (backbones.OPENCLIP_VIT_B32_OPENAI,)
+    needs = Needs(frames="sampled", group="clip-vit-b32", model_bytes=350_000_000)
     model_name = "ViT-B-32"
     backbone_name = "OpenAI CLIP ViT-B/32, open_clip file; image tower run by transformers (clip_vision.py)"
 
@@ -193,5 +195,6 @@ class ClipIL14(OpenClipSimilarity):
 
     description = "CLIP-I (OpenAI CLIP ViT-L/14): mean cosine of 32 frames vs each subject reference"
     weights = (backbones.OPENCLIP_VIT_L14_OPENAI,)
+    needs = Needs(frames="sampled", group="clip-vit-l14", model_bytes=1_220_000_000)
     model_name = "ViT-L-14"
     backbone_name = "OpenAI CLIP ViT-L/14, open_clip file; image tower run by transformers (clip_vision.py)"

@@ -25,8 +25,9 @@ from typing import Any
 from kaleido_bench.bench.cases import Case
 from kaleido_bench.bench.video import DecodedVideo
 from kaleido_bench.metrics import backbones
-from kaleido_bench.metrics.base import MetricResult, register_metric
+from kaleido_bench.metrics.base import MetricResult, Needs, register_metric
 from kaleido_bench.metrics.clip_i import OpenClipSimilarity, frame_embeddings
+from kaleido_bench.metrics.context import ScoringContext
 
 CLIPSCORE_WEIGHT = 100.0
 
@@ -39,21 +40,21 @@ def clipscore(cosines: Any, weight: float = CLIPSCORE_WEIGHT) -> float:
 class _ClipT(OpenClipSimilarity):
     """Frames through the shared image tower (as `clip_i`), the prompt through open_clip's text tower."""
 
-    def __init__(self, device: str = "cpu", **options: Any) -> None:
-        super().__init__(device, **options)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self.text_backbone: backbones.Backbone | None = None
         self._text: dict[str, tuple[Any, bool]] = {}
 
-    def load_backbone(self, path) -> backbones.Backbone:
+    def load_backbone(self, context: ScoringContext, path) -> backbones.Backbone:
         """The image tower as `clip_i`; the same file's open_clip text tower (only) for the prompt."""
         self.text_backbone = backbones.load_open_clip_text(
+            context,
             self.model_name,
             path,
-            device=self.device,
             precision=self.options.get("precision", "fp32"),
             model_overrides=self.options.get("model_overrides"),
         )
-        return super().load_backbone(path)
+        return super().load_backbone(context, path)
 
     def text_embedding(self, prompt: str) -> tuple[Any, bool]:
         """(D,) float32 CPU embedding of `prompt` and whether it was truncated; once per prompt."""
@@ -66,13 +67,11 @@ class _ClipT(OpenClipSimilarity):
             self._text[prompt] = (backbone.embed_texts([prompt])[0], truncated)
         return self._text[prompt]
 
-    def score(self, video: DecodedVideo, case: Case) -> MetricResult:
+    def score(self, video: DecodedVideo, case: Case, context: ScoringContext) -> MetricResult:
         import torch.nn.functional as F
 
         if not case.prompt.strip():
             return MetricResult.absent("case has an empty prompt")
-        if self.backbone is None:
-            self.setup()
         frames = frame_embeddings(video, self.backbone, self.num_frames, int(self.options.get("batch_size", 32)))
         text, truncated = self.text_embedding(case.prompt)
         cosines = F.normalize(frames.float(), dim=-1) @ F.normalize(text.float(), dim=-1)
@@ -96,6 +95,7 @@ class ClipT(_ClipT):
 
     description = "CLIP-T (OpenAI CLIP ViT-B/32): mean cosine of 32 frames vs the prompt; CLIPScore in details"
     weights = (backbones.OPENCLIP_VIT_B32_OPENAI,)
+    needs = Needs(frames="sampled", group="clip-vit-b32", model_bytes=600_000_000)
     model_name = "ViT-B-32"
     backbone_name = (
         "OpenAI CLIP ViT-B/32, open_clip file; image tower run by transformers (clip_vision.py)"
@@ -108,6 +108,7 @@ class ClipTL14(_ClipT):
 
     description = "CLIP-T (OpenAI CLIP ViT-L/14): mean cosine of 32 frames vs the prompt; CLIPScore in details"
     weights = (backbones.OPENCLIP_VIT_L14_OPENAI,)
+    needs = Needs(frames="sampled", group="clip-vit-l14", model_bytes=1_710_000_000)
     model_name = "ViT-L-14"
     backbone_name = (
         "OpenAI CLIP ViT-L/14, open_clip file; image tower run by transformers (clip_vision.py)"

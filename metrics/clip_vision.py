@@ -34,6 +34,7 @@ exact network OpenS2V ran.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -43,6 +44,7 @@ from typing import Any
 
 from kaleido_bench.metrics import backbones
 from kaleido_bench.metrics.backbones import Backbone
+from kaleido_bench.metrics.context import SERIAL, FramePool, ScoringContext
 
 #: the transformers config fields that define the network (others only matter for training)
 ARCHITECTURE_FIELDS = (
@@ -91,20 +93,20 @@ class TowerWeights:
         return digest.hexdigest()
 
 
-def load_hf_clip_vision(folder: str | Path, device: str = "cpu", precision: str = "fp32") -> Backbone:
+def load_hf_clip_vision(context: ScoringContext, folder: str | Path, precision: str = "fp32") -> Backbone:
     """The image tower of a transformers CLIP folder (`CLIPModel` or `CLIPVisionModelWithProjection`).
 
     The folder's `preprocessor_config.json`, when there is one, must be OpenAI's stock one.
     """
     folder = Path(folder)
     backbones.check_hf_clip_preprocessor(folder)
-    return _load_tower(f"hf:{backbones.folder_identity(folder)}", lambda: hf_folder_tower(folder), device, precision)
+    return _load_tower(context, f"hf:{backbones.folder_identity(folder)}", lambda: hf_folder_tower(folder), precision)
 
 
 def load_open_clip_image_tower(
+    context: ScoringContext,
     model_name: str,
     checkpoint: str | Path,
-    device: str = "cpu",
     precision: str = "fp32",
     model_overrides: dict | None = None,
 ) -> Backbone:
@@ -117,28 +119,28 @@ def load_open_clip_image_tower(
     overrides = dict(model_overrides or {})
     identity = f"open_clip:{model_name}:{backbones.file_identity(checkpoint)}:{backbones.freeze(overrides)}"
     backbone = _load_tower(
-        identity, lambda: open_clip_tower(model_name, checkpoint, overrides), device, precision
+        context, identity, lambda: open_clip_tower(context, model_name, checkpoint, overrides), precision
     )
-    preprocess, preprocess_id = open_clip_preprocess(model_name, overrides)
+    preprocess, preprocess_id = open_clip_preprocess(model_name, overrides, context.frames)
     return dataclasses.replace(backbone, preprocess_id=preprocess_id, preprocess=preprocess)
 
 
-def _load_tower(identity: str, read: Callable[[], TowerWeights], device: str, precision: str) -> Backbone:
+def _load_tower(context: ScoringContext, identity: str, read: Callable[[], TowerWeights], precision: str) -> Backbone:
     """Read a file's tower once per file, build it once per distinct weights."""
-    dev, dtype = backbones.torch_device(device), backbones.torch_dtype(precision)
+    dev, dtype = backbones.torch_device(context.device), backbones.torch_dtype(precision)
 
     def of_file() -> Backbone:
         weights = read()
         digest = weights.digest()
-        shared = backbones.memoized(
-            ("clip-tower", digest, str(dev), str(dtype)), lambda: _build(weights, digest, dev, dtype)
+        shared = context.models.get(
+            ("clip-tower", digest, str(dev), str(dtype)), lambda: _build(weights, digest, dev, dtype, context.frames)
         )
         return dataclasses.replace(shared, source=identity)
 
-    return backbones.memoized(("clip-tower-file", identity, str(dev), str(dtype)), of_file)
+    return context.models.get(("clip-tower-file", identity, str(dev), str(dtype)), of_file)
 
 
-def _build(weights: TowerWeights, digest: str, dev: Any, dtype: Any) -> Backbone:
+def _build(weights: TowerWeights, digest: str, dev: Any, dtype: Any, pool: FramePool) -> Backbone:
     import torch
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
     from transformers.utils import logging as hf_logging
@@ -174,7 +176,7 @@ def _build(weights: TowerWeights, digest: str, dev: Any, dtype: Any) -> Backbone
         device=dev,
         dtype=dtype,
         preprocess_id=backbones.HF_CLIP_PREPROCESS_ID,
-        preprocess=backbones.hf_clip_preprocess,
+        preprocess=functools.partial(backbones.hf_clip_preprocess, pool=pool),
         forward=lambda pixels: model(pixel_values=pixels).image_embeds,
     )
 
@@ -210,7 +212,7 @@ def hf_folder_tower(folder: Path) -> TowerWeights:
     return TowerWeights(architecture, tensors, str(weights_file))
 
 
-def open_clip_tower(model_name: str, checkpoint: Path, overrides: dict | None = None) -> TowerWeights:
+def open_clip_tower(context: ScoringContext, model_name: str, checkpoint: Path, overrides: dict | None = None) -> TowerWeights:
     """An open_clip CLIP file's `visual.*` tensors in transformers' names, with the matching architecture."""
     architecture = open_clip_architecture(model_name, overrides)
     if checkpoint.suffix == ".safetensors":
@@ -220,7 +222,7 @@ def open_clip_tower(model_name: str, checkpoint: Path, overrides: dict | None = 
             names = handle.keys()
             state = {k: handle.get_tensor(k) for k in names if k.startswith("visual.")}
     else:  # .pt / .bin (OpenAI's TorchScript file too): open_clip's own reader
-        model = backbones.load_open_clip(model_name, checkpoint, model_overrides=overrides).model
+        model = backbones.load_open_clip(context, model_name, checkpoint, model_overrides=overrides).model
         state = {f"visual.{k}": v for k, v in model.visual.state_dict().items()}
     try:
         tensors = open_clip_to_transformers(state, architecture["num_hidden_layers"])
@@ -298,10 +300,8 @@ def open_clip_to_transformers(state: dict[str, Any], layers: int) -> dict[str, A
     return out
 
 
-def open_clip_preprocess(model_name: str, overrides: dict | None = None) -> tuple[Callable, str]:
+def open_clip_preprocess(model_name: str, overrides: dict | None = None, pool: FramePool = SERIAL) -> tuple[Callable, str]:
     """open_clip's OpenAI eval transform for `model_name` (no model built) and its stable id."""
-    import functools
-
     import open_clip
     from open_clip.transform import PreprocessCfg, image_transform_v2
 
@@ -311,4 +311,4 @@ def open_clip_preprocess(model_name: str, overrides: dict | None = None) -> tupl
         PreprocessCfg(size=image_size, mean=backbones.OPENAI_CLIP_MEAN, std=backbones.OPENAI_CLIP_STD),
         is_train=False,
     )
-    return functools.partial(backbones.pil_transform_batch, transform), f"open_clip-val:{backbones.describe_transform(transform)}"
+    return functools.partial(backbones.pil_transform_batch, transform, pool=pool), f"open_clip-val:{backbones.describe_transform(transform)}"

@@ -73,9 +73,9 @@ from kaleido_bench.bench.cases import Case, ReferenceImage, Role
 from kaleido_bench.bench.images import backdrop_colour
 from kaleido_bench.bench.video import DecodedVideo
 from kaleido_bench.metrics import backbones
-from kaleido_bench.metrics.base import Metric, MetricResult, register_metric
-from kaleido_bench.metrics.embedding_cache import shared_cache
-from kaleido_bench.metrics.parallel import frame_map
+from kaleido_bench.metrics.base import Metric, MetricResult, Needs, register_metric
+from kaleido_bench.metrics.context import SERIAL, FramePool, ScoringContext
+from kaleido_bench.metrics.embedding_cache import EmbeddingCache
 from kaleido_bench.metrics.weights import resolve
 
 SUBJECT_ROLES = (Role.FACE, Role.HUMAN, Role.OBJECT)
@@ -262,13 +262,16 @@ class HistogramPatches:
     id = f"histogram:rgb{HIST_LEVELS}^3+grad{HIST_ORIENTATIONS}:p{HIST_PATCH}:short{SHORT_SIDE}:v1"
     patch = HIST_PATCH
 
+    def __init__(self, pool: FramePool = SERIAL) -> None:
+        self.pool = pool
+
     def reference_grid(self, rgb: np.ndarray, short: int) -> np.ndarray:
         """(rows, cols, D) unit-norm features on the non-overlapping patch grid."""
         return histogram_patch_features(resize_short_side(rgb, short, self.patch), stride=self.patch)
 
     def frame_patches(self, frames: np.ndarray) -> np.ndarray:
         """(N, D) unit-norm features of overlapping patches (stride 8) of every frame."""
-        rows = frame_map(
+        rows = self.pool.map(
             lambda frame: histogram_patch_features(resize_short_side(frame, SHORT_SIDE, self.patch), stride=HIST_FRAME_STRIDE),
             frames,
         )
@@ -280,8 +283,9 @@ class DinoV2Patches:
 
     patch = 14
 
-    def __init__(self, backbone: backbones.Backbone, batch_size: int = 8) -> None:
+    def __init__(self, backbone: backbones.Backbone, batch_size: int = 8, pool: FramePool = SERIAL) -> None:
         self.backbone = backbone
+        self.pool = pool
         self.batch_size = batch_size
         self.id = f"dinov2-patch-tokens:{backbone.id}:short{SHORT_SIDE}"
 
@@ -308,19 +312,18 @@ class DinoV2Patches:
         return self._tokens([resize_short_side(rgb, short, self.patch)])[0]
 
     def frame_patches(self, frames: np.ndarray) -> np.ndarray:
-        tokens = self._tokens(frame_map(lambda frame: resize_short_side(frame, SHORT_SIDE, self.patch), frames))
+        tokens = self._tokens(self.pool.map(lambda frame: resize_short_side(frame, SHORT_SIDE, self.patch), frames))
         return tokens.reshape(-1, tokens.shape[-1])
 
 
 # ----------------------------------------------------------------------------- the metric
 
 
-def cached_split(ref: ReferenceImage, mask: str, mask_dir: Path | None) -> ReferenceSplit:
+def cached_split(ref: ReferenceImage, mask: str, mask_dir: Path | None, cache: EmbeddingCache) -> ReferenceSplit:
     """`split_reference` of a reference file, once per (file content, mask mode, mask file).
 
-    Kept in the shared `EmbeddingCache`, so `shared_cache().clear()` forgets it with the embeddings.
+    Kept in the run's `EmbeddingCache`, so `cache.clear()` forgets it with the embeddings.
     """
-    cache = shared_cache()
     mask_file = mask_dir / Path(ref.relpath).with_suffix(".png") if mask == "files" and mask_dir else None
     # the split's `source` names the mask file, so its path is part of the key with its bytes
     mask_key = f"{mask_file}@{cache.digest(mask_file)}" if mask_file is not None and mask_file.is_file() else None
@@ -365,9 +368,10 @@ class Decoupling(Metric):
 
     features: ClassVar[str] = ""
     higher_is_better = True
+    option_names = frozenset({"mask", "mask_dir", "threshold", "num_frames", "reference_scales"})
 
-    def __init__(self, device: str = "cpu", **options: Any) -> None:
-        super().__init__(device, **options)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         mask = options.get("mask", "auto")
         if mask not in MASK_MODES:
             raise ValueError(f"metric {self.name}: mask must be one of {MASK_MODES}, got {mask!r}")
@@ -398,19 +402,19 @@ class Decoupling(Metric):
             "short_side": SHORT_SIDE,
         }
 
-    def make_backend(self) -> Any:  # pragma: no cover - abstract
+    def make_backend(self, context: ScoringContext) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def setup(self) -> None:
-        self.backend = self.make_backend()
+    def setup(self, context: ScoringContext) -> None:
+        self.backend = self.make_backend(context)
 
-    def score(self, video: DecodedVideo, case: Case) -> MetricResult:
+    def score(self, video: DecodedVideo, case: Case, context: ScoringContext) -> MetricResult:
         subjects = case.references_with_role(*SUBJECT_ROLES)
         if not subjects:
             return MetricResult.absent("case has no subject reference (face, human or object)")
         mask = self.options.get("mask", "auto")
         mask_dir = Path(self.options["mask_dir"]) if self.options.get("mask_dir") else None
-        splits = [cached_split(ref, mask, mask_dir) for ref in subjects]
+        splits = [cached_split(ref, mask, mask_dir, context.cache) for ref in subjects]
         rows: list[dict[str, Any]] = [
             {
                 "relpath": ref.relpath,
@@ -423,8 +427,6 @@ class Decoupling(Metric):
         details: dict[str, Any] = {"features": self.features, "threshold": self.threshold, "references": rows}
         if all(split.background is None for split in splits):
             return MetricResult.absent("no subject reference has a background that could leak (plain or tiny)", **details)
-        if self.backend is None:
-            self.setup()
         backend = self.backend
         video_patches = video.cached(
             ("decoupling-patches", backend.id, self.num_frames), lambda: backend.frame_patches(video.linspace(self.num_frames))
@@ -459,19 +461,22 @@ class DecouplingDino(Decoupling):
     description = "1 - share of subject references' own background patches found in 32 frames (DINOv2 patches)"
     features = "dinov2"
     weights = (backbones.DINOV2_VITB14,)
+    option_names = Decoupling.option_names | {"model_path", "precision", "model_overrides"}
+    path_options = {backbones.DINOV2_VITB14.filename: "model_path"}
+    needs = Needs(frames="sampled", group="dinov2-b14", model_bytes=350_000_000)
 
-    def make_backend(self) -> DinoV2Patches:
+    def make_backend(self, context: ScoringContext) -> DinoV2Patches:
         path = resolve(backbones.DINOV2_VITB14, self.options.get("model_path"), metric=self.name)
         overrides = {**dict(self.options.get("model_overrides") or {}), "dynamic_img_size": True}
         backbone = backbones.load_timm_vit(
+            context,
             DINOV2_ARCH,
             path,
-            device=self.device,
             precision=self.options.get("precision", "fp32"),
             img_size=224,
             model_overrides=overrides,
         )
-        return DinoV2Patches(backbone, int(self.options.get("batch_size", 8)))
+        return DinoV2Patches(backbone, int(self.options.get("batch_size", 8)), context.frames)
 
 
 @register_metric("decoupling_hist")
@@ -480,6 +485,7 @@ class DecouplingHistogram(Decoupling):
 
     description = "1 - share of subject references' own background patches found in 32 frames (colour/gradient histograms, no weights)"
     features = "histogram"
+    needs = Needs(frames="sampled", resource="cpu")
 
-    def make_backend(self) -> HistogramPatches:
-        return HistogramPatches()
+    def make_backend(self, context: ScoringContext) -> HistogramPatches:
+        return HistogramPatches(context.frames)

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from kaleido_bench.metrics import backbones
 from kaleido_bench.metrics.backbones import Backbone
-from kaleido_bench.metrics.base import register_metric
+from kaleido_bench.metrics.base import Needs, register_metric
 from kaleido_bench.metrics.clip_i import SubjectSimilarity
+from kaleido_bench.metrics.context import ScoringContext
 
 DINOV2_ARCH = "vit_base_patch14_dinov2"
 
@@ -31,12 +32,13 @@ class DinoI(SubjectSimilarity):
     description = "DINO-I (DINOv2 ViT-B/14): mean cosine of 32 frames vs each subject reference"
     weights = (backbones.DINOV2_VITB14,)
     backbone_name = "timm vit_base_patch14_dinov2.lvd142m at 224"
+    needs = Needs(frames="sampled", group="dinov2-b14", model_bytes=350_000_000)
 
-    def load_backbone(self, path) -> Backbone:
+    def load_backbone(self, context: ScoringContext, path) -> Backbone:
         return backbones.load_timm_vit(
+            context,
             DINOV2_ARCH,
             path,
-            device=self.device,
             precision=self.options.get("precision", "fp32"),
             img_size=224,
             model_overrides=self.options.get("model_overrides"),

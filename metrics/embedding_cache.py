@@ -10,8 +10,7 @@ file (same path, new bytes) is embedded again. Hashes are memoised per (path, si
 Embeddings are kept as float32 CPU tensors in memory; with `directory` set they are also written
 there as `.npy` files (one per key) so a resumed run skips them too.
 
-The process-wide cache (`shared_cache()`) is what metrics use; `shared_cache().clear()` starts
-afresh. Batching: the images a call misses are embedded in ONE call of `compute`.
+Each `ScoringContext` owns one (`context.cache`); `clear()` starts afresh. Batching: the images a call misses are embedded in ONE call of `compute`.
 
 `derived` memoises other per-file results (a face search, a subject / background split) under
 the same content hash, in memory only, so one `clear()` forgets every per-reference result.
@@ -153,10 +152,3 @@ class EmbeddingCache:
             np.save(handle, row.numpy())
         tmp.replace(file)
 
-
-_SHARED = EmbeddingCache()
-
-
-def shared_cache() -> EmbeddingCache:
-    """The process-wide cache every metric uses."""
-    return _SHARED

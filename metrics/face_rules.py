@@ -22,6 +22,7 @@ import numpy as np
 
 from kaleido_bench.bench.cases import Case, ReferenceImage
 from kaleido_bench.bench.errors import MissingImageError
+from kaleido_bench.metrics.embedding_cache import EmbeddingCache
 
 #: `process_video_files`: a video is scored only when its name contains one of these.
 FACE_CASE_KEYWORDS: tuple[str, ...] = ("singlehuman", "singleface", "faceobj", "humanobj")
@@ -168,22 +169,21 @@ def reference_embedding(
     model_id: str,
     preprocess_id: str,
     embed: Callable[[Path], np.ndarray | None],
+    cache: EmbeddingCache,
 ) -> np.ndarray | None:
     """A reference's embedding, computed once per run, or None when it shows no face.
 
-    Goes through the process-wide `EmbeddingCache` (key: sha256 of the file's bytes, model id,
+    Goes through the run's `EmbeddingCache` (key: sha256 of the file's bytes, model id,
     preprocessing id), so every case and video sharing a reference file reuses one embedding.
     `embed(path)` returns None for "no face"; that answer is cached too, as a one-element NaN row.
     """
-    from kaleido_bench.metrics.embedding_cache import shared_cache
-
     def compute(paths: list[Path]) -> np.ndarray:
         rows = [embed(p) for p in paths]
         width = max((len(r) for r in rows if r is not None), default=1)
         no_face = np.full(width, np.nan, dtype=np.float32)
         return np.stack([no_face if r is None else np.asarray(r, np.float32) for r in rows])
 
-    row = shared_cache().embeddings([path], model_id, preprocess_id, compute)[0].numpy()
+    row = cache.embeddings([path], model_id, preprocess_id, compute)[0].numpy()
     return None if np.isnan(row).all() else row
 
 

@@ -23,8 +23,10 @@ import numpy as np
 from kaleido_bench.bench.cases import Case
 from kaleido_bench.bench.errors import WeightsMissingError
 from kaleido_bench.bench.video import DecodedVideo
-from kaleido_bench.metrics import backbones, face_rules
-from kaleido_bench.metrics.base import Metric, MetricResult, register_metric
+from kaleido_bench.metrics import face_rules
+from kaleido_bench.metrics.base import Metric, MetricResult, Needs, register_metric
+from kaleido_bench.metrics.context import ScoringContext
+from kaleido_bench.metrics.embedding_cache import EmbeddingCache
 from kaleido_bench.metrics.weights import WeightFile, resolve, weights_dir
 
 PACK_NAME = "buffalo_l"
@@ -116,18 +118,17 @@ class InsightFaceFaces:
             lambda: face_rules.per_sampled_frame(video, self.find, num_frames),
         )
 
-    def reference(self, path: Path) -> tuple[np.ndarray, face_rules.PadHit | None]:
+    def reference(self, path: Path, cache: EmbeddingCache) -> tuple[np.ndarray, face_rules.PadHit | None]:
         """(BGR image, face or None) of a reference file, searched once per file content and `key`.
 
-        Kept in the shared `EmbeddingCache`, so `shared_cache().clear()` forgets it too.
+        Kept in the run's `EmbeddingCache`, so `cache.clear()` forgets it too.
         """
-        from kaleido_bench.metrics.embedding_cache import shared_cache
 
         def search() -> tuple[np.ndarray, face_rules.PadHit | None]:
             rgb = face_rules.load_reference_rgb(path)
             return to_bgr(rgb), self.find(rgb)
 
-        return shared_cache().derived(path, f"insightface-reference/{self.key}/{self.preprocess_id}", search)
+        return cache.derived(path, f"insightface-reference/{self.key}/{self.preprocess_id}", search)
 
     def arc_embedding(self, bgr: np.ndarray, hit: face_rules.PadHit) -> np.ndarray:
         """insightface's raw ArcFace embedding, from the image the face was found in (padded or not)."""
@@ -144,13 +145,10 @@ def to_bgr(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
 
 
-def shared_faces(path: str | Path, device: str = "cpu") -> InsightFaceFaces:
-    """One prepared buffalo_l per (folder, device) per process, so Arc and Cur share it.
-
-    Built through `backbones.memoized`: thread-safe, and `backbones.clear_loaded()` forgets it.
-    """
+def shared_faces(context: ScoringContext, path: str | Path) -> InsightFaceFaces:
+    """One prepared buffalo_l per (folder, device) per scoring context, so Arc and Cur share it."""
     name, root = pack_location(path)
-    providers, ctx_id = _providers(device)
+    providers, ctx_id = _providers(context.device)
     key = (str(Path(root).resolve()), name, tuple(providers), DET_SIZE, DET_THRESH)
 
     def build() -> InsightFaceFaces:
@@ -164,7 +162,7 @@ def shared_faces(path: str | Path, device: str = "cpu") -> InsightFaceFaces:
         app.prepare(ctx_id=ctx_id, det_thresh=DET_THRESH, det_size=DET_SIZE)
         return InsightFaceFaces(app, f"{PACK_NAME}@{key[0]}/det{DET_SIZE[0]}/t{DET_THRESH}")
 
-    return backbones.memoized(("insightface-faces", *key), build)
+    return context.models.get(("insightface-faces", *key), build)
 
 
 def resolve_pack(option: str | Path | None, metric: str) -> Path:
@@ -207,38 +205,39 @@ class FaceSimArc(Metric):
 
     description = "OpenS2V FaceSim-Arc: insightface buffalo_l ArcFace cosine to the face reference"
     weights = (BUFFALO_L,)
+    option_names = frozenset({"buffalo_l_path", "num_frames"})
+    path_options = {BUFFALO_L.filename: "buffalo_l_path"}
+    needs = Needs(frames="sampled", group="insightface-buffalo-l", model_bytes=350_000_000)
 
-    def __init__(self, device: str = "cpu", **options: Any) -> None:
-        super().__init__(device, **options)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self.num_frames = int(options.get("num_frames", face_rules.NUM_FRAMES))
         self.faces: InsightFaceFaces | None = None
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "det_size": list(DET_SIZE), "det_thresh": DET_THRESH, "num_frames": self.num_frames}
 
-    def setup(self) -> None:
-        self.faces = shared_faces(resolve_pack(self.options.get("buffalo_l_path"), self.name), self.device)
+    def setup(self, context: ScoringContext) -> None:
+        self.faces = shared_faces(context, resolve_pack(self.options.get("buffalo_l_path"), self.name))
 
-    def _reference_embedding(self, path: Path) -> np.ndarray | None:
+    def _reference_embedding(self, path: Path, cache: EmbeddingCache) -> np.ndarray | None:
         faces = self.faces
         assert faces is not None
 
         def embed(p: Path) -> np.ndarray | None:
-            bgr, hit = faces.reference(p)
+            bgr, hit = faces.reference(p, cache)
             return None if hit is None else faces.arc_embedding(bgr, hit)
 
-        return face_rules.reference_embedding(path, f"arcface/{faces.key}", faces.preprocess_id, embed)
+        return face_rules.reference_embedding(path, f"arcface/{faces.key}", faces.preprocess_id, embed, cache)
 
-    def score(self, video: DecodedVideo, case: Case) -> MetricResult:
+    def score(self, video: DecodedVideo, case: Case, context: ScoringContext) -> MetricResult:
         reason = face_rules.absent_reason(case)
         if reason is not None:
             return MetricResult.absent(reason)
-        if self.faces is None:
-            self.setup()
         assert self.faces is not None
         reference = face_rules.face_reference(case)
         assert reference is not None
-        ref_embedding = self._reference_embedding(reference.path)
+        ref_embedding = self._reference_embedding(reference.path, context.cache)
         if ref_embedding is None:
             return MetricResult.absent(f"no face found in reference {reference.relpath}", reference=reference.relpath)
         search = self.faces

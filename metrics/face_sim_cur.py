@@ -24,9 +24,11 @@ import numpy as np
 
 from kaleido_bench.bench.cases import Case
 from kaleido_bench.bench.video import DecodedVideo
-from kaleido_bench.metrics import face_rules
-from kaleido_bench.metrics.base import Metric, MetricResult, register_metric
+from kaleido_bench.metrics import backbones, face_rules
+from kaleido_bench.metrics.base import Metric, MetricResult, Needs, register_metric
+from kaleido_bench.metrics.context import ScoringContext
 from kaleido_bench.metrics.curricular_face import IR101_STAGE_UNITS, load_ir_backbone
+from kaleido_bench.metrics.embedding_cache import EmbeddingCache
 from kaleido_bench.metrics.face_sim_arc import (
     BUFFALO_L,
     InsightFaceFaces,
@@ -67,9 +69,12 @@ class FaceSimCur(Metric):
 
     description = "OpenS2V FaceSim-Cur: CurricularFace IR-101 cosine to the face reference (enters the Total)"
     weights = (BUFFALO_L, CURRICULAR_FACE)
+    option_names = frozenset({"buffalo_l_path", "curricular_face_path", "num_frames", "stage_units"})
+    path_options = {BUFFALO_L.filename: "buffalo_l_path", CURRICULAR_FACE.filename: "curricular_face_path"}
+    needs = Needs(frames="sampled", group="insightface-buffalo-l", model_bytes=620_000_000)
 
-    def __init__(self, device: str = "cpu", **options: Any) -> None:
-        super().__init__(device, **options)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self.num_frames = int(options.get("num_frames", face_rules.NUM_FRAMES))
         self.faces: InsightFaceFaces | None = None
         self.model: Any = None  # the IR-101 nn.Module
@@ -78,13 +83,17 @@ class FaceSimCur(Metric):
     def config(self) -> dict[str, Any]:
         return {**super().config(), "num_frames": self.num_frames}
 
-    def setup(self) -> None:
+    def setup(self, context: ScoringContext) -> None:
         """Resolve buffalo_l and the IR-101 file; option `stage_units` (tests only) builds a shallower IR."""
         pack = resolve_pack(self.options.get("buffalo_l_path"), self.name)
         backbone = resolve(CURRICULAR_FACE, self.options.get("curricular_face_path"), metric=self.name)
-        self.faces = shared_faces(pack, self.device)
+        self.faces = shared_faces(context, pack)
         units = tuple(self.options.get("stage_units", IR101_STAGE_UNITS))
-        self.model = load_ir_backbone(backbone, stage_units=units, device=self.device)
+        self.device = backbones.torch_device(context.device)
+        self.model = context.models.get(
+            ("curricular-face", backbones.file_identity(backbone), units, str(self.device)),
+            lambda: load_ir_backbone(backbone, stage_units=units, device=self.device),
+        )
         stat = backbone.stat()
         self.model_id = f"curricular_face_ir101/{backbone.name}/{stat.st_size}/{stat.st_mtime_ns}"
 
@@ -98,27 +107,25 @@ class FaceSimCur(Metric):
             raw = self.model(batch).detach().cpu().numpy()
         return np.stack([row / np.linalg.norm(row) for row in raw])  # per row, as the official
 
-    def _reference_embedding(self, path: Path) -> np.ndarray | None:
+    def _reference_embedding(self, path: Path, cache: EmbeddingCache) -> np.ndarray | None:
         faces = self.faces
         assert faces is not None
 
         def embed(p: Path) -> np.ndarray | None:
-            bgr, hit = faces.reference(p)
+            bgr, hit = faces.reference(p, cache)
             return None if hit is None else self.embed_crops(aligned_crop(bgr, unpadded_keypoints(hit))[None])[0]
 
-        return face_rules.reference_embedding(path, self.model_id, f"{faces.key}/{faces.preprocess_id}/cur", embed)
+        return face_rules.reference_embedding(path, self.model_id, f"{faces.key}/{faces.preprocess_id}/cur", embed, cache)
 
-    def score(self, video: DecodedVideo, case: Case) -> MetricResult:
+    def score(self, video: DecodedVideo, case: Case, context: ScoringContext) -> MetricResult:
         reason = face_rules.absent_reason(case)
         if reason is not None:
             return MetricResult.absent(reason)
-        if self.faces is None or self.model is None:
-            self.setup()
         faces = self.faces
         assert faces is not None
         reference = face_rules.face_reference(case)
         assert reference is not None
-        ref_embedding = self._reference_embedding(reference.path)
+        ref_embedding = self._reference_embedding(reference.path, context.cache)
         if ref_embedding is None:
             return MetricResult.absent(f"no face found in reference {reference.relpath}", reference=reference.relpath)
         hits = faces.video_faces(video, self.num_frames)

@@ -23,7 +23,9 @@ import numpy as np
 from kaleido_bench.bench.cases import Case
 from kaleido_bench.bench.video import DecodedVideo
 from kaleido_bench.metrics import face_rules
-from kaleido_bench.metrics.base import Metric, MetricResult, register_metric
+from kaleido_bench.metrics.base import Metric, MetricResult, Needs, register_metric
+from kaleido_bench.metrics.context import ScoringContext
+from kaleido_bench.metrics.embedding_cache import EmbeddingCache
 from kaleido_bench.metrics.weights import WeightFile, resolve
 
 PACKAGE = "face_recognition_models"
@@ -64,9 +66,11 @@ class FaceSimDlib(Metric):
 
     description = "Face identity (OpenS2V FaceSim rules) with dlib's ResNet descriptor; works offline"
     weights = (DLIB_RECOGNITION, DLIB_LANDMARKS_5, DLIB_CNN_DETECTOR)
+    option_names = frozenset({"detector", "model_dir", "upsample", "num_frames"})
+    needs = Needs(frames="sampled", resource="cpu")
 
-    def __init__(self, device: str = "cpu", **options: Any) -> None:
-        super().__init__(device, **options)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self.detector_kind = str(options.get("detector", "hog"))
         if self.detector_kind not in DETECTORS:
             raise ValueError(f"face_sim_dlib detector must be one of {DETECTORS}, got {self.detector_kind!r}")
@@ -88,7 +92,7 @@ class FaceSimDlib(Metric):
         explicit = Path(folder) / Path(weight.filename).name if folder else None
         return resolve(weight, explicit, metric=self.name)
 
-    def setup(self) -> None:
+    def setup(self, context: ScoringContext) -> None:
         """Resolve the model files (package folder first) and load them once."""
         import dlib
 
@@ -118,8 +122,6 @@ class FaceSimDlib(Metric):
 
     def describe(self, rgb: np.ndarray) -> np.ndarray | None:
         """The descriptor of the largest face in `rgb` (grey-pad retry on a miss), or None."""
-        if self._detector is None:
-            self.setup()
         rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
         hit = face_rules.detect_with_pad_retry(rgb, self._detect, _box)
         if hit is None:
@@ -129,21 +131,22 @@ class FaceSimDlib(Metric):
         shape = self._landmarks(image, rect)
         return np.asarray(self._recognizer.compute_face_descriptor(image, shape), dtype=np.float32)
 
-    def _reference_descriptor(self, path: Path) -> np.ndarray | None:
+    def _reference_descriptor(self, path: Path, cache: EmbeddingCache) -> np.ndarray | None:
         return face_rules.reference_embedding(
             path,
             "dlib_face_recognition_resnet_model_v1",
             f"opens2v-facesim/{self._model_key}",
             lambda p: self.describe(face_rules.load_reference_rgb(p)),
+            cache,
         )
 
-    def score(self, video: DecodedVideo, case: Case) -> MetricResult:
+    def score(self, video: DecodedVideo, case: Case, context: ScoringContext) -> MetricResult:
         reason = face_rules.absent_reason(case)
         if reason is not None:
             return MetricResult.absent(reason)
         reference = face_rules.face_reference(case)
         assert reference is not None
-        ref_descriptor = self._reference_descriptor(reference.path)
+        ref_descriptor = self._reference_descriptor(reference.path, context.cache)
         if ref_descriptor is None:
             return MetricResult.absent(
                 f"no face found in reference {reference.relpath}", reference=reference.relpath

@@ -12,19 +12,19 @@ import numpy as np
 
 from kaleido_bench.bench.cases import Case
 from kaleido_bench.bench.video import DecodedVideo
-from kaleido_bench.metrics.base import Metric, MetricResult, register_metric
-from kaleido_bench.metrics.parallel import frame_map
+from kaleido_bench.metrics.base import Metric, MetricResult, Needs, register_metric
+from kaleido_bench.metrics.context import SERIAL, FramePool, ScoringContext
 
 FARNEBACK = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
 DOWNSCALE_WIDTH = 16
 
 
-def grey_frames_opens2v(video: DecodedVideo) -> np.ndarray:
+def grey_frames_opens2v(video: DecodedVideo, pool: FramePool = SERIAL) -> np.ndarray:
     """Every frame through `COLOR_BGR2GRAY` although it is RGB (the official quirk), cached."""
     import cv2
 
     return video.cached(
-        "grey_bgr2gray_quirk", lambda: np.stack(frame_map(lambda f: cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), video.frames))
+        "grey_bgr2gray_quirk", lambda: np.stack(pool.map(lambda f: cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), video.frames))
     )
 
 
@@ -39,15 +39,15 @@ def downscaled_flow(pair: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     return cv2.resize(flow, size, interpolation=cv2.INTER_AREA)
 
 
-def farneback_amplitude(grey: np.ndarray) -> float:
+def farneback_amplitude(grey: np.ndarray, pool: FramePool = SERIAL) -> float:
     """|mean| of the downscaled Farneback flow maps between consecutive grey frames.
 
-    The pairs' flows are computed in parallel (`frame_map`), then reduced in frame order exactly
+    The pairs' flows are computed in parallel (`pool.map`), then reduced in frame order exactly
     as the official script reduces its list of maps.
     """
     if len(grey) < 2:
         raise ValueError("motion amplitude needs at least 2 frames")
-    maps = frame_map(downscaled_flow, zip(grey[:-1], grey[1:]))
+    maps = pool.map(downscaled_flow, zip(grey[:-1], grey[1:]))
     return abs(float(np.mean(np.mean(np.array(maps), axis=0))))
 
 
@@ -56,9 +56,10 @@ class MotionAmplitude(Metric):
     """How much the video moves (OpenS2V MotionAmplitude, exact)."""
 
     description = "OpenS2V MotionAmplitude: |mean Farneback flow| on every frame (higher = more motion)"
+    needs = Needs(frames="all", resource="cpu")
 
-    def score(self, video: DecodedVideo, case: Case) -> MetricResult:
-        grey = grey_frames_opens2v(video)
+    def score(self, video: DecodedVideo, case: Case, context: ScoringContext) -> MetricResult:
+        grey = grey_frames_opens2v(video, context.frames)
         if len(grey) < 2:
             return MetricResult.absent("video has a single frame")
         return MetricResult(farneback_amplitude(grey), {"frames": int(len(grey))})

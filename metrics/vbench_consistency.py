@@ -45,7 +45,8 @@ from kaleido_bench.metrics.backbones import (
     OPENAI_CLIP_STD,
     Backbone,
 )
-from kaleido_bench.metrics.base import Metric, MetricResult, register_metric
+from kaleido_bench.metrics.base import Metric, MetricResult, Needs, register_metric
+from kaleido_bench.metrics.context import ScoringContext
 from kaleido_bench.metrics.weights import WeightFile, resolve
 
 VBENCH_DINO_PREPROCESS_ID = "vbench-dino:float255-short224-bilinear-noaa-imagenet-norm"
@@ -143,30 +144,32 @@ class VBenchConsistency(Metric):
         return self.weights[0]
 
     preprocess_id: ClassVar[str]
+    option_names = frozenset({"model_path", "model_overrides"})
 
-    def __init__(self, device: str = "cpu", **options: Any) -> None:
-        super().__init__(device, **options)
+    def explicit_path(self, weight: WeightFile) -> Any:
+        return self.options.get("model_path")
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self.backbone: Backbone | None = None
 
-    def load_backbone(self, path) -> Backbone:  # pragma: no cover - abstract
+    def load_backbone(self, context: ScoringContext, path) -> Backbone:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def transform(self) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def setup(self) -> None:
+    def setup(self, context: ScoringContext) -> None:
         path = resolve(self.weight, self.options.get("model_path"), metric=self.name)
-        self.backbone = self.load_backbone(path)
+        self.backbone = self.load_backbone(context, path)
         self._transform = self.transform()
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "preprocess": self.preprocess_id, "frames": "all"}
 
-    def score(self, video: DecodedVideo, case: Case) -> MetricResult:
+    def score(self, video: DecodedVideo, case: Case, context: ScoringContext) -> MetricResult:
         if video.num_frames < 2:
             return MetricResult.absent("video has a single frame", frames=video.num_frames)
-        if self.backbone is None:
-            self.setup()
         backbone = self.backbone
         batch_size = int(self.options.get("batch_size", 32))
         features = video.cached(
@@ -192,10 +195,11 @@ class SubjectConsistency(VBenchConsistency):
     description = "VBench subject_consistency: DINO ViT-B/16, every frame vs previous and first (frame-weighted)"
     weights = (backbones.DINO_VITB16,)
     preprocess_id = VBENCH_DINO_PREPROCESS_ID
+    needs = Needs(frames="all", group="dino-v1-b16", model_bytes=350_000_000)
 
-    def load_backbone(self, path) -> Backbone:
+    def load_backbone(self, context: ScoringContext, path) -> Backbone:
         return backbones.load_dino_v1(
-            path, device=self.device, precision="fp32", model_overrides=self.options.get("model_overrides")
+            context, path, precision="fp32", model_overrides=self.options.get("model_overrides")
         )
 
     def transform(self) -> Any:
@@ -209,20 +213,22 @@ class BackgroundConsistency(VBenchConsistency):
     description = "VBench background_consistency: CLIP ViT-B/32, every frame vs previous and first (frame-weighted)"
     weights = (backbones.OPENCLIP_VIT_B32_OPENAI,)
     preprocess_id = VBENCH_CLIP_PREPROCESS_ID
+    option_names = VBenchConsistency.option_names | {"precision"}
+    needs = Needs(frames="all", group="clip-vit-b32", model_bytes=600_000_000)
 
-    def precision(self) -> str:
+    def precision(self, device: str) -> str:
         """fp16 on CUDA, fp32 elsewhere (what `clip.load` returns); `precision=` overrides."""
         chosen = self.options.get("precision", "auto")
         if chosen != "auto":
             return chosen
-        return "fp16" if backbones.torch_device(self.device).type == "cuda" else "fp32"
+        return "fp16" if backbones.torch_device(device).type == "cuda" else "fp32"
 
-    def load_backbone(self, path) -> Backbone:
+    def load_backbone(self, context: ScoringContext, path) -> Backbone:
         return backbones.load_open_clip(
+            context,
             "ViT-B-32",
             path,
-            device=self.device,
-            precision=self.precision(),
+            precision=self.precision(context.device),
             model_overrides=self.options.get("model_overrides"),
         )
 

@@ -108,6 +108,28 @@ def resolve(weight: WeightFile, explicit: str | Path | None = None, *, metric: s
     )
 
 
+def weights_fingerprint(path: Path | None) -> str:
+    """What identifies a weight file or folder's content, cheaply: per file its relative name,
+    size and the sha256 of its first and last MiB (a full hash of a 15 GB checkpoint would cost a
+    minute per run). "missing" when there is no file."""
+    import hashlib
+
+    if path is None or not Path(path).exists():
+        return "missing"
+    path = Path(path)
+    files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+    digest = hashlib.sha256()
+    for file in files:
+        size = file.stat().st_size
+        digest.update(f"{file.relative_to(path) if path.is_dir() else file.name}:{size}:".encode())
+        with open(file, "rb") as handle:
+            digest.update(handle.read(1 << 20))
+            if size > 2 << 20:
+                handle.seek(-(1 << 20), os.SEEK_END)
+                digest.update(handle.read())
+    return digest.hexdigest()[:16]
+
+
 def _from_hf_cache(weight: WeightFile) -> Path | None:
     try:
         from huggingface_hub import snapshot_download, try_to_load_from_cache

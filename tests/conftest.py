@@ -24,3 +24,23 @@ def shared_dir() -> Path:
     if not (SHARED / "opens2v").is_dir():
         pytest.skip(f"shared data not found at {SHARED}")
     return SHARED
+
+
+@pytest.fixture
+def ctx():
+    """A fresh scoring context (models, caches, frame threads), closed after the test."""
+    from kaleido_bench.metrics.context import ScoringContext
+
+    with ScoringContext.create("cpu") as context:
+        yield context
+
+
+@pytest.fixture
+def ready(ctx):
+    """`ready(metric)`: the metric set up in the test's context (the engine does this in a run)."""
+
+    def set_up(metric):
+        metric.setup(ctx)
+        return metric
+
+    return set_up

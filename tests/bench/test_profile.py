@@ -74,24 +74,24 @@ def test_compare_flags_differences_and_absent_mismatch():
 
 
 def test_one_by_one_forgets_models_and_references_each_time(videos, cases, monkeypatch):
-    from kaleido_bench.metrics import backbones
-    from kaleido_bench.metrics.embedding_cache import shared_cache
+    from kaleido_bench.metrics.context import ScoringContext
+    from kaleido_bench.metrics.embedding_cache import EmbeddingCache
 
-    calls = {"models": 0, "references": 0}
-    clear_loaded, clear_cache = backbones.clear_loaded, shared_cache().clear
+    calls = {"contexts": 0, "references": 0}
+    create, clear = ScoringContext.create.__func__, EmbeddingCache.clear
 
-    def count_models() -> None:
-        calls["models"] += 1
-        clear_loaded()
+    def count_contexts(cls, *args, **kwargs):
+        calls["contexts"] += 1
+        return create(cls, *args, **kwargs)
 
-    def count_references() -> None:
+    def count_references(self) -> None:
         calls["references"] += 1
-        clear_cache()
+        clear(self)
 
-    monkeypatch.setattr(backbones, "clear_loaded", count_models)
-    monkeypatch.setattr(shared_cache(), "clear", count_references)
+    monkeypatch.setattr(ScoringContext, "create", classmethod(count_contexts))
+    monkeypatch.setattr(EmbeddingCache, "clear", count_references)
     score_one_by_one(videos, cases, METRICS, "cpu", Clock("cpu"))
-    assert calls["models"] >= len(METRICS)  # from scratch before every metric
+    assert calls["contexts"] >= len(METRICS)  # from scratch (no model kept) for every metric
     assert calls["references"] >= len(METRICS) * len(videos)  # references embedded again per video
 
 

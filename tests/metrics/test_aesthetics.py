@@ -51,10 +51,10 @@ def weights_dir(tmp_path_factory):
     return root
 
 
-def test_head_has_no_activations_by_hand(tmp_path):
+def test_head_has_no_activations_by_hand(ctx, tmp_path):
     """Embeddings 3*e0 and -2*e0 normalise to +-e0; the affine chain gives these by hand."""
     torch.save(constant_head_state(), tmp_path / "aesthetic-model.pth")
-    head = load_aesthetic_mlp(tmp_path / "aesthetic-model.pth")
+    head = load_aesthetic_mlp(ctx, tmp_path / "aesthetic-model.pth")
     embeds = torch.zeros(2, 768)
     embeds[0, 0], embeds[1, 0] = 3.0, -2.0
     fake = backbones.Backbone("fake", None, torch.device("cpu"), torch.float32, "", None, lambda pixels: embeds)
@@ -73,23 +73,23 @@ def test_head_has_no_activations_by_hand(tmp_path):
     assert torch.equal(scores, aesthetic_scores(fake, head, torch.zeros(2, 3, 224, 224)))
 
 
-def test_head_loads_only_the_official_key_names(tmp_path):
+def test_head_loads_only_the_official_key_names(ctx, tmp_path):
     assert sorted(aesthetic_mlp().state_dict()) == sorted(
         f"layers.{i}.{p}" for i in (0, 2, 4, 6, 7) for p in ("weight", "bias")
     )
     renamed = {key.removeprefix("layers."): value for key, value in constant_head_state().items()}
     torch.save(renamed, tmp_path / "renamed.pth")
     with pytest.raises(RuntimeError, match="Missing key"):
-        load_aesthetic_mlp(tmp_path / "renamed.pth")
+        load_aesthetic_mlp(ctx, tmp_path / "renamed.pth")
 
 
-def test_matches_opens2v_pipeline_built_from_stock_transformers_parts(weights_dir, shared_dir, monkeypatch):
+def test_matches_opens2v_pipeline_built_from_stock_transformers_parts(ready, ctx, weights_dir, shared_dir, monkeypatch):
     """get_aesscore.py's steps with the stock PIL CLIP processor on the real video's 32 frames."""
     from transformers import CLIPImageProcessorPil, CLIPVisionModelWithProjection
 
     monkeypatch.setenv("KALEIDO_BENCH_WEIGHTS", str(weights_dir))
     video = decode_video(shared_dir / "opens2v/videos/faceobj_14.mp4")
-    result = Aesthetics().score(video, CASE)
+    result = ready(Aesthetics()).score(video, CASE, ctx)
 
     folder = weights_dir / backbones.CLIP_VIT_L14_HF.filename
     indices = np.linspace(0, video.num_frames - 1, 32, dtype=int)
@@ -108,19 +108,19 @@ def test_matches_opens2v_pipeline_built_from_stock_transformers_parts(weights_di
     assert result.details["per_frame"] == pytest.approx(official.tolist(), abs=1e-6)
 
 
-def test_missing_head_is_named_even_when_clip_is_present(weights_dir, tmp_path, monkeypatch):
+def test_missing_head_is_named_even_when_clip_is_present(ctx, weights_dir, tmp_path, monkeypatch):
     import shutil
 
     shutil.copytree(weights_dir / "hf", tmp_path / "hf")
     monkeypatch.setenv("KALEIDO_BENCH_WEIGHTS", str(tmp_path))
     with pytest.raises(WeightsMissingError, match="aesthetic-model.pth"):
-        Aesthetics().setup()
+        Aesthetics().setup(ctx)
 
 
-def test_one_batch_of_32_frames_even_for_short_videos(weights_dir, monkeypatch):
+def test_one_batch_of_32_frames_even_for_short_videos(ready, ctx, weights_dir, monkeypatch):
     monkeypatch.setenv("KALEIDO_BENCH_WEIGHTS", str(weights_dir))
     frames = np.random.default_rng(0).integers(0, 256, (5, 64, 96, 3), dtype=np.uint8)
-    result = Aesthetics().score(DecodedVideo(frames, 16.0), CASE)
+    result = ready(Aesthetics()).score(DecodedVideo(frames, 16.0), CASE, ctx)
     per_frame = result.details["per_frame"]
     assert len(per_frame) == 32  # linspace repeats frames of a 5-frame video, as OpenS2V does
     assert per_frame[0] == pytest.approx(per_frame[1], abs=1e-6)  # indices 0, 0, 0, ...

@@ -51,7 +51,7 @@ def test_hf_clip_folder_with_other_preprocessing_is_refused(tmp_path):
     backbones.check_hf_clip_preprocessor(tmp_path)
 
 
-def test_hf_clip_vision_loads_full_clip_folder_once(tmp_path):
+def test_hf_clip_vision_loads_full_clip_folder_once(ctx, tmp_path):
     from transformers import CLIPConfig, CLIPModel, CLIPVisionModelWithProjection
 
     vision = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 2}
@@ -61,8 +61,8 @@ def test_hf_clip_vision_loads_full_clip_folder_once(tmp_path):
 
     from kaleido_bench.metrics.clip_vision import load_hf_clip_vision
 
-    first = load_hf_clip_vision(tmp_path)
-    assert load_hf_clip_vision(tmp_path) is first  # memoised
+    first = load_hf_clip_vision(ctx, tmp_path)
+    assert load_hf_clip_vision(ctx, tmp_path) is first  # memoised
     frames = random_frames(2)
     direct = CLIPVisionModelWithProjection.from_pretrained(tmp_path).eval()
     with torch.no_grad():
@@ -82,11 +82,11 @@ def save_tiny_open_clip(path):
     return model.eval()
 
 
-def test_open_clip_loads_from_file_with_quickgelu_and_shipped_vocabulary(tmp_path):
+def test_open_clip_loads_from_file_with_quickgelu_and_shipped_vocabulary(ctx, tmp_path):
     import open_clip
 
     reference = save_tiny_open_clip(tmp_path / "clip.safetensors")
-    backbone = backbones.load_open_clip("ViT-B-32", tmp_path / "clip.safetensors", model_overrides=TINY_OPEN_CLIP)
+    backbone = backbones.load_open_clip(ctx, "ViT-B-32", tmp_path / "clip.safetensors", model_overrides=TINY_OPEN_CLIP)
     assert isinstance(backbone.model.visual.transformer.resblocks[0].mlp.gelu, open_clip.transformer.QuickGELU)
     assert len(backbone.tokenizer.encoder) == 49408  # the real BPE vocabulary, offline
     frames = random_frames(3)
@@ -99,13 +99,13 @@ def test_open_clip_loads_from_file_with_quickgelu_and_shipped_vocabulary(tmp_pat
 
 
 @pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
-def test_open_clip_text_tower_alone_embeds_prompts_as_the_whole_model(tmp_path, suffix):
+def test_open_clip_text_tower_alone_embeds_prompts_as_the_whole_model(ctx, tmp_path, suffix):
     reference = save_tiny_open_clip(tmp_path / "clip.safetensors")
     if suffix == ".pt":
         torch.save(reference.state_dict(), tmp_path / "clip.pt")
     prompts = ["a red car", "two people dancing in the rain " * 3]
-    whole = backbones.load_open_clip("ViT-B-32", tmp_path / "clip.safetensors", model_overrides=TINY_OPEN_CLIP)
-    text = backbones.load_open_clip_text("ViT-B-32", tmp_path / f"clip{suffix}", model_overrides=TINY_OPEN_CLIP)
+    whole = backbones.load_open_clip(ctx, "ViT-B-32", tmp_path / "clip.safetensors", model_overrides=TINY_OPEN_CLIP)
+    text = backbones.load_open_clip_text(ctx, "ViT-B-32", tmp_path / f"clip{suffix}", model_overrides=TINY_OPEN_CLIP)
     assert torch.equal(text.embed_texts(prompts), whole.embed_texts(prompts))
     assert text.model.visual is None and text.preprocess is None
     text_parameters = sum(p.numel() for n, p in whole.model.named_parameters() if not n.startswith("visual."))
@@ -115,20 +115,20 @@ def test_open_clip_text_tower_alone_embeds_prompts_as_the_whole_model(tmp_path, 
         text.forward(torch.zeros(1, 3, 224, 224))
 
 
-def test_open_clip_text_tower_missing_a_tensor_names_the_file(tmp_path):
+def test_open_clip_text_tower_missing_a_tensor_names_the_file(ctx, tmp_path):
     from safetensors.torch import save_file
 
     state = save_tiny_open_clip(tmp_path / "clip.safetensors").state_dict()
     del state["ln_final.weight"]
     save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "broken.safetensors"))
     with pytest.raises(ValueError, match=r"broken\.safetensors.*ln_final\.weight"):
-        backbones.load_open_clip_text("ViT-B-32", tmp_path / "broken.safetensors", model_overrides=TINY_OPEN_CLIP)
+        backbones.load_open_clip_text(ctx, "ViT-B-32", tmp_path / "broken.safetensors", model_overrides=TINY_OPEN_CLIP)
 
 
 # --------------------------------------------------------------------------- timm DINOv2
 
 
-def test_timm_dinov2_loads_518_checkpoint_resampled_to_224(tmp_path):
+def test_timm_dinov2_loads_518_checkpoint_resampled_to_224(ctx, tmp_path):
     import timm
     from safetensors.torch import save_file
 
@@ -137,7 +137,7 @@ def test_timm_dinov2_loads_518_checkpoint_resampled_to_224(tmp_path):
     save_file({k: v.contiguous() for k, v in saved.state_dict().items()}, str(tmp_path / "model.safetensors"))
 
     backbone = backbones.load_timm_vit(
-        "vit_base_patch14_dinov2", tmp_path / "model.safetensors", model_overrides=TINY_DINOV2
+        ctx, "vit_base_patch14_dinov2", tmp_path / "model.safetensors", model_overrides=TINY_DINOV2
     )
     assert backbone.model.pos_embed.shape[1] == 16 * 16 + 1
     torch.testing.assert_close(backbone.model.blocks[1].mlp.fc2.weight, saved.blocks[1].mlp.fc2.weight)
@@ -149,13 +149,13 @@ def test_timm_dinov2_loads_518_checkpoint_resampled_to_224(tmp_path):
 # --------------------------------------------------------------------------- DINO v1
 
 
-def test_dino_v1_state_dict_loads_strictly_and_matches_timm_vit_on_square_input(tmp_path):
+def test_dino_v1_state_dict_loads_strictly_and_matches_timm_vit_on_square_input(ctx, tmp_path):
     """Same keys as facebookresearch/dino (timm's ViT shares them) and the same CLS output."""
     import timm
 
     model = backbones.dino_vision_transformer(**TINY_DINO)
     torch.save(model.state_dict(), tmp_path / "dino.pth")
-    backbone = backbones.load_dino_v1(tmp_path / "dino.pth", model_overrides=TINY_DINO)
+    backbone = backbones.load_dino_v1(ctx, tmp_path / "dino.pth", model_overrides=TINY_DINO)
     vit = timm.create_model("vit_base_patch16_224", num_classes=0, **TINY_DINO).eval()
     vit.load_state_dict(torch.load(tmp_path / "dino.pth", weights_only=True), strict=True)
     pixels = torch.randn(3, 3, 224, 224)
@@ -180,24 +180,24 @@ def test_dino_v1_interpolates_position_embedding_by_dinos_scale_factor_rule():
         assert model.eval()(torch.randn(2, 3, 224, 388)).shape == (2, 32)
 
 
-def test_dino_v1_refuses_a_training_checkpoint(tmp_path):
+def test_dino_v1_refuses_a_training_checkpoint(ctx, tmp_path):
     torch.save({"teacher": {}, "student": {}}, tmp_path / "checkpoint.pth")
     with pytest.raises(ValueError, match="backbone-only"):
-        backbones.load_dino_v1(tmp_path / "checkpoint.pth")
+        backbones.load_dino_v1(ctx, tmp_path / "checkpoint.pth")
 
 
 # --------------------------------------------------------------------------- memo / weights
 
 
-def test_each_backbone_is_built_once_per_key(tmp_path):
+def test_each_backbone_is_built_once_per_key(ctx, tmp_path):
     model = backbones.dino_vision_transformer(**TINY_DINO)
     torch.save(model.state_dict(), tmp_path / "dino.pth")
-    before = backbones.loaded_count()
-    first = backbones.load_dino_v1(tmp_path / "dino.pth", model_overrides=TINY_DINO)
-    again = backbones.load_dino_v1(str(tmp_path / "dino.pth"), model_overrides=dict(TINY_DINO))
-    assert again is first and backbones.loaded_count() == before + 1
+    before = len(ctx.pool)
+    first = backbones.load_dino_v1(ctx, tmp_path / "dino.pth", model_overrides=TINY_DINO)
+    again = backbones.load_dino_v1(ctx, str(tmp_path / "dino.pth"), model_overrides=dict(TINY_DINO))
+    assert again is first and len(ctx.pool) == before + 1
     # another precision is another model
-    assert backbones.load_dino_v1(tmp_path / "dino.pth", precision="bf16", model_overrides=TINY_DINO) is not first
+    assert backbones.load_dino_v1(ctx, tmp_path / "dino.pth", precision="bf16", model_overrides=TINY_DINO) is not first
 
 
 @pytest.mark.parametrize(
@@ -212,13 +212,13 @@ def test_each_backbone_is_built_once_per_key(tmp_path):
         ("aesthetics", "openai--clip-vit-large-patch14"),
     ],
 )
-def test_missing_weights_fail_fast_naming_the_file(tmp_path, monkeypatch, metric, filename):
+def test_missing_weights_fail_fast_naming_the_file(ctx, tmp_path, monkeypatch, metric, filename):
     from kaleido_bench.metrics.base import get_metric_class
 
     monkeypatch.setenv("KALEIDO_BENCH_WEIGHTS", str(tmp_path))
     started = time.perf_counter()
     with pytest.raises(WeightsMissingError, match=filename) as error:
-        get_metric_class(metric)().setup()
+        get_metric_class(metric)().setup(ctx)
     assert time.perf_counter() - started < 2.0
     assert f"weights download {metric}" in str(error.value)
 

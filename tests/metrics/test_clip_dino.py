@@ -13,7 +13,6 @@ from kaleido_bench.metrics import backbones
 from kaleido_bench.metrics.clip_i import ClipI
 from kaleido_bench.metrics.clip_t import ClipT, clipscore
 from kaleido_bench.metrics.dino_i import DinoI
-from kaleido_bench.metrics.embedding_cache import shared_cache
 
 TINY_OPEN_CLIP = {
     "embed_dim": 16,
@@ -43,7 +42,6 @@ def weights_dir(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def offline_weights(weights_dir, monkeypatch):
     monkeypatch.setenv("KALEIDO_BENCH_WEIGHTS", str(weights_dir))
-    shared_cache().clear()
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +76,11 @@ def by_hand_cosines(backbone, video: DecodedVideo, references) -> np.ndarray:
 
 
 @pytest.mark.parametrize("metric_class", [ClipI, DinoI])
-def test_value_is_mean_over_subject_references_of_mean_frame_cosine(metric_class, case):
+def test_value_is_mean_over_subject_references_of_mean_frame_cosine(ctx, metric_class, case):
     metric = metric_class(model_overrides=TINY_OPEN_CLIP if metric_class is ClipI else TINY_DINOV2)
-    metric.setup()
+    metric.setup(ctx)
     video = make_video()
-    result = metric.score(video, case)
+    result = metric.score(video, case, ctx)
     cos = by_hand_cosines(metric.backbone, video, case.references)
     per_reference = cos.mean(axis=0)
     assert result.value == pytest.approx(per_reference[:2].mean(), abs=1e-5)  # cup + face, not the park
@@ -109,15 +107,15 @@ def test_raw_cosine_is_not_clipped():
     assert float(cosine_matrix(frames, refs)[:, 0].mean()) == pytest.approx(0.0, abs=1e-7)
 
 
-def test_case_without_subject_reference_is_absent(case):
+def test_case_without_subject_reference_is_absent(ctx, case):
     only_background = Case("x", "a park", (case.references[2],))
-    result = ClipI(model_overrides=TINY_OPEN_CLIP).score(make_video(), only_background)
+    result = ClipI(model_overrides=TINY_OPEN_CLIP).score(make_video(), only_background, ctx)
     assert result.value is None and "subject" in result.details["absent"]
 
 
-def test_references_embedded_once_per_run_and_frames_once_per_video(case, monkeypatch):
+def test_references_embedded_once_per_run_and_frames_once_per_video(ctx, case, monkeypatch):
     metric = ClipI(model_overrides=TINY_OPEN_CLIP)
-    metric.setup()
+    metric.setup(ctx)
     calls = []
     original = metric.backbone.forward
     monkeypatch.setattr(
@@ -128,29 +126,29 @@ def test_references_embedded_once_per_run_and_frames_once_per_video(case, monkey
         ),
     )
     first, second = make_video(seed=1), make_video(seed=2)
-    metric.score(first, case)
-    metric.score(second, case)
-    metric.score(first, case)
+    metric.score(first, case, ctx)
+    metric.score(second, case, ctx)
+    metric.score(first, case, ctx)
     # video 1 frames (32) + the 3 references in one batch, video 2 frames; nothing for the rerun
     assert calls == [32, 3, 32]
-    assert shared_cache().misses == 3 and shared_cache().hits == 6
+    assert ctx.cache.misses == 3 and ctx.cache.hits == 6
 
 
-def test_clip_t_shares_frame_embeddings_with_clip_i(case):
+def test_clip_t_shares_frame_embeddings_with_clip_i(ready, ctx, case):
     video = make_video()
-    ClipI(model_overrides=TINY_OPEN_CLIP).score(video, case)
+    ready(ClipI(model_overrides=TINY_OPEN_CLIP)).score(video, case, ctx)
     embeddings = [key for key in video._cache if key[0] == "embeddings"]
-    ClipT(model_overrides=TINY_OPEN_CLIP).score(video, case)
+    ready(ClipT(model_overrides=TINY_OPEN_CLIP)).score(video, case, ctx)
     assert [key for key in video._cache if key[0] == "embeddings"] == embeddings and len(embeddings) == 1
 
 
-def test_clip_t_value_is_mean_raw_cosine_and_details_hold_clipscore(case):
+def test_clip_t_value_is_mean_raw_cosine_and_details_hold_clipscore(ctx, case):
     import open_clip
 
     metric = ClipT(model_overrides=TINY_OPEN_CLIP)
-    metric.setup()
+    metric.setup(ctx)
     video = make_video()
-    result = metric.score(video, case)
+    result = metric.score(video, case, ctx)
     model = metric.text_backbone.model
     with torch.no_grad():
         text = model.encode_text(open_clip.get_tokenizer("ViT-B-32")([case.prompt]))[0].double()
@@ -161,9 +159,9 @@ def test_clip_t_value_is_mean_raw_cosine_and_details_hold_clipscore(case):
     assert result.details["clipscore"] == pytest.approx(float((100 * cos.clamp(min=0)).mean()), abs=1e-3)
     assert result.details["text_truncated"] is False
     long_prompt = Case("y", "a very long prompt " * 40, case.references)
-    assert metric.score(video, long_prompt).details["text_truncated"] is True
+    assert metric.score(video, long_prompt, ctx).details["text_truncated"] is True
     assert len(metric._text) == 2  # each prompt encoded once
-    metric.score(make_video(seed=5), case)
+    metric.score(make_video(seed=5), case, ctx)
     assert len(metric._text) == 2
 
 
@@ -173,5 +171,5 @@ def test_clipscore_clips_each_frame_before_the_mean():
     assert float(cosines.mean()) == pytest.approx(0.2)
 
 
-def test_clip_t_empty_prompt_is_absent(case):
-    assert ClipT(model_overrides=TINY_OPEN_CLIP).score(make_video(), Case("z", " ", case.references)).value is None
+def test_clip_t_empty_prompt_is_absent(ctx, case):
+    assert ClipT(model_overrides=TINY_OPEN_CLIP).score(make_video(), Case("z", " ", case.references), ctx).value is None

@@ -22,13 +22,6 @@ TEXT = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 1, "num
         "vocab_size": 99, "max_position_embeddings": 77, "bos_token_id": 0, "eos_token_id": 1}
 
 
-@pytest.fixture(autouse=True)
-def fresh_models():
-    backbones.clear_loaded()
-    yield
-    backbones.clear_loaded()
-
-
 def save_open_clip(path, seed=0):
     import open_clip
     from safetensors.torch import save_file
@@ -65,10 +58,10 @@ def frames(count=3, height=480, width=832, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (count, height, width, 3), dtype=np.uint8)
 
 
-def test_open_clip_tower_in_transformers_matches_open_clip(tmp_path):
+def test_open_clip_tower_in_transformers_matches_open_clip(ctx, tmp_path):
     reference = save_open_clip(tmp_path / "l14.safetensors")
-    tower = clip_vision.load_open_clip_image_tower("ViT-L-14", tmp_path / "l14.safetensors", model_overrides=TINY_L14)
-    full = backbones.load_open_clip("ViT-L-14", tmp_path / "l14.safetensors", model_overrides=TINY_L14)
+    tower = clip_vision.load_open_clip_image_tower(ctx, "ViT-L-14", tmp_path / "l14.safetensors", model_overrides=TINY_L14)
+    full = backbones.load_open_clip(ctx, "ViT-L-14", tmp_path / "l14.safetensors", model_overrides=TINY_L14)
     assert tower.preprocess_id == full.preprocess_id  # open_clip's own preprocessing, unchanged
     pixels = tower.preprocess(frames())
     assert torch.equal(pixels, full.preprocess(frames()))
@@ -79,20 +72,20 @@ def test_open_clip_tower_in_transformers_matches_open_clip(tmp_path):
     assert torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
 
 
-def test_same_weights_in_two_formats_give_one_model_and_other_weights_another(tmp_path):
+def test_same_weights_in_two_formats_give_one_model_and_other_weights_another(ctx, tmp_path):
     reference = save_open_clip(tmp_path / "l14.safetensors")
     save_hf_folder(tmp_path / "same", reference)
     save_hf_folder(tmp_path / "changed", reference, change=True)
     from_open_clip = clip_vision.load_open_clip_image_tower(
-        "ViT-L-14", tmp_path / "l14.safetensors", model_overrides=TINY_L14
+        ctx, "ViT-L-14", tmp_path / "l14.safetensors", model_overrides=TINY_L14
     )
-    same = clip_vision.load_hf_clip_vision(tmp_path / "same")
-    changed = clip_vision.load_hf_clip_vision(tmp_path / "changed")
+    same = clip_vision.load_hf_clip_vision(ctx, tmp_path / "same")
+    changed = clip_vision.load_hf_clip_vision(ctx, tmp_path / "changed")
     assert same.model is from_open_clip.model and same.id == from_open_clip.id
     assert changed.model is not same.model and changed.id != same.id
 
 
-def test_aesthetics_and_clip_i_l14_share_one_forward_with_unchanged_values(tmp_path):
+def test_aesthetics_and_clip_i_l14_share_one_forward_with_unchanged_values(ctx, tmp_path):
     reference = save_open_clip(tmp_path / "l14.safetensors")
     save_hf_folder(tmp_path / "hf", reference)
     torch.save(aesthetic_mlp().state_dict(), tmp_path / "head.pth")
@@ -106,8 +99,10 @@ def test_aesthetics_and_clip_i_l14_share_one_forward_with_unchanged_values(tmp_p
     video = DecodedVideo(frames(40), 16.0)
     aesthetics = Aesthetics(clip_path=str(tmp_path / "hf"), mlp_path=str(tmp_path / "head.pth"))
     clip_i = ClipIL14(model_path=str(tmp_path / "l14.safetensors"), model_overrides=TINY_L14)
-    value = aesthetics.score(video, case).value
-    clip_i.score(video, case)
+    aesthetics.setup(ctx)
+    clip_i.setup(ctx)
+    value = aesthetics.score(video, case, ctx).value
+    clip_i.score(video, case, ctx)
     assert sum(1 for key in video._cache if key[0] == "embeddings") == 1  # one ViT forward for both
 
     # aesthetics is the same number the direct one-batch path gives
@@ -115,7 +110,7 @@ def test_aesthetics_and_clip_i_l14_share_one_forward_with_unchanged_values(tmp_p
     assert value == direct.mean().item()
 
 
-def test_open_clip_file_without_a_tower_tensor_names_the_file(tmp_path):
+def test_open_clip_file_without_a_tower_tensor_names_the_file(ctx, tmp_path):
     from safetensors.torch import load_file, save_file
 
     save_open_clip(tmp_path / "l14.safetensors")
@@ -123,7 +118,7 @@ def test_open_clip_file_without_a_tower_tensor_names_the_file(tmp_path):
     del state["visual.ln_post.bias"]
     save_file(state, str(tmp_path / "broken.safetensors"))
     with pytest.raises(ValueError, match="broken.safetensors.*visual.ln_post.bias"):
-        clip_vision.load_open_clip_image_tower("ViT-L-14", tmp_path / "broken.safetensors", model_overrides=TINY_L14)
+        clip_vision.load_open_clip_image_tower(ctx, "ViT-L-14", tmp_path / "broken.safetensors", model_overrides=TINY_L14)
 
 
 def test_digest_sees_every_byte():
@@ -136,14 +131,14 @@ def test_digest_sees_every_byte():
     assert clip_vision.TowerWeights({"hidden_size": 5}, tensors, "x").digest() != base
 
 
-def test_a_tower_gives_the_same_bits_whichever_file_it_was_read_from(tmp_path):
+def test_a_tower_gives_the_same_bits_whichever_file_it_was_read_from(ctx, tmp_path):
     """Built alone from either format (other memory offsets in the files), one image embeds identically."""
     reference = save_open_clip(tmp_path / "l14.safetensors")
     save_hf_folder(tmp_path / "hf", reference)
     pixels = backbones.hf_clip_preprocess(frames(1, 300, 200))
     from_open_clip = clip_vision.load_open_clip_image_tower(
-        "ViT-L-14", tmp_path / "l14.safetensors", model_overrides=TINY_L14
+        ctx, "ViT-L-14", tmp_path / "l14.safetensors", model_overrides=TINY_L14
     ).embed_pixels(pixels)
-    backbones.clear_loaded()
-    from_folder = clip_vision.load_hf_clip_vision(tmp_path / "hf").embed_pixels(pixels)
+    ctx.pool.close()
+    from_folder = clip_vision.load_hf_clip_vision(ctx, tmp_path / "hf").embed_pixels(pixels)
     assert torch.equal(from_open_clip, from_folder)

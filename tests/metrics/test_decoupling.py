@@ -96,15 +96,15 @@ def single_case(ref: ReferenceImage) -> Case:
 
 
 @pytest.mark.parametrize("name, margin", [("coffee", 0.5), ("chelsea", 0.2)])
-def test_subject_on_new_background_scores_clearly_better_than_collage_with_reference_background(
+def test_subject_on_new_background_scores_clearly_better_than_collage_with_reference_background(ready, ctx,
     references, name, margin
 ):
     photo, ref = references[name]
-    metric = DecouplingHistogram()
+    metric = ready(DecouplingHistogram())
     case = single_case(ref)
-    collage = metric.score(collage_video(photo), case)
-    fresh = metric.score(new_background_video(name, photo), case)
-    still = metric.score(DecodedVideo(np.repeat(photo[None], T, 0), 16.0), case)
+    collage = metric.score(collage_video(photo), case, ctx)
+    fresh = metric.score(new_background_video(name, photo), case, ctx)
+    still = metric.score(DecodedVideo(np.repeat(photo[None], T, 0), 16.0), case, ctx)
     assert collage.value is not None and fresh.value is not None and still.value is not None
     assert collage.value <= 0.05 and still.value <= 0.05  # the whole background is there
     assert fresh.value >= collage.value + margin
@@ -114,7 +114,7 @@ def test_subject_on_new_background_scores_clearly_better_than_collage_with_refer
     assert 0.0 <= fresh.details["leakage"] <= 1.0 and fresh.value == pytest.approx(1 - fresh.details["leakage"])
 
 
-def test_two_subjects_pasted_half_size_are_found_at_the_half_scale(references):
+def test_two_subjects_pasted_half_size_are_found_at_the_half_scale(ready, ctx, references):
     """A multi-subject collage shows each reference at about half size: the 0.5x patches catch it."""
     (cat, cat_ref), (cup, cup_ref) = references["chelsea"], references["coffee"]
     canvas = grey_canvas()
@@ -126,30 +126,30 @@ def test_two_subjects_pasted_half_size_are_found_at_the_half_scale(references):
             frame[50 : 50 + small.shape[0], x0 : x0 + 190] = small
         frames.append(frame)
     case = Case("multiobject_cat_cup", "a cat and a cup", (cat_ref, cup_ref))
-    result = DecouplingHistogram().score(DecodedVideo(np.stack(frames), 16.0), case)
+    result = ready(DecouplingHistogram()).score(DecodedVideo(np.stack(frames), 16.0), case, ctx)
     assert result.value is not None and result.value <= 0.15
     assert {row["scale"] for row in result.details["references"]} == {0.5}
 
 
-def test_plain_backdrop_reference_contributes_nothing_and_background_only_case_is_absent(tmp_path, references):
+def test_plain_backdrop_reference_contributes_nothing_and_background_only_case_is_absent(ready, ctx, tmp_path, references):
     white = np.full((200, 300, 3), 255, np.uint8)
     white[60:140, 100:200] = (30, 90, 200)  # a blue box on a studio white
     Image.fromarray(white).save(tmp_path / "box.png")
     box = ReferenceImage("object/box.png", tmp_path / "box.png", Role.OBJECT, "Box")
     video = DecodedVideo(np.repeat(white[None], 4, 0), 16.0)
-    metric = DecouplingHistogram()
-    plain = metric.score(video, Case("singleobj_box", "a box", (box,)))
+    metric = ready(DecouplingHistogram())
+    plain = metric.score(video, Case("singleobj_box", "a box", (box,)), ctx)
     assert plain.value is None and "plain" in plain.details["absent"]
     assert plain.details["references"][0]["mask_source"] == "plain backdrop"
 
     photo, cup = references["coffee"]
-    mixed = metric.score(collage_video(photo), Case("multiobject_box_cup", "a box and a cup", (box, cup)))
+    mixed = metric.score(collage_video(photo), Case("multiobject_box_cup", "a box and a cup", (box, cup)), ctx)
     rows = mixed.details["references"]
     assert rows[0]["leakage"] is None and "plain backdrop" in rows[0]["skipped"]
     assert mixed.value == pytest.approx(1 - rows[1]["leakage"])
 
     background = ReferenceImage("environment/coffee.png", cup.path, Role.BACKGROUND, "Table")
-    only_background = metric.score(collage_video(photo), Case("bg_only", "a table", (background,)))
+    only_background = metric.score(collage_video(photo), Case("bg_only", "a table", (background,)), ctx)
     assert only_background.value is None and "no subject reference" in only_background.details["absent"]
 
 
@@ -177,15 +177,15 @@ def test_metrics_are_registered_under_their_own_names_with_direction_and_weights
     assert DecouplingHistogram.weights == ()
 
 
-def test_missing_dinov2_weights_raise_quickly(references):
-    photo, ref = references["coffee"]
+def test_missing_dinov2_weights_raise_quickly(ctx, references):
+    references["coffee"]
     start = time.monotonic()
     with pytest.raises(WeightsMissingError, match="vit_base_patch14_dinov2"):
-        DecouplingDino().score(collage_video(photo), single_case(ref))
+        DecouplingDino().setup(ctx)
     assert time.monotonic() - start < 10
 
 
-def test_dinov2_path_loads_a_tiny_random_vit_through_the_shared_loader(tmp_path, references):
+def test_dinov2_path_loads_a_tiny_random_vit_through_the_shared_loader(ready, ctx, tmp_path, references):
     """Plumbing only (random weights: no ordering claim): shapes, details and determinism."""
     import timm
     import torch
@@ -200,8 +200,8 @@ def test_dinov2_path_loads_a_tiny_random_vit_through_the_shared_loader(tmp_path,
     photo, ref = references["coffee"]
     video = collage_video(photo)
     options = {"model_path": str(checkpoint), "model_overrides": overrides, "num_frames": 4}
-    first = DecouplingDino(**options).score(video, single_case(ref))
-    second = DecouplingDino(**options).score(video, single_case(ref))
+    first = ready(DecouplingDino(**options)).score(video, single_case(ref), ctx)
+    second = ready(DecouplingDino(**options)).score(video, single_case(ref), ctx)
     assert first.value is not None and 0.0 <= first.value <= 1.0
     assert first.value == second.value
     assert first.details["features"] == "dinov2" and first.details["threshold"] == 0.60
@@ -223,13 +223,13 @@ def test_options_are_checked_and_recorded(tmp_path):
     assert config["name"] == "decoupling_hist" and config["threshold"] == 0.9 and config["features"] == "histogram"
 
 
-def test_mask_files_from_a_segmentation_model_replace_grabcut(tmp_path, references):
+def test_mask_files_from_a_segmentation_model_replace_grabcut(ready, ctx, tmp_path, references):
     photo, ref = references["coffee"]
     mask = (ellipse(*photo.shape[:2], SUBJECT_BOX["coffee"]) * 255).astype(np.uint8)
     (tmp_path / "object").mkdir()
     Image.fromarray(mask).save(tmp_path / "object" / "coffee.png")
-    metric = DecouplingHistogram(mask="files", mask_dir=str(tmp_path))
-    result = metric.score(new_background_video("coffee", photo), single_case(ref))
+    metric = ready(DecouplingHistogram(mask="files", mask_dir=str(tmp_path)))
+    result = metric.score(new_background_video("coffee", photo), single_case(ref), ctx)
     row = result.details["references"][0]
     assert row["mask_source"].startswith("file:")
     # the video shows exactly the masked subject; the leak left (about 0.24, as with GrabCut) is

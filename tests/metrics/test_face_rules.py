@@ -12,14 +12,6 @@ import pytest
 from kaleido_bench.bench.cases import Case, ReferenceImage, Role
 from kaleido_bench.bench.video import DecodedVideo
 from kaleido_bench.metrics import face_rules
-from kaleido_bench.metrics.embedding_cache import shared_cache
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    shared_cache().clear()
-    yield
-    shared_cache().clear()
 
 
 def _case(case_id: str, *relpaths: str) -> Case:
@@ -144,7 +136,7 @@ def test_sampled_frames_are_computed_once_per_distinct_index():
     assert values == np.linspace(0, 2, 32, dtype=int).tolist()
 
 
-def test_reference_embedding_once_per_file_content_and_no_face_cached(tmp_path):
+def test_reference_embedding_once_per_file_content_and_no_face_cached(ctx, tmp_path):
     first, copy, blank = tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png"
     first.write_bytes(b"same bytes")
     copy.write_bytes(b"same bytes")
@@ -156,11 +148,11 @@ def test_reference_embedding_once_per_file_content_and_no_face_cached(tmp_path):
         return None if path == blank else np.array([3.0, 4.0], np.float32)
 
     for path in (first, copy, first):
-        np.testing.assert_array_equal(face_rules.reference_embedding(path, "m", "p", embed), [3.0, 4.0])
-    assert face_rules.reference_embedding(blank, "m", "p", embed) is None
-    assert face_rules.reference_embedding(blank, "m", "p", embed) is None
+        np.testing.assert_array_equal(face_rules.reference_embedding(path, "m", "p", embed, ctx.cache), [3.0, 4.0])
+    assert face_rules.reference_embedding(blank, "m", "p", embed, ctx.cache) is None
+    assert face_rules.reference_embedding(blank, "m", "p", embed, ctx.cache) is None
     assert calls == ["a.png", "c.png"]
-    face_rules.reference_embedding(first, "other-model", "p", embed)
+    face_rules.reference_embedding(first, "other-model", "p", embed, ctx.cache)
     assert calls[-1] == "a.png"
 
 

@@ -20,7 +20,6 @@ from PIL import Image
 from kaleido_bench.bench.cases import Case, ReferenceImage, Role
 from kaleido_bench.bench.errors import WeightsMissingError
 from kaleido_bench.bench.video import DecodedVideo
-from kaleido_bench.metrics.embedding_cache import shared_cache
 from kaleido_bench.metrics.face_sim_arc import FaceSimArc, InsightFaceFaces, pack_location
 from kaleido_bench.metrics.face_sim_cur import FaceSimCur
 from kaleido_bench.metrics.random_weights import TEMPLATE_224, synthetic_buffalo_l
@@ -32,13 +31,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureW
 
 # TEMPLATE_224 (ArcFace's 5 points doubled) + (16, 16): norm_crop(..., 224) crops exactly image[16:240, 16:240].
 SIZE = 256
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    shared_cache().clear()
-    yield
-    shared_cache().clear()
 
 
 # ----------------------------------------------------------------------------- fakes
@@ -115,67 +107,67 @@ def _metrics(detector: FakeDetector, recognition: FakeRecognition, backbone: Fak
     faces = InsightFaceFaces(FakeApp(detector, recognition), key="fake")
     arc, cur = FaceSimArc(), FaceSimCur()
     arc.faces = cur.faces = faces
-    cur.model, cur.model_id = backbone, f"fake-{id(backbone)}"
+    cur.model, cur.model_id, cur.device = backbone, f"fake-{id(backbone)}", "cpu"
     return arc, cur
 
 
 # ----------------------------------------------------------------------------- rules
 
 
-def test_arc_keeps_zero_frames_cur_drops_them_no_face_frames_skipped(tmp_path):
+def test_arc_keeps_zero_frames_cur_drops_them_no_face_frames_skipped(ctx, tmp_path):
     arc, cur = _metrics(FakeDetector(), FakeRecognition(TABLE), FakeBackbone(TABLE))
     case = _case(tmp_path, np.full((SIZE, SIZE, 3), 200, np.uint8))
     # 4 frames -> linspace(0, 3, 32, int) takes them 11, 10, 10 and 1 times; the black one has no face
     video = _grey_video(200, 150, 100, 0)
-    arc_result, cur_result = arc.score(video, case), cur.score(video, case)
+    arc_result, cur_result = arc.score(video, case, ctx), cur.score(video, case, ctx)
     assert arc_result.details["frames_with_face"] == cur_result.details["frames_with_face"] == 31
     assert arc_result.details["frame_scores"][-1] is None
     assert arc_result.value == pytest.approx((11 * 1.0 + 10 * 0.6 + 10 * 0.0) / 31, rel=1e-6)
     assert cur_result.value == pytest.approx((11 * 1.0 + 10 * 0.6) / 21, rel=1e-6)
 
 
-def test_video_without_faces_scores_zero_reference_without_face_is_absent(tmp_path):
+def test_video_without_faces_scores_zero_reference_without_face_is_absent(ctx, tmp_path):
     arc, cur = _metrics(FakeDetector(), FakeRecognition(TABLE), FakeBackbone(TABLE))
     case = _case(tmp_path, np.full((SIZE, SIZE, 3), 200, np.uint8))
     for metric in (arc, cur):
-        result = metric.score(_grey_video(0, 0), case)
+        result = metric.score(_grey_video(0, 0), case, ctx)
         assert result.value == 0.0 and result.details["frames_with_face"] == 0
     blank = _case(tmp_path, np.zeros((SIZE, SIZE, 3), np.uint8), "humanobj_2", "Images/h/woman/blank.png")
     for metric in (arc, cur):
-        result = metric.score(_grey_video(200), blank)
+        result = metric.score(_grey_video(200), blank, ctx)
         assert result.value is None and result.details["absent"] == "no face found in reference Images/h/woman/blank.png"
 
 
-def test_non_face_case_is_absent_without_loading_models(tmp_path):
+def test_non_face_case_is_absent_without_loading_models(ctx, tmp_path):
     case = _case(tmp_path, np.zeros((8, 8, 3), np.uint8), case_id="multihuman_3")
     for metric in (FaceSimArc(), FaceSimCur()):  # no setup, no weights needed
-        assert "not a face case" in metric.score(_grey_video(200), case).details["absent"]
+        assert "not a face case" in metric.score(_grey_video(200), case, ctx).details["absent"]
 
 
-def test_arc_and_cur_share_one_detection_pass_per_video_and_reference(tmp_path):
+def test_arc_and_cur_share_one_detection_pass_per_video_and_reference(ctx, tmp_path):
     detector = FakeDetector()
     arc, cur = _metrics(detector, FakeRecognition(TABLE), FakeBackbone(TABLE))
     case = _case(tmp_path, np.full((SIZE, SIZE, 3), 200, np.uint8))
     video = _grey_video(200, 150, 0)
-    arc.score(video, case)
+    arc.score(video, case, ctx)
     # reference 1 + three distinct frames, the black one twice (pad retry)
     assert len(detector.calls) == 5
-    cur.score(video, case)
+    cur.score(video, case, ctx)
     assert len(detector.calls) == 5
 
 
-def test_reference_embedded_once_per_file_content_and_frames_in_one_batch(tmp_path):
+def test_reference_embedded_once_per_file_content_and_frames_in_one_batch(ctx, tmp_path):
     backbone = FakeBackbone(TABLE)
     _, cur = _metrics(FakeDetector(), FakeRecognition(TABLE), backbone)
     image = np.full((SIZE, SIZE, 3), 200, np.uint8)
     first = _case(tmp_path, image)
     same_bytes = _case(tmp_path, image, "singleface_2", "Images/singleface/crop_man/copy.png")
-    cur.score(_grey_video(200, 150), first)
-    cur.score(_grey_video(150, 200, 100), same_bytes)
+    cur.score(_grey_video(200, 150), first, ctx)
+    cur.score(_grey_video(150, 200, 100), same_bytes, ctx)
     assert [len(b) for b in backbone.batches] == [1, 32, 32]  # reference once; 32 frames per batch
 
 
-def test_tie_between_equal_faces_goes_to_the_later_one(tmp_path):
+def test_tie_between_equal_faces_goes_to_the_later_one(ctx, tmp_path):
     class TwoFaces(FakeDetector):
         def detect(self, image, max_num=0, metric="default"):
             box, kps = super().detect(image)
@@ -188,19 +180,19 @@ def test_tie_between_equal_faces_goes_to_the_later_one(tmp_path):
     arc, _ = _metrics(TwoFaces(), FakeRecognition(TABLE), FakeBackbone(TABLE))
     frame = np.full((SIZE, SIZE, 3), 200, np.uint8)
     frame[:, 160:] = 150  # the right face (keypoint centre x ~ 228) sits on 150
-    result = arc.score(DecodedVideo(frame[None], 16.0), _case(tmp_path, np.full((SIZE, SIZE, 3), 200, np.uint8)))
+    result = arc.score(DecodedVideo(frame[None], 16.0), _case(tmp_path, np.full((SIZE, SIZE, 3), 200, np.uint8)), ctx)
     assert result.value == pytest.approx(0.6)
 
 
-def test_pad_retry_arc_embeds_the_padded_image_cur_crops_the_original(tmp_path):
+def test_pad_retry_arc_embeds_the_padded_image_cur_crops_the_original(ctx, tmp_path):
     # the face is only found after padding, and its 224 crop sticks 40 px out of the frame's left edge
     detector = FakeDetector(sees=lambda image: image.shape[0] > SIZE, dx=-40.0)
     recognition, backbone = FakeRecognition(TABLE), FakeBackbone()
     arc, cur = _metrics(detector, recognition, backbone)
     case = _case(tmp_path, np.full((SIZE, SIZE, 3), 200, np.uint8))
-    assert arc.score(_grey_video(200), case).value == pytest.approx(1.0)
+    assert arc.score(_grey_video(200), case, ctx).value == pytest.approx(1.0)
     assert set(recognition.images) == {(SIZE + 2 * 64, SIZE + 2 * 64)}  # padded by int(0.25 * 256)
-    cur.score(_grey_video(200), case)
+    cur.score(_grey_video(200), case, ctx)
     crops = backbone.batches[-1]
     # the crop spans frame x -24..200: its left 24 of 224 px (12 of 112) are black from warpAffine on
     # the UNPADDED frame (grey 128 would mean the padded one); the rest is the frame's 200
@@ -211,15 +203,15 @@ def test_pad_retry_arc_embeds_the_padded_image_cur_crops_the_original(tmp_path):
 # ----------------------------------------------------------------------------- weights
 
 
-def test_missing_buffalo_l_is_one_clear_error_quickly():
+def test_missing_buffalo_l_is_one_clear_error_quickly(ctx):
     started = time.perf_counter()
     with pytest.raises(WeightsMissingError) as error:
-        FaceSimArc().setup()
+        FaceSimArc().setup(ctx)
     assert time.perf_counter() - started < 10
     message = str(error.value)
     assert "buffalo_l" in message and "kaleido-bench weights download face_sim_arc" in message
     with pytest.raises(WeightsMissingError, match="face_sim_cur"):
-        FaceSimCur().setup()
+        FaceSimCur().setup(ctx)
 
 
 def test_pack_location_accepts_root_opens2v_checkout_and_pack_folder(tmp_path):
@@ -277,7 +269,7 @@ def test_shallow_ir_round_trip_gives_identical_embeddings(tmp_path):
         load_ir_backbone(path, stage_units=(1, 1, 1, 1))
 
 
-def test_real_insightface_pack_and_ir_file_through_resolver_and_setup(tmp_path):
+def test_real_insightface_pack_and_ir_file_through_resolver_and_setup(ctx, tmp_path):
     pytest.importorskip("onnx")
     from kaleido_bench.metrics.curricular_face import build_ir_backbone
 
@@ -289,8 +281,8 @@ def test_real_insightface_pack_and_ir_file_through_resolver_and_setup(tmp_path):
 
     arc = FaceSimArc(buffalo_l_path=str(tmp_path / "weights"))
     cur = FaceSimCur(buffalo_l_path=str(tmp_path / "weights"), curricular_face_path=str(bin_path), stage_units=(1, 1, 1, 1))
-    arc.setup()
-    cur.setup()
+    arc.setup(ctx)
+    cur.setup(ctx)
     assert cur.faces is arc.faces  # one FaceAnalysis for both metrics
     detector = arc.faces.app.det_model
     assert detector.det_thresh == 0.5 and tuple(detector.input_size) == (320, 320)
@@ -305,10 +297,10 @@ def test_real_insightface_pack_and_ir_file_through_resolver_and_setup(tmp_path):
 
     r, o = arc_embedding(reference), arc_embedding(other)
     cos_other = max(0.0, float(r @ o / np.linalg.norm(r) / np.linalg.norm(o)))
-    arc_result = arc.score(video, case)
+    arc_result = arc.score(video, case, ctx)
     assert 0.1 < cos_other < 0.9
     assert arc_result.details["frames_with_face"] == 31
     assert arc_result.value == pytest.approx((16 * 1.0 + 15 * cos_other) / 31, rel=1e-5)
-    cur_result = cur.score(video, case)
+    cur_result = cur.score(video, case, ctx)
     assert cur_result.details["frames_with_face"] == 31
     assert cur_result.details["frame_scores"][:16] == pytest.approx([1.0] * 16, abs=1e-5)

@@ -13,10 +13,10 @@ from kaleido_bench.metrics.motion_amplitude import MotionAmplitude, farneback_am
 
 
 @pytest.mark.parametrize("case_id", ["faceobj_14", "singleface_3"])
-def test_matches_official_motion_fb_on_real_videos(shared_dir, case_id):
+def test_matches_official_motion_fb_on_real_videos(ctx, shared_dir, case_id):
     official = json.loads((shared_dir / "opens2v/reference_outputs/motion_amplitude.json").read_text())
     video = decode_video(shared_dir / f"opens2v/videos/{case_id}.mp4")
-    result = MotionAmplitude().score(video, Case(case_id, "", ()))
+    result = MotionAmplitude().score(video, Case(case_id, "", ()), ctx)
     assert result.value == pytest.approx(official[case_id]["motion_fb"], abs=1e-4)
     assert result.details["frames"] == 69
 
@@ -32,6 +32,6 @@ def test_amplitude_is_half_the_pixel_shift_per_frame():
     assert farneback_amplitude(moving) == pytest.approx(1.0, abs=0.05)
 
 
-def test_single_frame_video_is_absent():
+def test_single_frame_video_is_absent(ctx):
     video = DecodedVideo(np.zeros((1, 16, 16, 3), np.uint8), 16.0)
-    assert MotionAmplitude().score(video, Case("x", "", ())).value is None
+    assert MotionAmplitude().score(video, Case("x", "", ()), ctx).value is None

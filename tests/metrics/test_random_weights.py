@@ -6,7 +6,6 @@ import pytest
 
 from kaleido_bench.metrics import backbones
 from kaleido_bench.metrics.base import get_metric_class
-from kaleido_bench.metrics.embedding_cache import shared_cache
 from kaleido_bench.metrics.random_weights import metric_options, weight_files, write_random_weights
 
 pytest.importorskip("torch")
@@ -37,7 +36,6 @@ def written(tmp_path_factory):
 @pytest.fixture
 def tiny_weights(written, monkeypatch):
     monkeypatch.setenv("KALEIDO_BENCH_WEIGHTS", str(written[0]))
-    shared_cache().clear()
     return written
 
 
@@ -53,10 +51,10 @@ def test_every_declared_file_is_written_once_at_the_resolver_path(tiny_weights):
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 @pytest.mark.parametrize("name", MODEL_METRICS)
-def test_each_metric_sets_up_from_the_written_files(tiny_weights, name):
+def test_each_metric_sets_up_from_the_written_files(ctx, tiny_weights, name):
     root, _ = tiny_weights
     metric = get_metric_class(name)(**metric_options(name, "tiny"))
-    metric.setup()
+    metric.setup(ctx)
     loaded = [v for v in vars(metric).values() if v is not None and not isinstance(v, (dict, str, int, float))]
     assert loaded, f"{name} holds no model after setup"
     for value in loaded:
@@ -66,11 +64,11 @@ def test_each_metric_sets_up_from_the_written_files(tiny_weights, name):
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")
-def test_synthetic_face_pack_finds_one_face_in_any_image(tiny_weights):
+def test_synthetic_face_pack_finds_one_face_in_any_image(ctx, tiny_weights):
     import numpy as np
 
     metric = get_metric_class("face_sim_arc")()
-    metric.setup()
+    metric.setup(ctx)
     for image in (np.zeros((48, 64, 3), np.uint8), np.full((480, 832, 3), 200, np.uint8)):
         assert metric.faces.find(image) is not None
 

@@ -103,9 +103,9 @@ def test_suite_score_is_frame_weighted_not_a_mean_of_videos():
     assert BackgroundConsistency().aggregate(results[2:]) is None
 
 
-def test_single_frame_video_is_absent():
+def test_single_frame_video_is_absent(ctx):
     video = DecodedVideo(np.zeros((1, 32, 32, 3), np.uint8), 16.0)
-    assert SubjectConsistency(model_overrides=TINY_DINO).score(video, CASE).value is None
+    assert SubjectConsistency(model_overrides=TINY_DINO).score(video, CASE, ctx).value is None
 
 
 # --------------------------------------------------------------------------- preprocessing
@@ -140,21 +140,21 @@ def test_dino_resize_is_bilinear_without_antialias_on_floats():
 # --------------------------------------------------------------------------- end to end
 
 
-def test_subject_consistency_matches_vbench_loop_on_tiny_dino(weights_dir):
+def test_subject_consistency_matches_vbench_loop_on_tiny_dino(ready, ctx, weights_dir):
     video = smooth_video(num_frames=5)
-    exact = SubjectConsistency(model_overrides=TINY_DINO, batch_size=1).score(video, CASE)
-    model = backbones.load_dino_v1(weights_dir / backbones.DINO_VITB16.filename, model_overrides=TINY_DINO).model
+    exact = ready(SubjectConsistency(model_overrides=TINY_DINO, batch_size=1)).score(video, CASE, ctx)
+    model = backbones.load_dino_v1(ctx, weights_dir / backbones.DINO_VITB16.filename, model_overrides=TINY_DINO).model
     video_sim, count = vbench_by_hand(model, vbench_dino_transform(), video.frames, one_at_a_time=True)
     assert exact.details == {"sum": video_sim, "count": count, "frames": 5}  # bit-identical
     assert exact.value == video_sim / count
-    batched = SubjectConsistency(model_overrides=TINY_DINO, batch_size=32).score(smooth_video(num_frames=5), CASE)
+    batched = ready(SubjectConsistency(model_overrides=TINY_DINO, batch_size=32)).score(smooth_video(num_frames=5), CASE, ctx)
     assert batched.value == pytest.approx(exact.value, abs=1e-6)  # batching: fp32 rounding only
 
 
-def test_background_consistency_matches_vbench_loop_on_tiny_clip(weights_dir):
+def test_background_consistency_matches_vbench_loop_on_tiny_clip(ready, ctx, weights_dir):
     video = smooth_video(num_frames=6, height=100, width=300)
-    metric = BackgroundConsistency(model_overrides=TINY_OPEN_CLIP)
-    result = metric.score(video, CASE)
+    metric = ready(BackgroundConsistency(model_overrides=TINY_OPEN_CLIP))
+    result = metric.score(video, CASE, ctx)
     assert metric.backbone.dtype == torch.float32  # CPU: fp32, as clip.load gives
     video_sim, count = vbench_by_hand(
         metric.backbone.model.encode_image, vbench_clip_transform(), video.frames, one_at_a_time=False
@@ -165,15 +165,15 @@ def test_background_consistency_matches_vbench_loop_on_tiny_clip(weights_dir):
 
 
 def test_background_consistency_runs_fp16_only_on_cuda():
-    assert BackgroundConsistency(device="cpu").precision() == "fp32"
-    assert BackgroundConsistency(device="cuda").precision() == "fp16"
-    assert BackgroundConsistency(device="cuda", precision="fp32").precision() == "fp32"
+    assert BackgroundConsistency().precision("cpu") == "fp32"
+    assert BackgroundConsistency().precision("cuda") == "fp16"
+    assert BackgroundConsistency(precision="fp32").precision("cuda") == "fp32"
 
 
-def test_subject_consistency_on_a_real_video(shared_dir):
+def test_subject_consistency_on_a_real_video(ready, ctx, shared_dir):
     """Every one of the 69 frames, 480x832 resized to 224x388 (DINO's 14x24 patch grid)."""
     video = decode_video(shared_dir / "opens2v/videos/faceobj_14.mp4")
-    result = SubjectConsistency(model_overrides=TINY_DINO).score(video, CASE)
+    result = ready(SubjectConsistency(model_overrides=TINY_DINO)).score(video, CASE, ctx)
     assert result.details["count"] == 68 and result.details["frames"] == 69
     assert math.isclose(result.value, result.details["sum"] / 68)
     assert 0.0 <= result.value <= 1.0
