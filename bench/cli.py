@@ -315,8 +315,7 @@ def profile(
                 raise BenchError("--repeat applies to the plain profile, not to --one-by-one")
             result = profile_one_by_one(videos, suite=suite, data_root=data_root, metric_names=_split(metrics),
                                         device=_device(device),
-                                        overlap=Overlap.for_device(_device(device), metric_workers),
-                                                 device=_device(device))
+                                        overlap=Overlap.for_device(_device(device), metric_workers))
             table, summary = result.table(), result.summary()
         else:
             table = profile_videos(videos, suite=suite, data_root=data_root, metric_names=_split(metrics),

@@ -22,19 +22,13 @@ import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
 SETUP_LOCK = threading.Lock()  # one model build at a time in the process (see the module docstring)
-
-
-def set_up(metric: Any) -> None:
-    """`metric.setup()`, holding `SETUP_LOCK`."""
-    with SETUP_LOCK:
-        metric.setup()
 
 
 @dataclass(frozen=True)

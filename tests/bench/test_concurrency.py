@@ -51,19 +51,24 @@ def test_decode_ahead_decodes_on_request_and_raises_at_take(tmp_path):
     assert calls[-1][1] == threading.current_thread().name
 
 
-def test_setups_never_run_at_once():
-    from kaleido_bench.bench.concurrency import set_up
+def test_setups_never_run_at_once(ctx):
+    from kaleido_bench.bench.engine import Engine
+    from kaleido_bench.metrics.base import Metric
 
     running, most = [], []
 
-    class Slow:
-        def setup(self) -> None:
+    class Slow(Metric):
+        def setup(self, context) -> None:
             running.append(1)
             most.append(len(running))
             time.sleep(0.05)
             running.pop()
 
-    outcomes = list(each_timed([Slow() for _ in range(4)], set_up, workers=4))
+        def score(self, video, case, context):
+            raise AssertionError("not scored")
+
+    metrics = [type(f"Slow{i}", (Slow,), {"name": f"slow{i}"})() for i in range(4)]
+    outcomes = list(each_timed(metrics, Engine(metrics, ctx).set_up, workers=4))
     assert all(o.error is None for o in outcomes) and max(most) == 1
 
 
@@ -92,7 +97,7 @@ def test_ctrl_c_in_a_metric_thread_stops_the_run_and_the_rerun_finishes_the_rest
     class Frames(Metric):
         name = "frames"
 
-        def score(self, video, case):
+        def score(self, video, case, context):
             calls.append((case.id, self.name))
             if case.id == stop_at and self.name == "frames_stop":
                 raise KeyboardInterrupt
@@ -129,7 +134,7 @@ ALL_METRICS = (
 def test_an_overlapped_run_stores_the_sequential_runs_values(tmp_path, monkeypatch):
     from kaleido_bench.baselines.base import get_model_class
     from kaleido_bench.bench.evaluate import run_model, score_videos
-    from kaleido_bench.bench.scoring_passes import TOLERANCE, forget_models
+    from kaleido_bench.bench.scoring_passes import TOLERANCE
     from kaleido_bench.bench.store import ResultStore
     from kaleido_bench.bench.suites import load_suite
     from kaleido_bench.metrics.base import get_metric_class
@@ -142,7 +147,6 @@ def test_an_overlapped_run_stores_the_sequential_runs_values(tmp_path, monkeypat
     made, _ = run_model(get_model_class("collage")(height=160, width=288, num_frames=12), suite, [], out_dir=tmp_path / "made")
 
     def scored(name: str, overlap: Overlap) -> dict:
-        forget_models()
         metrics = [get_metric_class(m)(**metric_options(m, "tiny")) for m in ALL_METRICS]
         store, summary, _ = score_videos(made.root / "videos", suite, metrics, out_dir=tmp_path / name,
                                          overlap=overlap)

@@ -46,7 +46,7 @@ class CountingMetric(Metric):
     name = "frame_count"
     calls: list[str] = []
 
-    def score(self, video: DecodedVideo, case: Case) -> MetricResult:
+    def score(self, video: DecodedVideo, case: Case, context) -> MetricResult:
         type(self).calls.append(case.id)
         return MetricResult(float(video.num_frames), {"h": video.height})
 
