@@ -217,3 +217,17 @@ class Engine:
 def _group_bytes(metrics: list[Metric]) -> int:
     """A group's declared model memory: the largest of its metrics' (they share the group's models)."""
     return max((m.needs.model_bytes for m in metrics), default=0)
+
+
+def score_all_videos(metrics: list[Metric], videos: list[tuple[Path, Case]], device: str = "cpu",
+                     ) -> dict[tuple[str, str], MetricResult]:
+    """Every metric on every (video, case), in a fresh context closed afterwards; raises the first
+    error. {(case id, metric name): result}. For scripts that compare our values with others'."""
+    results: dict[tuple[str, str], MetricResult] = {}
+    with ScoringContext.create(device) as context:
+        jobs = [Job(case, path, [m.name for m in metrics]) for path, case in videos]
+        for outcome in Engine(metrics, context).score(jobs):
+            if outcome.error is not None:
+                raise outcome.error
+            results[(outcome.case.id, outcome.metric.name)] = outcome.result
+    return results

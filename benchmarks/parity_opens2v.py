@@ -630,17 +630,15 @@ def aesthetics_worker(official: Path, spec: str) -> None:
 
 def our_aesthetics(clip_dir: Path, mlp: Path, videos: list[Path]) -> dict:
     from kaleido_bench.bench.cases import Case
-    from kaleido_bench.bench.video import decode_video
-    from kaleido_bench.metrics import backbones
+    from kaleido_bench.bench.engine import score_all_videos
     from kaleido_bench.metrics.aesthetics import Aesthetics
 
-    metric = Aesthetics(device="cpu", clip_path=str(clip_dir), mlp_path=str(mlp))
+    metric = Aesthetics(clip_path=str(clip_dir), mlp_path=str(mlp))
+    scored = score_all_videos([metric], [(path, Case(path.stem, "", ())) for path in videos])
     results = {}
     for path in videos:
-        result = metric.score(decode_video(path), Case(path.stem, "", ()))
+        result = scored[(path.stem, metric.name)]
         results[path.stem] = {"value": result.value, "per_frame": result.details["per_frame"]}
-    metric.backbone = metric.head = None
-    backbones.clear_loaded()
     gc.collect()
     return results
 
@@ -700,22 +698,26 @@ def official_facesim(face: Any, weights: Path, videos: Path, suite: Path, data_r
 def our_facesim(weights: Path, videos: Path, suite_path: Path, data_root: Path) -> dict:
     from kaleido_bench.bench.suites import load_suite_file
     from kaleido_bench.bench.video import decode_video
+    from kaleido_bench.metrics.context import ScoringContext
     from kaleido_bench.metrics.face_sim_arc import FaceSimArc
     from kaleido_bench.metrics.face_sim_cur import FaceSimCur
 
     suite = load_suite_file(suite_path, data_root)
-    arc = FaceSimArc(device="cpu", buffalo_l_path=str(weights))
+    arc = FaceSimArc(buffalo_l_path=str(weights))
     cur = FaceSimCur(
-        device="cpu", buffalo_l_path=str(weights),
+        buffalo_l_path=str(weights),
         curricular_face_path=str(weights / "glint360k_curricular_face_r101_backbone.bin"),
     )
+    context = ScoringContext.create("cpu")  # the faces of each video are read back below
+    for metric in (arc, cur):
+        metric.setup(context.scoped(metric.name))
     out: dict[str, dict] = {}
     for path in sorted(videos.glob("*.mp4")):
         case = suite.case(path.stem)
         video = decode_video(path)
         entry: dict[str, Any] = {}
         for key, metric in (("cur", cur), ("arc", arc)):
-            result = metric.score(video, case)
+            result = metric.score(video, case, context.scoped(metric.name))
             entry[key] = result.value
             entry[f"{key}_frames"] = [s for s in result.details.get("frame_scores", []) if s is not None]
             entry[f"{key}_absent"] = result.details.get("absent")

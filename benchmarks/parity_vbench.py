@@ -223,23 +223,23 @@ def run_vbench(videos: list[Path], weights: dict[str, Path], dino_dir: Path, scr
 
 def run_ours(videos: list[Path], weights: dict[str, Path]) -> dict:
     from kaleido_bench.bench.cases import Case
-    from kaleido_bench.bench.video import decode_video
+    from kaleido_bench.bench.engine import Engine, Job
+    from kaleido_bench.metrics.context import ScoringContext
     from kaleido_bench.metrics.vbench_consistency import BackgroundConsistency, SubjectConsistency
 
     metrics = {
-        "subject_consistency": SubjectConsistency(device="cpu", model_path=str(weights["dino"])),
-        "background_consistency": BackgroundConsistency(
-            device="cpu", model_path=str(weights["clip_open_clip"])
-        ),
+        "subject_consistency": SubjectConsistency(model_path=str(weights["dino"])),
+        "background_consistency": BackgroundConsistency(model_path=str(weights["clip_open_clip"])),
     }
     results = {name: {} for name in metrics}
     timings = dict.fromkeys(metrics, 0.0)
-    for path in videos:
-        video = decode_video(path)
-        for name, metric in metrics.items():
-            started = time.perf_counter()
-            results[name][path.stem] = metric.score(video, Case(path.stem, "", ()))
-            timings[name] += time.perf_counter() - started
+    with ScoringContext.create("cpu") as context:
+        jobs = [Job(Case(path.stem, "", ()), path, list(metrics)) for path in videos]
+        for outcome in Engine(list(metrics.values()), context).score(jobs):
+            if outcome.error is not None:
+                raise outcome.error
+            results[outcome.metric.name][outcome.case.id] = outcome.result
+            timings[outcome.metric.name] += outcome.seconds
     out = {
         name: (metrics[name].aggregate(list(per.values())), {k: r.value for k, r in per.items()})
         for name, per in results.items()
@@ -283,6 +283,9 @@ def sensitivity(videos: list[Path], weights: dict[str, Path], num_frames: int) -
         steps += [transforms.Lambda(lambda x: x / 255.0), transforms.Normalize(mean, std)]
         return transforms.Compose(steps)
 
+    from kaleido_bench.metrics.context import ScoringContext
+
+    ctx = ScoringContext.create("cpu")
     dino = backbones.load_dino_v1(ctx, weights["dino"]).model
     clip_ours = backbones.load_open_clip(ctx, "ViT-B-32", weights["clip_open_clip"]).model
     clip_gelu, _, _ = open_clip.create_model_and_transforms(
@@ -379,10 +382,13 @@ def feature_diffs(video: Path, weights: dict[str, Path], dino_dir: Path) -> dict
 
     from kaleido_bench.bench.video import decode_video
     from kaleido_bench.metrics import backbones
+    from kaleido_bench.metrics.context import ScoringContext
     from kaleido_bench.metrics.vbench_consistency import (
         vbench_clip_transform,
         vbench_dino_transform,
     )
+
+    ctx = ScoringContext.create("cpu")
 
     frames = decode_video(video).frames[:8]
     pixels = torch.Tensor(frames).permute(0, 3, 1, 2)

@@ -275,7 +275,7 @@ def main() -> None:
             ours = score_all(videos, cases, names, device, clock, overlap)
             naive = score_one_by_one(videos, cases, list(ours.score), device, clock)
         else:
-            selected, _ = select_metrics(names, device)
+            selected, _ = select_metrics(names)
             run_names = [metric.name for metric in selected]
             del selected
             naive = score_one_by_one(videos, cases, run_names, device, clock)
