@@ -45,6 +45,22 @@ OutOpt = Annotated[Path | None, typer.Option("--out", help="Result folder (defau
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
 MetricWorkersOpt = Annotated[int | None, typer.Option(
     "--metric-workers", min=1, help="Metrics scored side by side on each video (default: 4 on a GPU, 1 on a CPU).")]
+ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (this process) or ray (cases as Ray tasks).")]
+ShardOpt = Annotated[str | None, typer.Option("--shard", help="i/N: do only shard i of N of the cases (N processes "
+                                              "or a Slurm array share one run folder).")]
+RayAddressOpt = Annotated[str | None, typer.Option("--ray-address", help="An existing Ray cluster (default: start a "
+                                                   "local one).")]
+RayWorkersOpt = Annotated[int, typer.Option("--ray-workers", help="Ray worker actors (each loads the models once).")]
+BudgetOpt = Annotated[float | None, typer.Option("--memory-budget", help="GiB of model memory to keep resident: model "
+                                                 "groups that do not fit together are loaded one after another.")]
+
+
+def _bytes(gib: float | None) -> int | None:
+    if gib is None:
+        return None
+    if gib <= 0:
+        raise BenchError(f"--memory-budget must be positive GiB, got {gib}")
+    return int(gib * 2**30)
 
 
 def _progress() -> Progress:
@@ -109,6 +125,11 @@ def run(
     runs_dir: Annotated[Path, typer.Option("--runs-dir")] = Path("runs"),
     device: DeviceOpt = "auto",
     metric_workers: MetricWorkersOpt = None,
+    executor: ExecutorOpt = "local",
+    shard: ShardOpt = None,
+    ray_address: RayAddressOpt = None,
+    ray_workers: RayWorkersOpt = 1,
+    memory_budget: BudgetOpt = None,
     table: Annotated[Path | None, typer.Option("--leaderboard", help="Afterwards write the leaderboard of these "
                                                "runs here (.md or .csv).")] = None,
 ) -> None:
@@ -116,6 +137,7 @@ def run(
     from kaleido_bench.baselines.base import get_model_class
     from kaleido_bench.baselines.options import options_for
     from kaleido_bench.bench.evaluate import run_model
+    from kaleido_bench.bench.executors import make_executor
     from kaleido_bench.bench.runner import select_metrics
 
     options = _parse_options(option or [])
@@ -134,7 +156,9 @@ def run(
         with _progress() as progress:
             store, summary = run_model(adapter, the_suite, chosen, seed=seed, out_dir=out_dir, runs_dir=runs_dir,
                                        progress=progress, skipped=skipped, overlap=overlap,
-                                       device=_device(device))
+                                       device=_device(device), memory_budget=_bytes(memory_budget),
+                                       executor=make_executor(executor, shard=shard, ray_address=ray_address,
+                                                              ray_workers=ray_workers))
         _report(store, summary)
         folders.append(store.root)
     if table is not None:
@@ -154,9 +178,15 @@ def score(
     runs_dir: Annotated[Path, typer.Option("--runs-dir")] = Path("runs"),
     device: DeviceOpt = "auto",
     metric_workers: MetricWorkersOpt = None,
+    executor: ExecutorOpt = "local",
+    shard: ShardOpt = None,
+    ray_address: RayAddressOpt = None,
+    ray_workers: RayWorkersOpt = 1,
+    memory_budget: BudgetOpt = None,
 ) -> None:
     """Score a folder of existing videos (made elsewhere) against a suite."""
     from kaleido_bench.bench.evaluate import score_videos
+    from kaleido_bench.bench.executors import make_executor
     from kaleido_bench.bench.runner import select_metrics
 
     if not videos.is_dir():
@@ -167,7 +197,10 @@ def score(
         store, summary, unmatched = score_videos(videos, the_suite, chosen, model_name=name, out_dir=out_dir,
                                                  runs_dir=runs_dir, progress=progress, skipped=skipped,
                                                  overlap=Overlap.for_device(_device(device), metric_workers),
-                                                 device=_device(device))
+                                                 device=_device(device), memory_budget=_bytes(memory_budget),
+                                                 executor=make_executor(executor, shard=shard,
+                                                                        ray_address=ray_address,
+                                                                        ray_workers=ray_workers))
     if unmatched:
         console.print(f"[yellow]ignored[/] {len(unmatched)} video(s) named after no case of {the_suite.name}: "
                       + ", ".join(f"{stem}.mp4" for stem in unmatched[:10]))

@@ -14,10 +14,10 @@ from kaleido_bench.baselines.base import ModelAdapter
 from kaleido_bench.bench.cases import Suite
 from kaleido_bench.bench.concurrency import SEQUENTIAL, Overlap
 from kaleido_bench.bench.errors import VideoError
-from kaleido_bench.bench.runner import Runner, RunSummary
+from kaleido_bench.bench.executors import Executor, LocalExecutor, RunRequest
+from kaleido_bench.bench.runner import RunSummary
 from kaleido_bench.bench.store import ResultStore, RunManifest, git_commit, package_versions
 from kaleido_bench.metrics.base import Metric
-from kaleido_bench.metrics.context import ScoringContext
 
 
 def suite_record(suite: Suite) -> dict:
@@ -32,7 +32,8 @@ def default_run_dir(runs_dir: Path, model: str, suite: Suite, seed: int, manifes
 def run_model(model: ModelAdapter, suite: Suite, metrics: list[Metric], *, seed: int = 0,
               out_dir: Path | None = None, runs_dir: Path = Path("runs"), progress=None,
               skipped: dict[str, str] | None = None, overlap: Overlap = SEQUENTIAL,
-              device: str = "cpu", memory_budget: int | None = None) -> tuple[ResultStore, RunSummary]:
+              device: str = "cpu", memory_budget: int | None = None,
+              executor: Executor | None = None) -> tuple[ResultStore, RunSummary]:
     """Generate (resuming) and score every case of `suite` with `model`."""
     suite.check_images()  # every missing image at once, before any generation
     manifest = RunManifest(
@@ -41,9 +42,8 @@ def run_model(model: ModelAdapter, suite: Suite, metrics: list[Metric], *, seed:
     )
     store = ResultStore(out_dir or default_run_dir(runs_dir, model.name, suite, seed, manifest))
     store.open(manifest)
-    with ScoringContext.create(device, memory_budget=memory_budget) as context:
-        summary = Runner(store, suite, metrics, model=model, seed=seed, progress=progress, overlap=overlap,
-                         context=context).run()
+    request = RunRequest(store.root, suite, metrics, model, seed, device, overlap, memory_budget, progress)
+    summary = (executor or LocalExecutor()).run(request)
     summary.skipped_metrics.update(skipped or {})
     store.write_skipped(summary.skipped_metrics)
     return store, summary
@@ -52,7 +52,8 @@ def run_model(model: ModelAdapter, suite: Suite, metrics: list[Metric], *, seed:
 def score_videos(videos_dir: Path, suite: Suite, metrics: list[Metric], *, model_name: str | None = None,
                  out_dir: Path | None = None, runs_dir: Path = Path("runs"), progress=None,
                  skipped: dict[str, str] | None = None, overlap: Overlap = SEQUENTIAL,
-                 device: str = "cpu", memory_budget: int | None = None) -> tuple[ResultStore, RunSummary, list[str]]:
+                 device: str = "cpu", memory_budget: int | None = None,
+                 executor: Executor | None = None) -> tuple[ResultStore, RunSummary, list[str]]:
     """Score `<case_id>.mp4` files made elsewhere; returns the file stems that match no case."""
     videos_dir = videos_dir.resolve()
     if not videos_dir.is_dir():
@@ -74,8 +75,8 @@ def score_videos(videos_dir: Path, suite: Suite, metrics: list[Metric], *, model
     )
     store = ResultStore(out_dir or default_run_dir(runs_dir, f"videos-{name}", suite, 0, manifest))
     store.open(manifest)
-    with ScoringContext.create(device, memory_budget=memory_budget) as context:
-        summary = Runner(store, present, metrics, progress=progress, overlap=overlap, context=context).run()
+    request = RunRequest(store.root, present, metrics, None, 0, device, overlap, memory_budget, progress)
+    summary = (executor or LocalExecutor()).run(request)
     summary.skipped_metrics.update(skipped or {})
     store.write_skipped(summary.skipped_metrics)
     return store, summary, unmatched

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,13 +80,16 @@ class Runner:
         self.identities = {metric.name: metric.identity() for metric in metrics}
         self._model_ready = False
 
-    def run(self) -> RunSummary:
+    def run(self, cases: Sequence[Case] | None = None) -> RunSummary:
+        """Generate and score `cases` (default: the whole suite); a Runner may be run again on
+        other cases, keeping its model and the context's models loaded (Ray workers do)."""
+        cases = self.suite.cases if cases is None else cases
         summary = RunSummary()
         done = self.store.done(self.identities)
-        self.store.clean_leftovers([case.id for case in self.suite.cases])
-        jobs = [self._job(case, done, summary) for case in self.suite.cases]
+        self.store.clean_leftovers([case.id for case in cases])
+        jobs = [self._job(case, done, summary) for case in cases]
         engine = Engine(self.metrics, self.context, overlap=self.overlap)
-        task = self.progress.add_task("cases", total=len(self.suite.cases)) if self.progress else None
+        task = self.progress.add_task("cases", total=len(cases)) if self.progress else None
         for outcome in engine.score(jobs):
             if outcome.error is not None:
                 record = ScoreRecord(outcome.case.id, outcome.metric.name, None, seconds=outcome.seconds,
