@@ -51,16 +51,13 @@ def test_a_run_folder_is_never_worked_on_twice_at_once(tmp_path):
         with pytest.raises(RunLockedError, match="in use by another process"):
             with run_lock(tmp_path):
                 pass
-        with pytest.raises(RunLockedError):
-            with run_lock(tmp_path, (0, 2)):
-                pass
+        with pytest.raises(RunLockedError), run_lock(tmp_path, (0, 2)):
+            pass
     with run_lock(tmp_path, (0, 2)), run_lock(tmp_path, (1, 2)):  # two shards side by side
-        with pytest.raises(RunLockedError, match="shard 0/2"):
-            with run_lock(tmp_path, (0, 2)):
-                pass
-        with pytest.raises(RunLockedError, match="whole run"):
-            with run_lock(tmp_path):
-                pass
+        with pytest.raises(RunLockedError, match="shard 0/2"), run_lock(tmp_path, (0, 2)):
+            pass
+        with pytest.raises(RunLockedError, match="whole run"), run_lock(tmp_path):
+            pass
 
 
 def test_a_second_identical_command_exits_with_a_clear_message(tmp_path):
