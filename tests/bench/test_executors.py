@@ -48,9 +48,8 @@ def test_shards_split_deterministically_and_parse_strictly():
 
 def test_a_run_folder_is_never_worked_on_twice_at_once(tmp_path):
     with run_lock(tmp_path):
-        with pytest.raises(RunLockedError, match="in use by another process"):
-            with run_lock(tmp_path):
-                pass
+        with pytest.raises(RunLockedError, match="in use by another process"), run_lock(tmp_path):
+            pass
         with pytest.raises(RunLockedError), run_lock(tmp_path, (0, 2)):
             pass
     with run_lock(tmp_path, (0, 2)), run_lock(tmp_path, (1, 2)):  # two shards side by side
