@@ -5,6 +5,7 @@ Bad input raises a `BenchError`; `main` prints its one-line message and exits wi
 
 from __future__ import annotations
 
+import re
 import sys
 from enum import Enum
 from pathlib import Path
@@ -32,17 +33,34 @@ list_app = typer.Typer(help="List what is registered.", no_args_is_help=True)
 weights_app = typer.Typer(help="Model files the metrics need.", no_args_is_help=True)
 app.add_typer(list_app, name="list")
 app.add_typer(weights_app, name="weights")
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)  # paths and messages never wrapped mid-word
+out = Console(soft_wrap=True)
 
 DEFAULT_METRICS = "all"
-MetricsOpt = Annotated[str, typer.Option("--metrics", help="Comma list of metric names; 'all' (every metric, "
-                                         "weights required) or 'available' (skip metrics whose weights are missing).")]
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def _metrics_option(text: str) -> str:
+    """Refuse a --metrics that names no metric at all (`,`, `""`): it would score nothing, silently."""
+    if not _split(text):
+        raise typer.BadParameter("names no metric; give metric names, 'all' or 'available'")
+    return text
+
+
+def _device_option(text: str) -> str:
+    if not DEVICE_PATTERN.fullmatch(text):
+        raise typer.BadParameter(f"{text!r} is not auto, cpu, cuda or cuda:N")
+    return text
+
+
+MetricsOpt = Annotated[str, typer.Option("--metrics", callback=_metrics_option, help="Comma list of metric names; "
+                                         "'all' (every metric, weights required) or 'available' (skip metrics whose "
+                                         "weights are missing).")]
 DataRootOpt = Annotated[Path | None, typer.Option("--data-root", help="Folder the suite's image paths are relative to.")]
 CasesOpt = Annotated[str | None, typer.Option("--cases", help="Comma list of case ids to run.")]
-LimitOpt = Annotated[int | None, typer.Option("--limit", help="Run at most this many cases.")]
+LimitOpt = Annotated[int | None, typer.Option("--limit", min=1, help="Run at most this many cases.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Result folder (default: runs/<model>_<suite>_seed<seed>_<hash>).")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+DeviceOpt = Annotated[str, typer.Option("--device", callback=_device_option, help="auto, cpu, cuda or cuda:N.")]
 MetricWorkersOpt = Annotated[int | None, typer.Option(
     "--metric-workers", min=1, help="Metrics scored side by side on each video (default: 4 on a GPU, 1 on a CPU).")]
 
@@ -53,11 +71,13 @@ def _progress() -> Progress:
 
 
 def _device(device: str) -> str:
-    if device != "auto":
-        return device
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise BenchError(f"--device {device}: torch sees no CUDA device here (use --device cpu or auto)")
+    return device
 
 
 def _split(text: str | None) -> list[str]:
@@ -128,7 +148,7 @@ def run(
     the_suite.check_images()
     chosen, skipped = select_metrics(_split(metrics), _device(device))
     overlap = Overlap.for_device(_device(device), metric_workers)
-    folders = []
+    folders, failed = [], 0
     for adapter in adapters:
         console.print(f"[bold]{adapter.name}[/] on {the_suite.name} ({len(the_suite.cases)} cases)")
         with _progress() as progress:
@@ -136,8 +156,10 @@ def run(
                                        progress=progress, skipped=skipped, overlap=overlap)
         _report(store, summary)
         folders.append(store.root)
+        failed += len(summary.failures)
     if table is not None:
         _leaderboard(folders, None, table)
+    _exit_on_failures(failed)
 
 
 @app.command()
@@ -170,6 +192,15 @@ def score(
         console.print(f"[yellow]ignored[/] {len(unmatched)} video(s) named after no case of {the_suite.name}: "
                       + ", ".join(f"{stem}.mp4" for stem in unmatched[:10]))
     _report(store, summary)
+    _exit_on_failures(len(summary.failures))
+
+
+def _exit_on_failures(failed: int) -> None:
+    """Exit 1 when any case failed (generation or a metric raised), so CI sees it; 2 stays for bad input.
+    The results that did succeed are saved, and the same command retries the failed ones."""
+    if failed:
+        console.print(f"[red]{failed} failure(s)[/] recorded: exit code 1 (rerun the same command to retry them)")
+        raise typer.Exit(1)
 
 
 class TableFormat(str, Enum):
@@ -294,7 +325,7 @@ def profile(
     suite: Annotated[str, typer.Option("--suite")] = "opens2v",
     data_root: DataRootOpt = None,
     metrics: MetricsOpt = "available",
-    repeat: Annotated[int, typer.Option("--repeat")] = 1,
+    repeat: Annotated[int, typer.Option("--repeat", min=1)] = 1,
     fmt: Annotated[TableFormat, typer.Option("--format")] = TableFormat.md,
     out_file: Annotated[Path | None, typer.Option("--out")] = None,
     device: DeviceOpt = "auto",
@@ -339,8 +370,30 @@ def profile(
         raise typer.Exit(1)
 
 
+def _click_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """(ClickException types, Abort types) of the click that typer really uses: typer >= 0.20 vendors
+    it as `typer._click` (its exceptions are not `click.ClickException`); older typer uses click."""
+    usage: list[type] = []
+    aborts: list[type] = [typer.Abort]
+    from typer import core
+
+    vendored = getattr(core, "_click", None)
+    if vendored is not None:
+        usage.append(vendored.exceptions.ClickException)
+    try:
+        import click
+    except ImportError:  # pragma: no cover - only with a typer that vendors click
+        pass
+    else:
+        usage.append(click.ClickException)
+        aborts.append(click.exceptions.Abort)
+    return tuple(usage), tuple(aborts)
+
+
 def main() -> None:
-    """Console entry point: one clear line and exit code 2 for bad input, 130 on Ctrl-C."""
+    """Console entry point: one clear line and exit code 2 for bad input, click's usage message and 2 for
+    a bad command line, 1 when a run recorded failed cases, 130 on Ctrl-C."""
+    usage_errors, aborts = _click_errors()
     try:
         code = app(standalone_mode=False)  # click RETURNS a typer.Exit's code in this mode
     except BenchError as exc:
@@ -351,15 +404,11 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+    except usage_errors as exc:  # a missing argument, an unknown option, a bad option value
+        exc.show()
+        sys.exit(exc.exit_code)
+    except aborts:
+        sys.exit(130)
     if isinstance(code, int) and code:
         sys.exit(code)
 

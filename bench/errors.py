@@ -52,3 +52,15 @@ class GpuMemoryTooSmallError(BenchError):
 
 class CheckpointMismatchError(BenchError):
     """A model checkpoint whose tensors do not match the model's (missing, extra, wrong shape)."""
+
+
+class WeightFileError(BenchError):
+    """A model file that is on disk but is not a tensor file that can be loaded safely."""
+
+
+class ResultFileError(BenchError):
+    """A run folder's manifest.json or scores.jsonl with the wrong shape or field types."""
+
+
+class ReferenceImageError(BenchError):
+    """A reference image whose pixel format cannot be turned into 8-bit RGB honestly."""

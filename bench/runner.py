@@ -20,11 +20,16 @@ from pathlib import Path
 
 from kaleido_bench.bench.cases import Case, Suite
 from kaleido_bench.bench.concurrency import SEQUENTIAL, DecodeAhead, Overlap, each_timed, set_up
-from kaleido_bench.bench.errors import BenchError, WeightsMissingError
+from kaleido_bench.bench.errors import (
+    BenchError,
+    UnknownNameError,
+    WeightFileError,
+    WeightsMissingError,
+)
 from kaleido_bench.bench.store import GENERATE, ResultStore, ScoreRecord
 from kaleido_bench.bench.video import decode_video
 from kaleido_bench.metrics.base import Metric
-from kaleido_bench.metrics.weights import locate, resolve
+from kaleido_bench.metrics.weights import locate, weights_dir
 
 
 @dataclass
@@ -53,16 +58,25 @@ def select_metrics(names: Iterable[str], device: str = "cpu") -> tuple[list[Metr
         for item in registry.names() if name in {"all", "available"} else [name]:
             if item not in expanded:
                 expanded.append(item)
-    metrics, skipped = [], {}
+    if not expanded:
+        raise UnknownNameError("no metric named: give metric names, 'all' or 'available'")
+    metrics, skipped, absent = [], {}, []
     for name in expanded:
         metric = registry.get(name)(device=device)
         missing = [w for w in metric.weights if not locate(w).found]
         if missing and skip_missing:
             skipped[name] = "weights missing: " + ", ".join(w.filename for w in missing)
             continue
-        for weight in missing:
-            resolve(weight, metric=name)  # raises WeightsMissingError naming file and command
+        absent += [(name, weight) for weight in missing]
         metrics.append(metric)
+    if absent:  # every missing file at once, not the first one
+        files = "; ".join(f"{weights_dir() / w.filename} ({w.description}) for {name}" for name, w in absent)
+        names = " ".join(dict.fromkeys(name for name, _ in absent))
+        raise WeightsMissingError(
+            f"{len(absent)} weight file(s) missing: {files}. Get them with `kaleido-bench weights download {names}` "
+            "on a connected machine (`kaleido-bench weights list` shows where each was looked for), or run with "
+            "`--metrics available` to skip the metrics that lack them"
+        )
     return metrics, skipped
 
 
@@ -101,8 +115,8 @@ class Runner:
                 continue
             try:
                 set_up(metric)
-            except WeightsMissingError:
-                raise
+            except (WeightsMissingError, WeightFileError):
+                raise  # the same for every case: stop with the one clear message
             except Exception:
                 continue  # not ready: the cases retry it and record the error
             self._ready.add(metric.name)
@@ -133,7 +147,7 @@ class Runner:
         for outcome in each_timed(pending, lambda metric: self._score(metric, video, case),
                                   self.overlap.metric_workers):
             metric = outcome.item
-            if isinstance(outcome.error, WeightsMissingError):
+            if isinstance(outcome.error, (WeightsMissingError, WeightFileError)):
                 raise outcome.error  # the same for every case: stop with the one clear message
             if outcome.error is not None:
                 record = ScoreRecord(case.id, metric.name, None, seconds=outcome.seconds,
@@ -161,7 +175,7 @@ class Runner:
             if not tmp.is_file():
                 raise RuntimeError(f"model {self.model.name} wrote no video for {case.id}")
             os.replace(tmp, video_path)
-        except WeightsMissingError:
+        except (WeightsMissingError, WeightFileError):
             raise
         except Exception as exc:
             tmp.unlink(missing_ok=True)

@@ -150,7 +150,8 @@ def find_sat_checkpoint(model_dir: Path) -> Path:
     if not path.is_file():
         raise CheckpointNotFoundError(
             f"Kaleido DiT checkpoint not found: {path} is missing ({latest} names iteration {iteration!r}); "
-            f"if model/ holds the uploaded parts, join them with the release's merge script; {DOWNLOAD_HINT}"
+            f"if model/ holds the uploaded parts, run `python merge_kaleido.py` inside the download to join them; "
+            f"{DOWNLOAD_HINT}"
         )
     return path
 
