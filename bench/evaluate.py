@@ -39,6 +39,7 @@ def run_model(model: ModelAdapter, suite: Suite, metrics: list[Metric], *, seed:
     )
     store = ResultStore(out_dir or default_run_dir(runs_dir, model.name, suite, seed, manifest))
     store.open(manifest)
+    store.remove_leftovers()  # 0-byte temp videos of a killed run
     summary = Runner(store, suite, metrics, model=model, seed=seed, progress=progress, overlap=overlap).run()
     summary.skipped_metrics.update(skipped or {})
     store.write_skipped(summary.skipped_metrics)

@@ -153,8 +153,10 @@ class Runner:
                 record = ScoreRecord(case.id, metric.name, None, seconds=outcome.seconds,
                                      error=_describe(outcome.error))
             else:
-                record = ScoreRecord(case.id, metric.name, outcome.value.value, outcome.value.details,
-                                     outcome.seconds)
+                details = outcome.value.details
+                if video.warnings:  # e.g. a truncated file: scored on what decodes, and the record says so
+                    details = {**details, "video_warnings": list(video.warnings)}
+                record = ScoreRecord(case.id, metric.name, outcome.value.value, details, outcome.seconds)
                 summary.scored += 1
             self._record(summary, record)
 

@@ -154,14 +154,16 @@ def pil_transform_batch(transform: Callable, frames: np.ndarray) -> Any:
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
-    """A reference image as uint8 RGB, PIL `convert("RGB")` (alpha dropped, not composited, as OpenS2V)."""
+    """A reference image as uint8 RGB, PIL `convert("RGB")` (alpha dropped, not composited, as OpenS2V;
+    16-bit greyscale scaled, not clipped: `bench.images.rgb_image`)."""
     from PIL import Image
 
     from kaleido_bench.bench.errors import MissingImageError
+    from kaleido_bench.bench.images import rgb_image
 
     try:
         with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+            return np.asarray(rgb_image(image, path))
     except (OSError, ValueError) as exc:
         raise MissingImageError(f"reference image {path} cannot be read: {exc}") from None
 
