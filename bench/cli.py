@@ -288,13 +288,21 @@ def weights_list() -> None:
     from kaleido_bench.metrics.weights import locate, weights_dir
 
     registry = load_builtin_metrics()
-    table = Table("metric", "file", "status", "location / searched", title=f"weights dir: {weights_dir()}")
+    # lines, not a table: paths are printed whole (a 4-column table squeezed them unreadably at 80 columns)
+    out.print(f"weights dir: {weights_dir()}", markup=False, highlight=False)
     for name in registry:
-        for weight in registry.get(name).weights:
+        weights = registry.get(name).weights
+        if not weights:
+            continue
+        out.print(f"\n[bold]{name}[/]")
+        for weight in weights:
             found = locate(weight)
-            status = "[green]found[/]" if found.found else "[red]missing[/]"
-            table.add_row(name, weight.filename, status, str(found.path) if found.found else "; ".join(found.searched))
-    out.print(table)
+            status = "[green]found  [/]" if found.found else "[red]missing[/]"
+            out.print(f"  {status}  {escape(weight.filename)}")
+            lines = [weight.description] + ([f"at {found.path}"] if found.found
+                                             else [f"looked in {place}" for place in found.searched])
+            for line in lines:
+                out.print(f"           {line}", markup=False, highlight=False)
 
 
 @weights_app.command("download")
