@@ -403,7 +403,7 @@ def main() -> None:
     a bad command line, 1 when a run recorded failed cases, 130 on Ctrl-C."""
     usage_errors, aborts = _click_errors()
     try:
-        code = app(standalone_mode=False)  # click RETURNS a typer.Exit's code in this mode
+        code = app(standalone_mode=False, prog_name="kaleido-bench")  # click RETURNS a typer.Exit's code in this mode
     except BenchError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -46,7 +46,9 @@ def rgb_image(image: Any, path: str | Path = "") -> Any:
     from PIL import Image
 
     mode = image.mode
-    if mode in SIXTEEN_BIT_MODES or (mode == "I" and image.format == "PNG"):  # PNG has no 32-bit grey
+    if mode in SIXTEEN_BIT_MODES or (
+        mode == "I" and image.format == "PNG"
+    ):  # PNG has no 32-bit grey
         grey = (np.asarray(image).astype(np.uint32).clip(0, 65535) >> 8).astype(np.uint8)
         return Image.fromarray(grey, mode="L").convert("RGB")
     if mode in ("I", "F"):
