@@ -29,6 +29,7 @@ from kaleido_bench.bench.errors import (
     CheckpointMismatchError,
     GpuMemoryTooSmallError,
     ModelOptionError,
+    WeightFileError,
     WeightsMissingError,
 )
 from kaleido_bench.bench.video import write_video
@@ -205,6 +206,7 @@ class KaleidoAdapter(_KaleidoBase):
         from kaleido_bench.kaleido.errors import (
             CheckpointKeyError,
             CheckpointNotFoundError,
+            CheckpointUnreadableError,
             GpuMemoryError,
             KaleidoError,
         )
@@ -227,6 +229,8 @@ class KaleidoAdapter(_KaleidoBase):
             raise WeightsMissingError(f"model 'kaleido': {exc}") from None
         except CheckpointKeyError as exc:
             raise CheckpointMismatchError(f"model 'kaleido': {exc}") from None
+        except CheckpointUnreadableError as exc:
+            raise WeightFileError(f"model 'kaleido': {exc}") from None
         except GpuMemoryError as exc:
             raise GpuMemoryTooSmallError(f"model 'kaleido': {exc}") from None
         except KaleidoError as exc:

@@ -46,9 +46,8 @@ def rgb_image(image: Any, path: str | Path = "") -> Any:
     from PIL import Image
 
     mode = image.mode
-    if mode in SIXTEEN_BIT_MODES or (
-        mode == "I" and image.format == "PNG"
-    ):  # PNG has no 32-bit grey
+    # a PNG has no 32-bit grey: mode I from a PNG is 16-bit (Pillow < 10)
+    if mode in SIXTEEN_BIT_MODES or (mode == "I" and image.format == "PNG"):
         grey = (np.asarray(image).astype(np.uint32).clip(0, 65535) >> 8).astype(np.uint8)
         return Image.fromarray(grey, mode="L").convert("RGB")
     if mode in ("I", "F"):

@@ -40,3 +40,7 @@ class CheckpointKeyError(KaleidoError, KeyError):
 
 class GpuMemoryError(KaleidoError):
     """The accelerator has less memory than the chosen settings need."""
+
+
+class CheckpointUnreadableError(KaleidoError):
+    """A weights file on disk that is not a tensor file that can be loaded safely (`weights_only=True`)."""
