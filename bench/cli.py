@@ -103,13 +103,13 @@ def _load(suite: str, data_root: Path | None, cases: str | None, limit: int | No
 
 
 def _report(store, summary) -> None:
-    console.print(f"[green]results[/]: {store.root}")
+    console.print(f"[green]results[/]: {escape(str(store.root))}")
     console.print(f"generated {summary.generated} (reused {summary.reused_videos}), scored {summary.scored} "
                   f"(reused {summary.reused_scores}), failed {len(summary.failures)}")
     for name, reason in summary.skipped_metrics.items():
-        console.print(f"[yellow]skipped metric[/] {name}: {reason}")
+        console.print(f"[yellow]skipped metric[/] {name}: {escape(reason)}")
     for record in summary.failures[:10]:
-        console.print(f"[red]failed[/] {record.case} / {record.metric}: {record.error}")
+        console.print(f"[red]failed[/] {record.case} / {record.metric}: {escape(record.error or '')}")
 
 
 @app.command()
@@ -150,7 +150,7 @@ def run(
     overlap = Overlap.for_device(_device(device), metric_workers)
     folders, failed = [], 0
     for adapter in adapters:
-        console.print(f"[bold]{adapter.name}[/] on {the_suite.name} ({len(the_suite.cases)} cases)")
+        console.print(f"[bold]{escape(adapter.name)}[/] on {escape(the_suite.name)} ({len(the_suite.cases)} cases)")
         with _progress() as progress:
             store, summary = run_model(adapter, the_suite, chosen, seed=seed, out_dir=out_dir, runs_dir=runs_dir,
                                        progress=progress, skipped=skipped, overlap=overlap)
@@ -190,7 +190,7 @@ def score(
                                                  overlap=Overlap.for_device(_device(device), metric_workers))
     if unmatched:
         console.print(f"[yellow]ignored[/] {len(unmatched)} video(s) named after no case of {the_suite.name}: "
-                      + ", ".join(f"{stem}.mp4" for stem in unmatched[:10]))
+                      + escape(", ".join(f"{stem}.mp4" for stem in unmatched[:10])))
     _report(store, summary)
     _exit_on_failures(len(summary.failures))
 
@@ -324,7 +324,7 @@ def weights_download(metrics: Annotated[list[str] | None, typer.Argument(help="M
                 raise
             except Exception as exc:
                 raise BenchError(f"download of {weight.filename} for {name} failed: {exc}") from None
-            console.print(f"{name}: saved {path}")
+            console.print(f"{name}: saved {escape(str(path))}")
 
 
 @app.command()
@@ -372,7 +372,7 @@ def profile(
             console.print(line, markup=False, highlight=False, soft_wrap=True)
     if out_file:
         out_file.write_text(text + "\n", encoding="utf-8")
-        console.print(f"wrote {out_file}")
+        console.print(f"wrote {escape(str(out_file))}")
     out.print(text, markup=False, highlight=False, soft_wrap=True)  # no wrapping inside CSV / table lines
     if one_by_one and not result.agreement.ok:
         raise typer.Exit(1)
