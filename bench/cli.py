@@ -1,6 +1,7 @@
 """`kaleido-bench`: a thin Typer layer over the library (bench.evaluate, bench.leaderboard, ...).
 
-Bad input raises a `BenchError`; `main` prints its one-line message and exits with code 2.
+Bad input raises a `BenchError`; `main` prints its one-line message and exits with code 2 (a bad
+command line: click's usage message, also 2). `run` and `score` exit 1 when any case failed.
 """
 
 from __future__ import annotations

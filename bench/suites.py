@@ -38,8 +38,6 @@ def load_suite(name_or_path: str, data_root: str | Path | None = None) -> Suite:
     root = Path(data_root).expanduser() if data_root else None
     suite_names()  # make sure every built-in suite is registered
     key = name_or_path.lower()
-    if root is not None and not root.is_dir():
-        raise MissingImageError(f"data root {root} does not exist{dataset_hint(key)}")
     if key in SUITES:
         return SUITES.get(key)(root)
     path = Path(name_or_path).expanduser()
@@ -106,6 +104,8 @@ def opens2v_cases(data: dict[str, Any], data_root: Path, source: str | Path) -> 
 
 def _opens2v_loader(name: str, domain: str) -> SuiteLoader:
     def load(data_root: Path | None) -> Suite:
+        if data_root is not None and not data_root.is_dir():  # one line, not 317 missing images
+            raise MissingImageError(f"data root {data_root} does not exist{dataset_hint(name)}")
         root = data_root or Path("OpenS2V-Eval")
         text = resources.files("kaleido_bench.bench").joinpath(f"data/opens2v/suites/{domain}_Eval.json").read_text()
         cases = opens2v_cases(json.loads(text), root, f"{domain}_Eval.json")
@@ -140,6 +140,8 @@ def load_suite_file(path: Path, data_root: Path | None = None) -> Suite:
     """
     if not path.is_file():
         raise SuiteFileError(f"suite file {path} does not exist")
+    if data_root is not None and not data_root.is_dir():
+        raise MissingImageError(f"data root {data_root} does not exist")
     root = (data_root or path.parent).resolve()
     try:
         text = path.read_text(encoding="utf-8")
