@@ -178,12 +178,16 @@ def reading_weight_file(path: str | Path, *, metric: str = "") -> Iterator[None]
     except BenchError:
         raise
     except Exception as exc:  # torch raises UnpicklingError, KeyError, EOFError, RuntimeError; safetensors its own
+        if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+            raise  # the machine, not the file
         raise WeightFileError(_weight_file_message(Path(path), exc, metric)) from None
 
 
 def _weight_file_message(path: Path, exc: BaseException, metric: str) -> str:
     if isinstance(exc, pickle.UnpicklingError) and "weights only" in str(exc).lower():
         why = "it holds pickled Python objects besides tensors, which are refused and never executed"
+    elif "Error(s) in loading state_dict" in str(exc):  # a library loader's strict check
+        why = "its tensors do not match the model (missing, unexpected or wrong-shape names: another model's file?)"
     elif path.is_file() and path.stat().st_size == 0:
         why = "it is empty (an interrupted download?)"
     else:
