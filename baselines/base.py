@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from importlib.metadata import entry_points
@@ -82,18 +83,34 @@ def load_builtin_models() -> Registry[type[ModelAdapter]]:
         importlib.import_module(module.name)
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         if entry.name not in MODELS:
-            MODELS.add(entry.name, entry.load())
+            cls = entry.load()
+            if isinstance(cls, type) and not getattr(cls, "name", ""):  # no @register_model: the entry point names it
+                cls.name = entry.name
+            MODELS.add(entry.name, cls)
     return MODELS
+
+
+def _import_from_working_directory() -> None:
+    """Make `package.module:Class` importable from the working directory, as `python -m` does
+    (the `kaleido-bench` console script starts with its own bin folder on sys.path instead)."""
+    cwd = str(Path.cwd())
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
 
 
 def get_model_class(name: str) -> type[ModelAdapter]:
     """A registered name, an entry-point name, or an import path `package.module:Class`."""
     if ":" in name:
         module_name, _, class_name = name.partition(":")
+        _import_from_working_directory()
         try:
             cls = getattr(importlib.import_module(module_name), class_name)
         except (ImportError, AttributeError) as exc:
-            raise UnknownNameError(f"cannot import model {name!r}: {exc}") from None
+            raise UnknownNameError(
+                f"cannot import model {name!r}: {exc} (a `package.module:Class` is imported from the working "
+                f"directory {Path.cwd()} or the installed packages; run from the folder that holds the package, "
+                "or `pip install -e` it)"
+            ) from None
         if not (isinstance(cls, type) and issubclass(cls, ModelAdapter)):
             raise UnknownNameError(f"model {name!r} is not a ModelAdapter subclass")
         if not cls.name:

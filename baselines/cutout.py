@@ -21,7 +21,7 @@ from scipy import ndimage
 
 from kaleido_bench.bench.cases import ReferenceImage
 from kaleido_bench.bench.errors import MissingImageError
-from kaleido_bench.bench.images import backdrop_colour
+from kaleido_bench.bench.images import backdrop_colour, rgb_image
 
 #: a pixel belongs to the subject when it is at least this far from the backdrop colour
 KEY_DISTANCE = 40.0
@@ -40,7 +40,7 @@ def load_reference(ref: ReferenceImage) -> Image.Image:
     """The reference as RGB (PIL `convert("RGB")`: alpha is dropped, as OpenS2V and Kaleido do)."""
     try:
         with Image.open(ref.path) as image:
-            return image.convert("RGB")
+            return rgb_image(image, ref.path)  # 16-bit greyscale scaled, not clipped
     except FileNotFoundError:
         raise MissingImageError(f"reference image {ref.path} ({ref.relpath}) does not exist") from None
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:

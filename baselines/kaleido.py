@@ -29,14 +29,15 @@ from kaleido_bench.bench.errors import (
     CheckpointMismatchError,
     GpuMemoryTooSmallError,
     ModelOptionError,
+    WeightFileError,
     WeightsMissingError,
 )
 from kaleido_bench.bench.video import write_video
 
 WEIGHTS_HINT = (
-    "download zai-org/Kaleido-14B-S2V (about 64 GB: `huggingface-cli download zai-org/Kaleido-14B-S2V "
-    "--local-dir DIR`, then join the parts of model/ with the release's merge script) and pass "
-    "--weights DIR (or -o weights=DIR)"
+    "download zai-org/Kaleido-14B-S2V (about 64 GB: `hf download zai-org/Kaleido-14B-S2V --local-dir DIR`, "
+    "then `python merge_kaleido.py` inside DIR, the release's script that joins the uploaded parts of model/) "
+    "and pass --weights DIR (or -o weights=DIR)"
 )
 
 
@@ -175,7 +176,7 @@ class KaleidoAdapter(_KaleidoBase):
             iteration = (root / "model" / "latest").read_text().strip()
             sat = root / "model" / iteration / "mp_rank_00_model_states.pt"
             if not sat.is_file():
-                missing.append(f"{sat} (named by model/latest; join the uploaded parts with the release's merge script)")
+                missing.append(f"{sat} (named by model/latest; run `python merge_kaleido.py` inside the download to join the uploaded parts)")
         if missing:
             raise WeightsMissingError(f"model 'kaleido': missing {', '.join(missing)}; {WEIGHTS_HINT}")
 
@@ -205,6 +206,7 @@ class KaleidoAdapter(_KaleidoBase):
         from kaleido_bench.kaleido.errors import (
             CheckpointKeyError,
             CheckpointNotFoundError,
+            CheckpointUnreadableError,
             GpuMemoryError,
             KaleidoError,
         )
@@ -227,6 +229,8 @@ class KaleidoAdapter(_KaleidoBase):
             raise WeightsMissingError(f"model 'kaleido': {exc}") from None
         except CheckpointKeyError as exc:
             raise CheckpointMismatchError(f"model 'kaleido': {exc}") from None
+        except CheckpointUnreadableError as exc:
+            raise WeightFileError(f"model 'kaleido': {exc}") from None
         except GpuMemoryError as exc:
             raise GpuMemoryTooSmallError(f"model 'kaleido': {exc}") from None
         except KaleidoError as exc:

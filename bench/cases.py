@@ -69,6 +69,8 @@ class Suite:
             wanted = set(case_ids)
             cases = tuple(case for case in cases if case.id in wanted)
         if limit is not None:
+            if limit < 1:
+                raise ValueError(f"limit must be at least 1, got {limit}")  # cases[:-1] would drop one silently
             cases = cases[:limit]
         return Suite(self.name, self.version, cases, self.data_root, self.domain)
 
@@ -78,6 +80,15 @@ class Suite:
     def check_images(self) -> None:
         """Raise one error listing every missing reference image at once, before any generation."""
         missing = self.missing_images()
+        total = len({ref.path for case in self.cases for ref in case.references})
+        if missing and len(missing) == total:  # a wrong or empty folder: one line, not every path
+            first = missing[0]
+            shown = first.relative_to(self.data_root) if first.is_relative_to(self.data_root) else first
+            raise MissingImageError(
+                f"all {total} reference image(s) of suite {self.name!r} are missing under data root "
+                f"{self.data_root} (the first: {shown}); download the suite's images there or pass --data-root"
+                + (" (the images of the public dataset BestWishYsh/OpenS2V-Eval)" if self.domain else "")
+            )
         if missing:
             root = self.data_root
             shown = "\n  ".join(str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in missing)

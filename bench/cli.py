@@ -1,10 +1,12 @@
 """`kaleido-bench`: a thin Typer layer over the library (bench.evaluate, bench.leaderboard, ...).
 
-Bad input raises a `BenchError`; `main` prints its one-line message and exits with code 2.
+Bad input raises a `BenchError`; `main` prints its one-line message and exits with code 2 (a bad
+command line: click's usage message, also 2). `run` and `score` exit 1 when any case failed.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from enum import Enum
 from pathlib import Path
@@ -32,17 +34,34 @@ list_app = typer.Typer(help="List what is registered.", no_args_is_help=True)
 weights_app = typer.Typer(help="Model files the metrics need.", no_args_is_help=True)
 app.add_typer(list_app, name="list")
 app.add_typer(weights_app, name="weights")
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)  # paths and messages never wrapped mid-word
+out = Console(soft_wrap=True)
 
 DEFAULT_METRICS = "all"
-MetricsOpt = Annotated[str, typer.Option("--metrics", help="Comma list of metric names; 'all' (every metric, "
-                                         "weights required) or 'available' (skip metrics whose weights are missing).")]
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def _metrics_option(text: str) -> str:
+    """Refuse a --metrics that names no metric at all (`,`, `""`): it would score nothing, silently."""
+    if not _split(text):
+        raise typer.BadParameter("names no metric; give metric names, 'all' or 'available'")
+    return text
+
+
+def _device_option(text: str) -> str:
+    if not DEVICE_PATTERN.fullmatch(text):
+        raise typer.BadParameter(f"{text!r} is not auto, cpu, cuda or cuda:N")
+    return text
+
+
+MetricsOpt = Annotated[str, typer.Option("--metrics", callback=_metrics_option, help="Comma list of metric names; "
+                                         "'all' (every metric, weights required) or 'available' (skip metrics whose "
+                                         "weights are missing).")]
 DataRootOpt = Annotated[Path | None, typer.Option("--data-root", help="Folder the suite's image paths are relative to.")]
 CasesOpt = Annotated[str | None, typer.Option("--cases", help="Comma list of case ids to run.")]
-LimitOpt = Annotated[int | None, typer.Option("--limit", help="Run at most this many cases.")]
+LimitOpt = Annotated[int | None, typer.Option("--limit", min=1, help="Run at most this many cases.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Result folder (default: runs/<model>_<suite>_seed<seed>_<hash>).")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+DeviceOpt = Annotated[str, typer.Option("--device", callback=_device_option, help="auto, cpu, cuda or cuda:N.")]
 MetricWorkersOpt = Annotated[int | None, typer.Option(
     "--metric-workers", min=1, help="Metrics scored side by side on each video (default: 4 on a GPU, 1 on a CPU).")]
 ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (this process) or ray (cases as Ray tasks).")]
@@ -69,11 +88,13 @@ def _progress() -> Progress:
 
 
 def _device(device: str) -> str:
-    if device != "auto":
-        return device
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise BenchError(f"--device {device}: torch sees no CUDA device here (use --device cpu or auto)")
+    return device
 
 
 def _split(text: str | None) -> list[str]:
@@ -99,13 +120,13 @@ def _load(suite: str, data_root: Path | None, cases: str | None, limit: int | No
 
 
 def _report(store, summary) -> None:
-    console.print(f"[green]results[/]: {store.root}")
+    console.print(f"[green]results[/]: {escape(str(store.root))}")
     console.print(f"generated {summary.generated} (reused {summary.reused_videos}), scored {summary.scored} "
                   f"(reused {summary.reused_scores}), failed {len(summary.failures)}")
     for name, reason in summary.skipped_metrics.items():
-        console.print(f"[yellow]skipped metric[/] {name}: {reason}")
+        console.print(f"[yellow]skipped metric[/] {name}: {escape(reason)}")
     for record in summary.failures[:10]:
-        console.print(f"[red]failed[/] {record.case} / {record.metric}: {record.error}")
+        console.print(f"[red]failed[/] {record.case} / {record.metric}: {escape(record.error or '')}")
 
 
 @app.command()
@@ -150,9 +171,9 @@ def run(
     the_suite.check_images()
     chosen, skipped = select_metrics(_split(metrics))
     overlap = Overlap.for_device(_device(device), metric_workers)
-    folders = []
+    folders, failed = [], 0
     for adapter in adapters:
-        console.print(f"[bold]{adapter.name}[/] on {the_suite.name} ({len(the_suite.cases)} cases)")
+        console.print(f"[bold]{escape(adapter.name)}[/] on {escape(the_suite.name)} ({len(the_suite.cases)} cases)")
         with _progress() as progress:
             store, summary = run_model(adapter, the_suite, chosen, seed=seed, out_dir=out_dir, runs_dir=runs_dir,
                                        progress=progress, skipped=skipped, overlap=overlap,
@@ -161,8 +182,10 @@ def run(
                                                               ray_workers=ray_workers))
         _report(store, summary)
         folders.append(store.root)
+        failed += len(summary.failures)
     if table is not None:
         _leaderboard(folders, None, table)
+    _exit_on_failures(failed)
 
 
 @app.command()
@@ -203,8 +226,17 @@ def score(
                                                                         ray_workers=ray_workers))
     if unmatched:
         console.print(f"[yellow]ignored[/] {len(unmatched)} video(s) named after no case of {the_suite.name}: "
-                      + ", ".join(f"{stem}.mp4" for stem in unmatched[:10]))
+                      + escape(", ".join(f"{stem}.mp4" for stem in unmatched[:10])))
     _report(store, summary)
+    _exit_on_failures(len(summary.failures))
+
+
+def _exit_on_failures(failed: int) -> None:
+    """Exit 1 when any case failed (generation or a metric raised), so CI sees it; 2 stays for bad input.
+    The results that did succeed are saved, and the same command retries the failed ones."""
+    if failed:
+        console.print(f"[red]{failed} failure(s)[/] recorded: exit code 1 (rerun the same command to retry them)")
+        raise typer.Exit(1)
 
 
 class TableFormat(str, Enum):
@@ -292,13 +324,21 @@ def weights_list() -> None:
     from kaleido_bench.metrics.weights import locate, weights_dir
 
     registry = load_builtin_metrics()
-    table = Table("metric", "file", "status", "location / searched", title=f"weights dir: {weights_dir()}")
+    # lines, not a table: paths are printed whole (a 4-column table squeezed them unreadably at 80 columns)
+    out.print(f"weights dir: {weights_dir()}", markup=False, highlight=False)
     for name in registry:
-        for weight in registry.get(name).weights:
+        weights = registry.get(name).weights
+        if not weights:
+            continue
+        out.print(f"\n[bold]{name}[/]")
+        for weight in weights:
             found = locate(weight)
-            status = "[green]found[/]" if found.found else "[red]missing[/]"
-            table.add_row(name, weight.filename, status, str(found.path) if found.found else "; ".join(found.searched))
-    out.print(table)
+            status = "[green]found  [/]" if found.found else "[red]missing[/]"
+            out.print(f"  {status}  {escape(weight.filename)}")
+            lines = [weight.description] + ([f"at {found.path}"] if found.found
+                                             else [f"looked in {place}" for place in found.searched])
+            for line in lines:
+                out.print(f"           {line}", markup=False, highlight=False)
 
 
 @weights_app.command("download")
@@ -320,7 +360,7 @@ def weights_download(metrics: Annotated[list[str] | None, typer.Argument(help="M
                 raise
             except Exception as exc:
                 raise BenchError(f"download of {weight.filename} for {name} failed: {exc}") from None
-            console.print(f"{name}: saved {path}")
+            console.print(f"{name}: saved {escape(str(path))}")
 
 
 @app.command()
@@ -329,7 +369,7 @@ def profile(
     suite: Annotated[str, typer.Option("--suite")] = "opens2v",
     data_root: DataRootOpt = None,
     metrics: MetricsOpt = "available",
-    repeat: Annotated[int, typer.Option("--repeat")] = 1,
+    repeat: Annotated[int, typer.Option("--repeat", min=1)] = 1,
     fmt: Annotated[TableFormat, typer.Option("--format")] = TableFormat.md,
     out_file: Annotated[Path | None, typer.Option("--out")] = None,
     device: DeviceOpt = "auto",
@@ -368,16 +408,38 @@ def profile(
             console.print(line, markup=False, highlight=False, soft_wrap=True)
     if out_file:
         out_file.write_text(text + "\n", encoding="utf-8")
-        console.print(f"wrote {out_file}")
+        console.print(f"wrote {escape(str(out_file))}")
     out.print(text, markup=False, highlight=False, soft_wrap=True)  # no wrapping inside CSV / table lines
     if one_by_one and not result.agreement.ok:
         raise typer.Exit(1)
 
 
-def main() -> None:
-    """Console entry point: one clear line and exit code 2 for bad input, 130 on Ctrl-C."""
+def _click_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """(ClickException types, Abort types) of the click that typer really uses: typer >= 0.20 vendors
+    it as `typer._click` (its exceptions are not `click.ClickException`); older typer uses click."""
+    usage: list[type] = []
+    aborts: list[type] = [typer.Abort]
+    from typer import core
+
+    vendored = getattr(core, "_click", None)
+    if vendored is not None:
+        usage.append(vendored.exceptions.ClickException)
     try:
-        code = app(standalone_mode=False)  # click RETURNS a typer.Exit's code in this mode
+        import click
+    except ImportError:  # pragma: no cover - only with a typer that vendors click
+        pass
+    else:
+        usage.append(click.ClickException)
+        aborts.append(click.exceptions.Abort)
+    return tuple(usage), tuple(aborts)
+
+
+def main() -> None:
+    """Console entry point: one clear line and exit code 2 for bad input, click's usage message and 2 for
+    a bad command line, 1 when a run recorded failed cases, 130 on Ctrl-C."""
+    usage_errors, aborts = _click_errors()
+    try:
+        code = app(standalone_mode=False, prog_name="kaleido-bench")  # click RETURNS a typer.Exit's code in this mode
     except BenchError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
@@ -386,15 +448,11 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+    except usage_errors as exc:  # a missing argument, an unknown option, a bad option value
+        exc.show()
+        sys.exit(exc.exit_code)
+    except aborts:
+        sys.exit(130)
     if isinstance(code, int) and code:
         sys.exit(code)
 

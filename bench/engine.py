@@ -29,10 +29,13 @@ from typing import Any
 
 from kaleido_bench.bench.cases import Case
 from kaleido_bench.bench.concurrency import SEQUENTIAL, SETUP_LOCK, DecodeAhead, Overlap, each_timed
-from kaleido_bench.bench.errors import BenchError, WeightsMissingError
+from kaleido_bench.bench.errors import BenchError, WeightFileError, WeightsMissingError
 from kaleido_bench.bench.video import DecodedVideo, decode_video
 from kaleido_bench.metrics.base import Metric, MetricResult
 from kaleido_bench.metrics.context import ScoringContext
+
+#: the same for every case: stop the run with the one clear message instead of recording it per case
+FATAL = (WeightsMissingError, WeightFileError)
 
 
 @dataclass
@@ -141,7 +144,7 @@ class Engine:
         for metric in metrics:
             try:
                 self.set_up(metric)
-            except WeightsMissingError:
+            except FATAL:
                 raise
             except Exception:
                 continue
@@ -197,7 +200,7 @@ class Engine:
                     continue
                 for outcome in each_timed(metrics, lambda m, v=video, c=job.case: self._score_one(m, v, c),
                                           self.overlap.metric_workers, self.clock):
-                    if isinstance(outcome.error, WeightsMissingError):
+                    if isinstance(outcome.error, FATAL):
                         raise outcome.error  # the same for every case: stop with the one clear message
                     yield Outcome(job.case, outcome.item, outcome.value, outcome.error, outcome.seconds, video)
 

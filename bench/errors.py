@@ -60,3 +60,13 @@ class MetricOptionError(BenchError):
 
 class RunLockedError(BenchError):
     """Another process is working on the same run folder."""
+class WeightFileError(BenchError):
+    """A model file that is on disk but is not a tensor file that can be loaded safely."""
+
+
+class ResultFileError(BenchError):
+    """A run folder's manifest.json or scores.jsonl with the wrong shape or field types."""
+
+
+class ReferenceImageError(BenchError):
+    """A reference image whose pixel format cannot be turned into 8-bit RGB honestly."""

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
+
+from kaleido_bench.bench.errors import ReferenceImageError
+
+#: Pillow's 16-bit greyscale modes (a 16-bit PNG opens as I;16; Pillow < 10 opened it as I).
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 
 #: the border ring is this share of the shorter side wide
 BORDER_SHARE = 0.02
@@ -27,3 +35,24 @@ def backdrop_colour(rgb: np.ndarray) -> np.ndarray | None:
     median = np.median(ring, axis=0)
     near = np.linalg.norm(ring - median, axis=1) < BORDER_TOLERANCE
     return median if near.mean() >= UNIFORM_SHARE else None
+
+
+def rgb_image(image: Any, path: str | Path = "") -> Any:
+    """`image` (PIL) as 8-bit RGB, as PIL `convert("RGB")` does for 8-bit images (alpha dropped,
+    not composited: OpenS2V's and Kaleido's readers). A 16-bit greyscale image is scaled to 8 bits
+    (`value >> 8`, the high byte): `convert("RGB")` would CLIP it, turning almost every grey
+    white. 16-bit colour PNGs already open as 8-bit RGB(A) in Pillow. A 32-bit integer or float
+    image (TIFF) has no agreed range to map, so it is refused, naming the file."""
+    from PIL import Image
+
+    mode = image.mode
+    # a PNG has no 32-bit grey: mode I from a PNG is 16-bit (Pillow < 10)
+    if mode in SIXTEEN_BIT_MODES or (mode == "I" and image.format == "PNG"):
+        grey = (np.asarray(image).astype(np.uint32).clip(0, 65535) >> 8).astype(np.uint8)
+        return Image.fromarray(grey, mode="L").convert("RGB")
+    if mode in ("I", "F"):
+        raise ReferenceImageError(
+            f"reference image {path} is a {'32-bit integer' if mode == 'I' else 'floating-point'} image "
+            f"(Pillow mode {mode}) with no agreed range to map to 8-bit RGB; save it as an 8- or 16-bit PNG or a JPEG"
+        )
+    return image.convert("RGB")

@@ -21,11 +21,16 @@ from pathlib import Path
 from kaleido_bench.bench.cases import Case, Suite
 from kaleido_bench.bench.concurrency import SEQUENTIAL, Overlap
 from kaleido_bench.bench.engine import Engine, Job
-from kaleido_bench.bench.errors import BenchError, WeightsMissingError
+from kaleido_bench.bench.errors import (
+    BenchError,
+    UnknownNameError,
+    WeightFileError,
+    WeightsMissingError,
+)
 from kaleido_bench.bench.store import GENERATE, ResultStore, ScoreRecord
 from kaleido_bench.metrics.base import Metric
 from kaleido_bench.metrics.context import ScoringContext
-from kaleido_bench.metrics.weights import locate, resolve
+from kaleido_bench.metrics.weights import locate, weights_dir
 
 
 @dataclass
@@ -54,16 +59,25 @@ def select_metrics(names: Iterable[str], options: dict[str, dict] | None = None)
         for item in registry.names() if name in {"all", "available"} else [name]:
             if item not in expanded:
                 expanded.append(item)
-    metrics, skipped = [], {}
+    if not expanded:
+        raise UnknownNameError("no metric named: give metric names, 'all' or 'available'")
+    metrics, skipped, absent = [], {}, []
     for name in expanded:
         metric = registry.get(name)(**(options or {}).get(name, {}))
         missing = [w for w in metric.weights if not locate(w).found]
         if missing and skip_missing:
             skipped[name] = "weights missing: " + ", ".join(w.filename for w in missing)
             continue
-        for weight in missing:
-            resolve(weight, metric=name)  # raises WeightsMissingError naming file and command
+        absent += [(name, weight) for weight in missing]
         metrics.append(metric)
+    if absent:  # every missing file at once, not the first one
+        files = "; ".join(f"{weights_dir() / w.filename} ({w.description}) for {name}" for name, w in absent)
+        names = " ".join(dict.fromkeys(name for name, _ in absent))
+        raise WeightsMissingError(
+            f"{len(absent)} weight file(s) missing: {files}. Get them with `kaleido-bench weights download {names}` "
+            "on a connected machine (`kaleido-bench weights list` shows where each was looked for), or run with "
+            "`--metrics available` to skip the metrics that lack them"
+        )
     return metrics, skipped
 
 
@@ -86,7 +100,7 @@ class Runner:
         cases = self.suite.cases if cases is None else cases
         summary = RunSummary()
         done = self.store.done(self.identities)
-        self.store.clean_leftovers([case.id for case in cases])
+        self.store.remove_leftovers([case.id for case in cases])
         jobs = [self._job(case, done, summary) for case in cases]
         engine = Engine(self.metrics, self.context, overlap=self.overlap)
         task = self.progress.add_task("cases", total=len(cases)) if self.progress else None
@@ -96,7 +110,7 @@ class Runner:
                                      error=_describe(outcome.error), config=self.identities[outcome.metric.name])
             else:
                 details = outcome.result.details
-                if getattr(outcome.video, "warnings", ()):
+                if outcome.video is not None and outcome.video.warnings:  # e.g. a truncated file, scored on what decodes
                     details = {**details, "video_warnings": list(outcome.video.warnings)}
                 record = ScoreRecord(outcome.case.id, outcome.metric.name, outcome.result.value, details,
                                      outcome.seconds, config=self.identities[outcome.metric.name])
@@ -130,7 +144,7 @@ class Runner:
             if not tmp.is_file():
                 raise RuntimeError(f"model {self.model.name} wrote no video for {case.id}")
             os.replace(tmp, video_path)
-        except WeightsMissingError:
+        except (WeightsMissingError, WeightFileError):
             raise
         except Exception as exc:
             tmp.unlink(missing_ok=True)

@@ -18,19 +18,21 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from kaleido_bench.bench.atomic import write_json_atomic
-from kaleido_bench.bench.errors import RunConflictError
+from kaleido_bench.bench.errors import ResultFileError, RunConflictError
 
 MANIFEST = "manifest.json"
 SCORES = "scores.jsonl"
 VIDEOS = "videos"
 SKIPPED = "skipped_metrics.json"
 GENERATE = "generate"  # the pseudo-metric under which generation errors are recorded
+STALE_TMP_SECONDS = 600.0  # a temp file this long untouched belongs to no live writer (see remove_leftovers)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,12 @@ class ScoreRecord:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+_MANIFEST_REQUIRED = ("model", "suite", "seed")
+_MANIFEST_TYPES: dict[str, Any] = {"model": dict, "suite": dict, "seed": int, "videos_dir": str, "label": str,
+                                   "packages": dict}
+_KIND_NAMES = {dict: "an object", int: "an integer", str: "text"}
 
 
 @dataclass(frozen=True)
@@ -73,7 +81,13 @@ class RunManifest:
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunManifest:
+    def from_dict(cls, data: dict[str, Any], source: str | Path = MANIFEST) -> RunManifest:
+        """Check the shape a resumed run and the leaderboard rely on; `ResultFileError` names `source`."""
+        if not isinstance(data, dict):
+            raise ResultFileError(f"{source} must hold a JSON object, not a {type(data).__name__}")
+        for name, kind in _MANIFEST_TYPES.items():
+            if name in data and not isinstance(data[name], kind) or name in _MANIFEST_REQUIRED and name not in data:
+                raise ResultFileError(f"{source}: field {name!r} must be {_KIND_NAMES[kind]}, got {data.get(name)!r}")
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -91,8 +105,12 @@ class ResultStore:
         return self.root / MANIFEST
 
     def manifest(self) -> RunManifest:
-        with open(self.manifest_path, encoding="utf-8") as handle:
-            return RunManifest.from_dict(json.load(handle))
+        try:
+            with open(self.manifest_path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ResultFileError(f"{self.manifest_path} is not valid JSON: {exc}") from None
+        return RunManifest.from_dict(data, self.manifest_path)
 
     def open(self, manifest: RunManifest) -> None:
         """Create the folder, or check that an existing one belongs to the same configuration."""
@@ -120,6 +138,26 @@ class ResultStore:
     def video_path(self, case_id: str) -> Path:
         return self.videos_dir / f"{case_id}.mp4"
 
+    def remove_leftovers(self, own_cases: Iterable[str] = (), older_than: float = STALE_TMP_SECONDS) -> list[Path]:
+        """Delete the temp files a killed run left in `videos/` (`.<case>.*.tmp`, `.<case>.generating.mp4`).
+        Those of `own_cases` (cases this process holds under the run lock, `locks.py`) whatever their
+        age; others only when untouched for `older_than` seconds: another shard working in the same
+        folder right now is writing its own (a write refreshes the time), and those must stay."""
+        folder = self.root / VIDEOS
+        if not folder.is_dir():
+            return []
+        own = {f".{case}." for case in own_cases}
+        now, removed = time.time(), []
+        for path in [*folder.glob(".*.tmp"), *folder.glob(".*.generating.mp4")]:
+            mine = any(path.name.startswith(prefix) for prefix in own)
+            try:
+                if path.is_file() and (mine or now - path.stat().st_mtime > older_than):
+                    path.unlink()
+                    removed.append(path)
+            except FileNotFoundError:  # another run finished or removed it meanwhile
+                continue
+        return removed
+
     # -- metrics skipped for missing weights (`--metrics available`) ---------------------------
     def write_skipped(self, skipped: dict[str, str]) -> None:
         write_json_atomic(self.root / SKIPPED, skipped)
@@ -143,12 +181,13 @@ class ResultStore:
         a torn last line (crash mid-write) is skipped."""
         records = []
         for path in self.score_files():
-            with open(path, encoding="utf-8") as handle:
-                for line in handle:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                for number, line in enumerate(handle, start=1):
                     try:
-                        records.append(ScoreRecord(**json.loads(line)))
-                    except (json.JSONDecodeError, TypeError):
-                        continue
+                        data = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue  # a line torn by a crash is never valid JSON
+                    records.append(_record(data, f"{path}:{number}"))
         records.sort(key=lambda record: record.time)
         return records
 
@@ -182,16 +221,34 @@ class ResultStore:
             handle.flush()
             os.fsync(handle.fileno())
 
-    def clean_leftovers(self, case_ids: list[str]) -> list[Path]:
-        """Delete the half-written videos of `case_ids` a killed process left (`.<case>.generating.mp4`,
-        `.<case>.*.tmp`); only the caller's own cases, since other workers may be writing theirs."""
-        if not self.videos_dir.is_dir():
-            return []
-        leftovers = [path for case in case_ids for pattern in (f".{case}.generating.mp4", f".{case}.*.tmp")
-                     for path in self.videos_dir.glob(pattern)]
-        for path in leftovers:
-            path.unlink(missing_ok=True)
-        return leftovers
+
+def _record(data: Any, where: str) -> ScoreRecord:
+    """A `ScoreRecord` from one parsed line, its field types checked: a value "abc" (or `true`) would
+    otherwise reach the leaderboard's means. NaN and infinities are numbers and pass."""
+    if not isinstance(data, dict):
+        raise ResultFileError(f"{where}: a score line must be a JSON object, got {type(data).__name__}")
+    unknown = set(data) - set(ScoreRecord.__dataclass_fields__)
+    if unknown or not {"case", "metric", "value"} <= set(data):
+        raise ResultFileError(f"{where}: a score line needs case, metric and value (and no {sorted(unknown)})")
+    value, seconds = data["value"], data.get("seconds", 0.0)
+    problems = [
+        not isinstance(data["case"], str) and "case must be text",
+        not isinstance(data["metric"], str) and "metric must be text",
+        value is not None and not _is_number(value) and f"value must be a number or null, got {value!r}",
+        not isinstance(data.get("details", {}), dict) and "details must be an object",
+        not _is_number(seconds) and f"seconds must be a number, got {seconds!r}",
+        not _is_number(data.get("time", 0.0)) and f"time must be a number, got {data.get('time')!r}",
+        data.get("config") is not None and not isinstance(data["config"], str) and "config must be text or null",
+        data.get("error") is not None and not isinstance(data["error"], str) and "error must be text or null",
+    ]
+    problems = [p for p in problems if p]
+    if problems:
+        raise ResultFileError(f"{where}: {'; '.join(problems)}")
+    return ScoreRecord(**data)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _ends_with_newline(path: Path) -> bool:

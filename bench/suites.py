@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from kaleido_bench.bench.cases import Case, ReferenceImage, Role, Suite, resolve_in_root
-from kaleido_bench.bench.errors import SuiteFileError, UnknownNameError
+from kaleido_bench.bench.errors import MissingImageError, SuiteFileError, UnknownNameError
 from kaleido_bench.bench.registry import Registry
 
 SuiteLoader = Callable[[Path | None], Suite]
 SUITES: Registry[SuiteLoader] = Registry("suite")
 
 OPENS2V_VERSION = "v1.1"
+OPENS2V_DATASET = "BestWishYsh/OpenS2V-Eval"
 OPENS2V_DOMAINS = {
     "opens2v": "Open-Domain",
     "opens2v-human": "Human-Domain",
@@ -43,6 +44,14 @@ def load_suite(name_or_path: str, data_root: str | Path | None = None) -> Suite:
     if path.suffix.lower() in {".txt", ".json", ".yaml", ".yml"} or path.exists():
         return load_suite_file(path, root)
     raise UnknownNameError(f"unknown suite {name_or_path!r} (known: {', '.join(SUITES.names())}; or a suite file path)")
+
+
+def dataset_hint(suite: str) -> str:
+    """Where a built-in suite's reference images come from, for error messages."""
+    if suite in OPENS2V_DOMAINS or suite in {domain.lower() for domain in OPENS2V_DOMAINS.values()}:
+        return (f"; suite {suite!r} reads the images of the public dataset {OPENS2V_DATASET} "
+                "(`hf download BestWishYsh/OpenS2V-Eval --repo-type dataset --local-dir DIR`, then --data-root DIR)")
+    return ""
 
 
 # -- OpenS2V ---------------------------------------------------------------------------------
@@ -69,7 +78,10 @@ def opens2v_cases(data: dict[str, Any], data_root: Path, source: str | Path) -> 
             paths, prompt = entry["img_paths"], entry["prompt"]
         except (KeyError, TypeError):
             raise SuiteFileError(f"{source}: case {case_id!r} lacks img_paths or prompt") from None
-        labels = list(entry.get("class_label") or [])
+        where = f"{source}: case {case_id!r}"
+        prompt = _prompt(prompt, where)
+        paths = [_relpath(path, where) for path in _items(paths, "img_paths", where)]
+        labels = [None if label is None else str(label) for label in _items(entry.get("class_label") or [], "class_label", where)]
         if labels and len(labels) != len(paths):
             raise SuiteFileError(f"{source}: case {case_id!r} has {len(paths)} images but {len(labels)} class labels")
         labels += [None] * (len(paths) - len(labels))
@@ -92,6 +104,8 @@ def opens2v_cases(data: dict[str, Any], data_root: Path, source: str | Path) -> 
 
 def _opens2v_loader(name: str, domain: str) -> SuiteLoader:
     def load(data_root: Path | None) -> Suite:
+        if data_root is not None and not data_root.is_dir():  # one line, not 317 missing images
+            raise MissingImageError(f"data root {data_root} does not exist{dataset_hint(name)}")
         root = data_root or Path("OpenS2V-Eval")
         text = resources.files("kaleido_bench.bench").joinpath(f"data/opens2v/suites/{domain}_Eval.json").read_text()
         cases = opens2v_cases(json.loads(text), root, f"{domain}_Eval.json")
@@ -126,6 +140,8 @@ def load_suite_file(path: Path, data_root: Path | None = None) -> Suite:
     """
     if not path.is_file():
         raise SuiteFileError(f"suite file {path} does not exist")
+    if data_root is not None and not data_root.is_dir():
+        raise MissingImageError(f"data root {data_root} does not exist")
     root = (data_root or path.parent).resolve()
     try:
         text = path.read_text(encoding="utf-8")
@@ -176,21 +192,46 @@ def _schema_suite(data: dict[str, Any], root: Path, source: Path) -> Suite:
         where = f"{source}: case #{index + 1}"
         if not isinstance(entry, dict) or "prompt" not in entry or not entry.get("references"):
             raise SuiteFileError(f"{where} needs 'prompt' and a non-empty 'references' list")
+        prompt = _prompt(entry["prompt"], where)
         case_id = str(entry.get("id") or f"case_{index + 1:03d}")
         if case_id in seen or not re.fullmatch(r"[A-Za-z0-9_.-]+", case_id):
             raise SuiteFileError(f"{where}: id {case_id!r} is duplicated or not a valid file stem")
         seen.add(case_id)
         references = []
-        for ref in entry["references"]:
+        for ref in _items(entry["references"], "references", where):
             ref = {"path": ref} if isinstance(ref, str) else ref
+            if not isinstance(ref, dict) or "path" not in ref:
+                raise SuiteFileError(f"{where}: a reference must be a path or a mapping with 'path', got {ref!r}")
             try:
                 role = Role(str(ref.get("role", "object")).lower())
             except ValueError:
                 raise SuiteFileError(f"{where}: unknown role {ref.get('role')!r} (face, human, object, background)") from None
-            rel = str(ref["path"])
-            references.append(ReferenceImage(rel, resolve_in_root(root, rel, source=where), role, ref.get("label")))
-        cases.append(Case(case_id, str(entry["prompt"]), tuple(references), str(entry.get("category", ""))))
+            rel = _relpath(ref["path"], where)
+            label = ref.get("label")
+            references.append(ReferenceImage(rel, resolve_in_root(root, rel, source=where), role,
+                                             None if label is None else str(label)))
+        cases.append(Case(case_id, prompt, tuple(references), str(entry.get("category") or "")))
     return Suite(str(data.get("name") or source.stem), str(data.get("version", "1")), tuple(cases), root)
+
+
+def _prompt(value: Any, where: str) -> str:
+    """A prompt must be text: `null` would become the prompt "None", a number its digits."""
+    if not isinstance(value, str) or not value.strip():
+        raise SuiteFileError(f"{where}: prompt must be non-empty text, got {value!r}")
+    return value
+
+
+def _items(value: Any, field: str, where: str) -> list:
+    """A list field; a bare string would otherwise be read one character at a time."""
+    if not isinstance(value, list):
+        raise SuiteFileError(f"{where}: {field!r} must be a list, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _relpath(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise SuiteFileError(f"{where}: a reference path must be non-empty text, got {value!r}")
+    return value
 
 
 def suite_names() -> list[str]:

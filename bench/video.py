@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kaleido_bench.bench.atomic import default_file_mode
 from kaleido_bench.bench.errors import VideoError
 from kaleido_bench.bench.once import OnceMap
 
@@ -24,6 +25,8 @@ class DecodedVideo:
     frames: np.ndarray
     fps: float
     path: Path | None = None
+    declared_frames: int | None = None  # what the stream header says (None: not stated)
+    warnings: tuple[str, ...] = ()  # scored anyway, but the records say why the numbers may be off
     _cache: OnceMap = field(default_factory=OnceMap, repr=False)
 
     @property
@@ -63,18 +66,37 @@ def decode_video(path: str | Path) -> DecodedVideo:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise VideoError(f"video {path} has no video stream")
+            if _is_still_image(container):
+                raise VideoError(f"video {path} is a still image ({container.format.name}), not a video")
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
             rate = stream.average_rate or stream.base_rate or stream.guessed_rate
             fps = float(rate) if rate else 0.0
+            declared = int(stream.frames) or None
+            if len(frames) == 1 and container.format.name in ANIMATED_IMAGE_FORMATS:
+                raise VideoError(f"video {path} is a still image (a 1-frame {container.format.name}), not a video")
     except VideoError:
         raise
     except Exception as exc:  # PyAV raises many types (InvalidDataError, ValueError, ...)
         raise VideoError(f"video {path} is corrupt or unreadable: {exc}") from None
     if not frames:
         raise VideoError(f"video {path} has no decodable frames")
-    return DecodedVideo(np.stack(frames), fps, path)
+    warnings = ()
+    if declared is not None and len(frames) < declared:  # a truncated file decodes what survives
+        warnings = (f"decoded {len(frames)} of the {declared} frames the stream declares (truncated file?)",)
+    return DecodedVideo(np.stack(frames), fps, path, declared, warnings)
+
+
+#: Demuxers of single images: ffmpeg reads a PNG or JPEG named `.mp4` as a 1-frame video.
+STILL_IMAGE_FORMATS = ("image2", "_pipe")
+#: Image formats that may animate: one frame of them is a still image too.
+ANIMATED_IMAGE_FORMATS = ("gif", "webp", "apng")
+
+
+def _is_still_image(container) -> bool:
+    name = container.format.name or ""
+    return any(name == kind or name.endswith(kind) for kind in STILL_IMAGE_FORMATS)
 
 
 X264_DETERMINISTIC = "threads=1:rc-lookahead=0:mbtree=0"
@@ -93,6 +115,7 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, *, crf: int = 
         raise ValueError(f"H.264 needs even sizes, got {height}x{width}")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mp4.tmp", dir=path.parent)
+    os.fchmod(fd, default_file_mode())  # mkstemp's 0600 would ignore the umask
     os.close(fd)
     try:
         with av.open(tmp, mode="w", format="mp4") as container:

@@ -31,6 +31,7 @@ from kaleido_bench.kaleido.errors import (
     KaleidoError,
 )
 from kaleido_bench.kaleido.transformer import KaleidoTransformer3DModel, parameter_dtype
+from kaleido_bench.kaleido.weights_file import load_torch_weights
 
 SAT_PREFIX = "model.diffusion_model."
 SAT_FILE = "mp_rank_00_model_states.pt"
@@ -150,17 +151,15 @@ def find_sat_checkpoint(model_dir: Path) -> Path:
     if not path.is_file():
         raise CheckpointNotFoundError(
             f"Kaleido DiT checkpoint not found: {path} is missing ({latest} names iteration {iteration!r}); "
-            f"if model/ holds the uploaded parts, join them with the release's merge script; {DOWNLOAD_HINT}"
+            f"if model/ holds the uploaded parts, run `python merge_kaleido.py` inside the download to join them; "
+            f"{DOWNLOAD_HINT}"
         )
     return path
 
 
 def read_sat_state(path: Path) -> Mapping[str, torch.Tensor]:
     """The `module` state dict, memory-mapped (pages are read only when a tensor is used)."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError:  # a legacy (non-zip) file cannot be memory-mapped
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload = load_torch_weights(path, mmap=True)
     if not isinstance(payload, Mapping) or "module" not in payload:
         raise CheckpointKeyError(f"{path}", ["module"], sorted(payload) if isinstance(payload, Mapping) else [])
     return payload["module"]

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 #: Where the released weights live (about 64 GB).
 WEIGHTS_REPO = "zai-org/Kaleido-14B-S2V"
-DOWNLOAD_HINT = (
-    f"download them with `huggingface-cli download {WEIGHTS_REPO} --local-dir DIR` "
-    "(then run the release's merge script on the parts of model/) and pass that DIR"
-)
+#: The release uploads model/ in parts; its own `merge_kaleido.py` (at the top of the download)
+#: joins them into `model/<iter>/mp_rank_00_model_states.pt` (zai-org/Kaleido README, "Checkpoints Download").
+MERGE_STEP = "then run `python merge_kaleido.py` inside DIR to join the uploaded parts of model/"
+DOWNLOAD_HINT = f"download them with `hf download {WEIGHTS_REPO} --local-dir DIR` ({MERGE_STEP}) and pass that DIR"
 
 
 class KaleidoError(Exception):
@@ -40,3 +40,7 @@ class CheckpointKeyError(KaleidoError, KeyError):
 
 class GpuMemoryError(KaleidoError):
     """The accelerator has less memory than the chosen settings need."""
+
+
+class CheckpointUnreadableError(KaleidoError):
+    """A weights file on disk that is not a tensor file that can be loaded safely (`weights_only=True`)."""

@@ -24,6 +24,7 @@ from torch import nn
 
 from kaleido_bench.kaleido.config import TextEncoderConfig
 from kaleido_bench.kaleido.errors import DOWNLOAD_HINT, CheckpointKeyError, CheckpointNotFoundError
+from kaleido_bench.kaleido.weights_file import load_torch_weights
 
 WAN_T5_FILE = "models_t5_umt5-xxl-enc-bf16.pth"
 #: transformers ties this to `shared.weight`: one tensor, two names.
@@ -169,10 +170,7 @@ def load_umt5_from_wan(
     device: torch.device | str = "cpu",
 ):
     """`UMT5EncoderModel` filled from Wan's `.pth` (memory-mapped, renamed, strictly checked)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_torch_weights(path, mmap=True)
     renamed = wan_t5_to_hf(state, config.num_layers, what=str(path))
     model = build_umt5(config, device="meta")
     expected = {k: v.shape for k, v in model.state_dict().items() if k != TIED_KEY}

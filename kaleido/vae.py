@@ -17,6 +17,7 @@ import torch
 
 from kaleido_bench.kaleido.config import VaeConfig
 from kaleido_bench.kaleido.errors import DOWNLOAD_HINT, CheckpointKeyError, CheckpointNotFoundError
+from kaleido_bench.kaleido.weights_file import load_torch_weights
 
 WAN_VAE_FILE = "Wan2.1_VAE.pth"
 
@@ -48,7 +49,7 @@ def load_vae(
     path = Path(weights_dir) / WAN_VAE_FILE
     if not path.is_file():
         raise CheckpointNotFoundError(f"Wan VAE not found: {path} is missing; {DOWNLOAD_HINT}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_torch_weights(path)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     converted = convert_wan_vae_to_diffusers(state)

@@ -32,7 +32,7 @@ from kaleido_bench.metrics.base import Metric, MetricResult, Needs, register_met
 from kaleido_bench.metrics.clip_i import frame_embeddings
 from kaleido_bench.metrics.clip_vision import load_hf_clip_vision
 from kaleido_bench.metrics.context import ScoringContext
-from kaleido_bench.metrics.weights import WeightFile, resolve
+from kaleido_bench.metrics.weights import WeightFile, load_tensor_file, resolve
 
 NUM_FRAMES = 32
 AESTHETIC_MLP = WeightFile(
@@ -60,13 +60,12 @@ def aesthetic_mlp() -> Any:
 
 def load_aesthetic_mlp(context: ScoringContext, path) -> Any:
     """`aesthetic-model.pth` loaded strictly (weights_only), once per scoring context."""
-    import torch
 
     dev = backbones.torch_device(context.device)
 
     def build() -> Any:
         head = aesthetic_mlp()
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_tensor_file(path)
         head.load_state_dict(state, strict=True)
         return head.to(dev).eval()
 

@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from kaleido_bench.metrics.context import SERIAL, FramePool, ScoringContext
-from kaleido_bench.metrics.weights import WeightFile
+from kaleido_bench.metrics.weights import WeightFile, load_tensor_file, reading_weight_file
 
 # ----------------------------------------------------------------------------- weight files
 
@@ -153,14 +153,16 @@ def pil_transform_batch(transform: Callable, frames: np.ndarray, pool: FramePool
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
-    """A reference image as uint8 RGB, PIL `convert("RGB")` (alpha dropped, not composited, as OpenS2V)."""
+    """A reference image as uint8 RGB, PIL `convert("RGB")` (alpha dropped, not composited, as OpenS2V;
+    16-bit greyscale scaled, not clipped: `bench.images.rgb_image`)."""
     from PIL import Image
 
     from kaleido_bench.bench.errors import MissingImageError
+    from kaleido_bench.bench.images import rgb_image
 
     try:
         with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+            return np.asarray(rgb_image(image, path))
     except (OSError, ValueError) as exc:
         raise MissingImageError(f"reference image {path} cannot be read: {exc}") from None
 
@@ -282,9 +284,11 @@ def load_open_clip(
     def build() -> Backbone:
         import open_clip
 
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            model_name, pretrained=str(checkpoint), precision=precision, device=dev, force_quick_gelu=True, **overrides
-        )
+        with reading_weight_file(checkpoint):
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                model_name, pretrained=str(checkpoint), precision=precision, device=dev, force_quick_gelu=True,
+                **overrides,
+            )
         model.eval()
         return Backbone(
             id=ident,
@@ -348,15 +352,16 @@ def load_open_clip_text(
 
 def _open_clip_text_tensors(checkpoint: Path) -> dict[str, Any]:
     """Every tensor of an open_clip CLIP file but the image tower's (`visual.*`), which is not read."""
-    if checkpoint.suffix == ".safetensors":
-        from safetensors import safe_open
+    with reading_weight_file(checkpoint):
+        if checkpoint.suffix == ".safetensors":
+            from safetensors import safe_open
 
-        with safe_open(str(checkpoint), framework="pt") as handle:
-            names = handle.keys()
-            return {k: handle.get_tensor(k) for k in names if not k.startswith("visual.")}
-    from open_clip.factory import load_state_dict  # .pt / .bin, OpenAI's TorchScript file too
+            with safe_open(str(checkpoint), framework="pt") as handle:
+                names = handle.keys()
+                return {k: handle.get_tensor(k) for k in names if not k.startswith("visual.")}
+        from open_clip.factory import load_state_dict  # .pt / .bin, OpenAI's TorchScript file too
 
-    return {k: v for k, v in load_state_dict(str(checkpoint)).items() if not k.startswith("visual.")}
+        return {k: v for k, v in load_state_dict(str(checkpoint)).items() if not k.startswith("visual.")}
 
 
 def _open_clip_text_encoder(model: Any, model_name: str, dev: Any) -> dict[str, Any]:
@@ -395,14 +400,15 @@ def load_timm_vit(
     def build() -> Backbone:
         import timm
 
-        model = timm.create_model(
-            arch,
-            pretrained=True,
-            pretrained_cfg_overlay={"file": str(checkpoint)},
-            num_classes=0,
-            img_size=img_size,
-            **overrides,
-        )
+        with reading_weight_file(checkpoint):
+            model = timm.create_model(
+                arch,
+                pretrained=True,
+                pretrained_cfg_overlay={"file": str(checkpoint)},
+                num_classes=0,
+                img_size=img_size,
+                **overrides,
+            )
         model = model.to(dev, dtype).eval()
         crop = img_size
         resize = int(round(img_size * 256 / 224))
@@ -430,7 +436,6 @@ def load_dino_v1(
     No stock preprocessing: VBench's subject_consistency resizes float frames itself (see
     `metrics/vbench_consistency.py`).
     """
-    import torch
 
     checkpoint = Path(checkpoint)
     dev, dtype = torch_device(context.device), torch_dtype(precision)
@@ -440,7 +445,7 @@ def load_dino_v1(
 
     def build() -> Backbone:
         model = dino_vision_transformer(**config)
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        state = load_tensor_file(checkpoint)
         if isinstance(state, dict) and "state_dict" not in state and "teacher" in state:
             raise ValueError(f"{checkpoint} is a DINO training checkpoint; give the backbone-only *_pretrain.pth file")
         model.load_state_dict(state, strict=True)

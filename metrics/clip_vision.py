@@ -45,6 +45,7 @@ from typing import Any
 from kaleido_bench.metrics import backbones
 from kaleido_bench.metrics.backbones import Backbone
 from kaleido_bench.metrics.context import SERIAL, FramePool, ScoringContext
+from kaleido_bench.metrics.weights import load_tensor_file, reading_weight_file
 
 #: the transformers config fields that define the network (others only matter for training)
 ARCHITECTURE_FIELDS = (
@@ -197,14 +198,12 @@ def hf_folder_tower(folder: Path) -> TowerWeights:
     if weights_file.is_file():
         from safetensors import safe_open
 
-        with safe_open(str(weights_file), framework="pt") as handle:
+        with reading_weight_file(weights_file), safe_open(str(weights_file), framework="pt") as handle:
             names = handle.keys()
             tensors = {k: handle.get_tensor(k) for k in names if k.startswith(_TOWER_PREFIXES)}
     elif (folder / "pytorch_model.bin").is_file():
-        import torch
-
         weights_file = folder / "pytorch_model.bin"
-        state = torch.load(weights_file, map_location="cpu", weights_only=True)
+        state = load_tensor_file(weights_file)
         tensors = {k: v for k, v in state.items() if k.startswith(_TOWER_PREFIXES)}
     else:
         raise FileNotFoundError(f"{folder} has neither model.safetensors nor pytorch_model.bin")
@@ -218,7 +217,7 @@ def open_clip_tower(context: ScoringContext, model_name: str, checkpoint: Path, 
     if checkpoint.suffix == ".safetensors":
         from safetensors import safe_open
 
-        with safe_open(str(checkpoint), framework="pt") as handle:
+        with reading_weight_file(checkpoint), safe_open(str(checkpoint), framework="pt") as handle:
             names = handle.keys()
             state = {k: handle.get_tensor(k) for k in names if k.startswith("visual.")}
     else:  # .pt / .bin (OpenAI's TorchScript file too): open_clip's own reader

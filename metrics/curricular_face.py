@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kaleido_bench.metrics.weights import load_tensor_file
+
 IR101_STAGE_UNITS: tuple[int, int, int, int] = (3, 13, 30, 3)
 STAGE_WIDTHS: tuple[int, int, int, int] = (64, 128, 256, 512)
 EMBEDDING_DIM = 512
@@ -120,10 +122,9 @@ def load_ir_backbone(
     path: str | Path, *, stage_units: Sequence[int] = IR101_STAGE_UNITS, device: str = "cpu"
 ) -> Any:
     """Build the backbone, load a TFace state dict strictly (`weights_only=True`), eval mode."""
-    import torch
 
     model = build_ir_backbone(stage_units)
-    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    state = load_tensor_file(path)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     model.load_state_dict(state, strict=True)

@@ -22,6 +22,7 @@ import numpy as np
 
 from kaleido_bench.bench.cases import Case, ReferenceImage
 from kaleido_bench.bench.errors import MissingImageError
+from kaleido_bench.bench.images import rgb_image
 from kaleido_bench.metrics.embedding_cache import EmbeddingCache
 
 #: `process_video_files`: a video is scored only when its name contains one of these.
@@ -194,7 +195,7 @@ def load_reference_rgb(path: str | Path) -> np.ndarray:
     if not Path(path).is_file():
         raise MissingImageError(f"reference image {path} does not exist")
     with Image.open(path) as image:
-        return np.array(image.convert("RGB"))
+        return np.array(rgb_image(image, path))  # 16-bit greyscale scaled, not clipped
 
 
 def per_sampled_frame(video, compute: Callable[[np.ndarray], F], n: int = NUM_FRAMES) -> list[F]:

@@ -27,7 +27,7 @@ from kaleido_bench.metrics import face_rules
 from kaleido_bench.metrics.base import Metric, MetricResult, Needs, register_metric
 from kaleido_bench.metrics.context import ScoringContext
 from kaleido_bench.metrics.embedding_cache import EmbeddingCache
-from kaleido_bench.metrics.weights import WeightFile, resolve, weights_dir
+from kaleido_bench.metrics.weights import WeightFile, reading_weight_file, resolve, weights_dir
 
 PACK_NAME = "buffalo_l"
 PACK_FILES = ("det_10g.onnx", "w600k_r50.onnx")  # SCRFD-10G detector, ArcFace R50 (WebFace600K)
@@ -154,9 +154,10 @@ def shared_faces(context: ScoringContext, path: str | Path) -> InsightFaceFaces:
     def build() -> InsightFaceFaces:
         from insightface.app import FaceAnalysis
 
-        app = FaceAnalysis(
-            name=name, root=str(root), allowed_modules=["detection", "recognition"], providers=providers
-        )
+        with reading_weight_file(path):  # onnxruntime refuses a file that is not an ONNX model
+            app = FaceAnalysis(
+                name=name, root=str(root), allowed_modules=["detection", "recognition"], providers=providers
+            )
         if "recognition" not in app.models:
             raise WeightsMissingError(f"{root}: the {PACK_NAME} pack has no recognition model (w600k_r50.onnx)")
         app.prepare(ctx_id=ctx_id, det_thresh=DET_THRESH, det_size=DET_SIZE)

@@ -26,7 +26,7 @@ from kaleido_bench.metrics import face_rules
 from kaleido_bench.metrics.base import Metric, MetricResult, Needs, register_metric
 from kaleido_bench.metrics.context import ScoringContext
 from kaleido_bench.metrics.embedding_cache import EmbeddingCache
-from kaleido_bench.metrics.weights import WeightFile, resolve
+from kaleido_bench.metrics.weights import WeightFile, reading_weight_file, resolve
 
 PACKAGE = "face_recognition_models"
 _PACKAGE_URL = "https://github.com/ageitgey/face_recognition_models/raw/master/face_recognition_models/models/"
@@ -96,10 +96,15 @@ class FaceSimDlib(Metric):
         """Resolve the model files (package folder first) and load them once."""
         import dlib
 
-        self._recognizer = dlib.face_recognition_model_v1(str(self._weight_path(DLIB_RECOGNITION)))
-        self._landmarks = dlib.shape_predictor(str(self._weight_path(DLIB_LANDMARKS_5)))
+        recognition, landmarks = self._weight_path(DLIB_RECOGNITION), self._weight_path(DLIB_LANDMARKS_5)
+        with reading_weight_file(recognition, metric=self.name):
+            self._recognizer = dlib.face_recognition_model_v1(str(recognition))
+        with reading_weight_file(landmarks, metric=self.name):
+            self._landmarks = dlib.shape_predictor(str(landmarks))
         if self.detector_kind == "cnn":
-            self._detector = dlib.cnn_face_detection_model_v1(str(self._weight_path(DLIB_CNN_DETECTOR)))
+            detector = self._weight_path(DLIB_CNN_DETECTOR)
+            with reading_weight_file(detector, metric=self.name):
+                self._detector = dlib.cnn_face_detection_model_v1(str(detector))
         else:
             self._detector = dlib.get_frontal_face_detector()
 

@@ -11,10 +11,14 @@ that fetches it (`kaleido-bench weights download METRIC`).
 from __future__ import annotations
 
 import os
+import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from kaleido_bench.bench.errors import WeightsMissingError
+from kaleido_bench.bench.errors import BenchError, WeightFileError, WeightsMissingError
 
 WEIGHTS_ENV = "KALEIDO_BENCH_WEIGHTS"
 
@@ -183,3 +187,46 @@ def _download_url(url: str, target: Path) -> Path:
             bar.advance(task, len(chunk))
     os.replace(tmp, target)
     return target
+
+
+@contextmanager
+def reading_weight_file(path: str | Path, *, metric: str = "") -> Iterator[None]:
+    """Turn any failure while READING `path` (torch.load with `weights_only=True`, safetensors, or a
+    library loader handed the file: open_clip, timm, transformers) into one `WeightFileError` naming
+    the file. torch's own message is not passed on: it advises `weights_only=False`, which would run
+    the file's pickled code. Wrap only the read, not the model's `load_state_dict` check."""
+    try:
+        yield
+    except BenchError:
+        raise
+    except Exception as exc:  # torch raises UnpicklingError, KeyError, EOFError, RuntimeError; safetensors its own
+        if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+            raise  # the machine, not the file
+        raise WeightFileError(_weight_file_message(Path(path), exc, metric)) from None
+
+
+def _weight_file_message(path: Path, exc: BaseException, metric: str) -> str:
+    if isinstance(exc, pickle.UnpicklingError) and "weights only" in str(exc).lower():
+        why = "it holds pickled Python objects besides tensors, which are refused and never executed"
+    elif "Error(s) in loading state_dict" in str(exc):  # a library loader's strict check
+        why = "its tensors do not match the model (missing, unexpected or wrong-shape names: another model's file?)"
+    elif path.is_file() and path.stat().st_size == 0:
+        why = "it is empty (an interrupted download?)"
+    else:
+        why = f"it is not a readable tensor file ({type(exc).__name__})"
+    fix = f"`kaleido-bench weights download {metric}`" if metric else "the published file"
+    return f"weight file {path} cannot be loaded safely: {why}; replace it with {fix}"
+
+
+def load_tensor_file(path: str | Path, *, metric: str = "") -> Any:
+    """A state dict from a `.safetensors` file or a torch file read with `weights_only=True`; any
+    failure is a `WeightFileError` naming `path` (see `reading_weight_file`)."""
+    import torch
+
+    path = Path(path)
+    with reading_weight_file(path, metric=metric):
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        return torch.load(path, map_location="cpu", weights_only=True)

@@ -145,8 +145,13 @@ def test_subject_consistency_matches_vbench_loop_on_tiny_dino(ready, ctx, weight
     exact = ready(SubjectConsistency(model_overrides=TINY_DINO, batch_size=1)).score(video, CASE, ctx)
     model = backbones.load_dino_v1(ctx, weights_dir / backbones.DINO_VITB16.filename, model_overrides=TINY_DINO).model
     video_sim, count = vbench_by_hand(model, vbench_dino_transform(), video.frames, one_at_a_time=True)
-    assert exact.details == {"sum": video_sim, "count": count, "frames": 5}  # bit-identical
-    assert exact.value == video_sim / count
+    # Two code paths (our chunked transform + model calls vs VBench's whole-video transform, then
+    # one frame at a time): the same arithmetic, but oneDNN picks kernels by tensor shape and CPU, so
+    # the last bits of a float32 cosine may differ by machine (seen: 3.94303897023201 vs
+    # 3.9430389404296875). Guaranteed: the same terms to float32 rounding, counted alike.
+    assert exact.details["count"] == count == 4 and exact.details["frames"] == 5
+    assert exact.details["sum"] == pytest.approx(video_sim, rel=1e-6)
+    assert exact.value == exact.details["sum"] / count  # our own value is exactly our own sum / count
     batched = ready(SubjectConsistency(model_overrides=TINY_DINO, batch_size=32)).score(smooth_video(num_frames=5), CASE, ctx)
     assert batched.value == pytest.approx(exact.value, abs=1e-6)  # batching: fp32 rounding only
 
