@@ -64,7 +64,7 @@ def test_a_good_file_loads(tmp_path):
     assert torch.equal(load_tensor_file(tmp_path / "ok.pth")["w"], torch.ones(2))
 
 
-def test_library_loaders_report_the_file_too(tmp_path):
+def test_library_loaders_report_the_file_too(ctx, tmp_path):
     """open_clip and the DINO loader are handed the file: their failures are the same one error."""
     bad = tmp_path / "ViT-B-32.safetensors"
     bad.write_bytes(b"garbage")
@@ -74,7 +74,7 @@ def test_library_loaders_report_the_file_too(tmp_path):
     bad_pth.write_bytes(b"garbage")
     with pytest.raises(WeightFileError, match="dino.pth"):
         backbones.load_dino_v1(
-            bad_pth, model_overrides={"depth": 1, "embed_dim": 32, "num_heads": 2}
+            ctx, bad_pth, model_overrides={"depth": 1, "embed_dim": 32, "num_heads": 2}
         )
 
 
