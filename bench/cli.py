@@ -213,6 +213,32 @@ def _leaderboard(results: list[Path], fmt: str | None, out_file: Path | None, ve
     return text
 
 
+class VideoPlacement(str, Enum):
+    reference = "reference"
+    copy = "copy"
+    link = "link"
+
+
+@app.command()
+def report(
+    results: Annotated[list[Path], typer.Argument(help="Result folders (ours, or folders of official OpenS2V JSON files).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Report folder (created); open its index.html.")],
+    figures: Annotated[bool, typer.Option("--figures", help="Also write every chart as PDF and PNG (figures/).")] = False,
+    videos: Annotated[VideoPlacement, typer.Option("--videos", help="reference: point at the runs' own files (relative "
+                                                   "paths); copy: copy them into the report; link: symbolic links.")]
+    = VideoPlacement.reference,
+    version: Annotated[str, typer.Option("--version", help="OpenS2V Total version: v1.1 or v1.0.")] = "v1.1",
+    published: Annotated[bool, typer.Option("--published/--no-published", help="Add the published OpenS2V rows.")] = True,
+    domain: Annotated[str, typer.Option("--domain", help="Domain of official JSON folders.")] = "Open-Domain",
+) -> None:
+    """A static HTML report (works offline from disk): leaderboard, charts, video gallery, metric pages."""
+    from kaleido_bench.bench.report import build_report
+
+    index = build_report(results, out_dir, figures=figures, videos=videos.value, version=version,
+                         published=published, official_domain=domain)
+    console.print(f"wrote {index}")
+
+
 @list_app.command("models")
 def list_models() -> None:
     """Registered model adapters."""

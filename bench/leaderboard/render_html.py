@@ -99,8 +99,8 @@ def table_html(
     ]
     for column in values:
         label = escape(column)
-        if column in links:
-            label = f'<a href="{escape(links[column])}">{label}</a>'
+        if column in links:  # a small link beside the label, so a click on the label sorts
+            label += f' <a class="def" href="{escape(links[column])}" title="definition and distribution">?</a>'
         head.append(
             f'<th data-type="num" title="{escape(titles.get(column, column))}">{label}</th>'
         )

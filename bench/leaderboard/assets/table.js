@@ -35,7 +35,10 @@
       table.setAttribute("data-sortable-ready", "1");
       Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, index) {
         th.tabIndex = 0;
-        th.addEventListener("click", function () { sortBy(table, index, th); });
+        th.addEventListener("click", function (event) {
+          if (event.target.closest && event.target.closest("a")) return;  // a link in the header
+          sortBy(table, index, th);
+        });
         th.addEventListener("keydown", function (event) {
           if (event.key === "Enter" || event.key === " ") { event.preventDefault(); sortBy(table, index, th); }
         });
