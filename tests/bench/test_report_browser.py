@@ -103,10 +103,13 @@ def test_report_in_headless_chromium(report: Path, tmp_path: Path) -> None:
     try:
         driver.get(report.as_uri())
         table = driver.find_element(By.ID, "board-mini")
-        models = lambda: [
-            row.find_elements(By.TAG_NAME, "td")[0].text.rstrip("*")  # noqa: E731
-            for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")
-        ]
+
+        def models() -> list[str]:
+            return [
+                row.find_elements(By.TAG_NAME, "td")[0].text.rstrip("*")
+                for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")
+            ]
+
         assert models() == ["alpha", "beta"]
         header = next(
             th
@@ -119,10 +122,13 @@ def test_report_in_headless_chromium(report: Path, tmp_path: Path) -> None:
         assert models() == ["alpha", "beta"]
 
         driver.get(report.parent.joinpath("gallery-mini.html").as_uri())
-        rows = lambda: [
-            r.get_attribute("data-case")
-            for r in driver.find_elements(By.CSS_SELECTOR, "#gallery-rows tr")
-        ]  # noqa: E731
+
+        def rows() -> list[str]:
+            return [
+                r.get_attribute("data-case")
+                for r in driver.find_elements(By.CSS_SELECTOR, "#gallery-rows tr")
+            ]
+
         assert rows() == list(MINI)
         Select(driver.find_element(By.ID, "filter-category")).select_by_value("singleobj")
         assert rows() == ["singleobj_cat", "singleobj_coffee", "singleobj_gift"]
