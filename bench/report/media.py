@@ -70,11 +70,12 @@ def write_poster(video: Path, target: Path, width: int = POSTER_WIDTH) -> bool:
 
 
 def reference_thumbnail(image_path: Path, folder: Path, size: int = REFERENCE_SIZE) -> Path | None:
-    """A JPEG thumbnail of a reference image under `folder`, named by the source path's hash
-    (cases sharing an image share the file); None when the image is missing or unreadable."""
+    """A JPEG thumbnail of a reference image under `folder`, named by the image's content hash
+    (cases sharing an image share the file, and the name is the same on every machine); None
+    when the image is missing or unreadable."""
     if not image_path.is_file():
         return None
-    target = folder / (hashlib.sha1(str(image_path.resolve()).encode()).hexdigest()[:16] + ".jpg")
+    target = folder / (hashlib.sha1(image_path.read_bytes()).hexdigest()[:16] + ".jpg")
     if _fresh(target, image_path):
         return target
     try:
