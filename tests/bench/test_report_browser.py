@@ -51,11 +51,15 @@ MINI = (
 )
 
 
-def chromium(profile: Path):
+def needs_chromium() -> None:
     if CHROMIUM is None or CHROMEDRIVER is None:
         pytest.skip(
             "headless Chromium not installed (apt-get install chromium chromium-driver; .ci/run does it)"
         )
+
+
+def chromium(profile: Path):
+    needs_chromium()
     webdriver = pytest.importorskip(
         "selenium.webdriver", reason="selenium not installed (pip install selenium)"
     )
@@ -81,6 +85,7 @@ def wait_for(predicate, timeout: float = 10.0):
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> Path:
+    needs_chromium()  # before building anything
     root = tmp_path_factory.mktemp("runs")
     runs = []
     for m, name in enumerate(("alpha", "beta")):
