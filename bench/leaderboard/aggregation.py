@@ -154,9 +154,10 @@ def _total_replicates(
     reps: int,
     seed: int,
 ) -> dict[str, np.ndarray]:
-    """Bootstrap replicates of the Total and each weighted slot (percent), the merge's
-    arithmetic vectorised over replicates: clipped per-video values, slot means over the drawn
-    videos that have the slot, min-max scaling, weighted sum."""
+    """Bootstrap replicates of the Total and each slot (percent) when every video is resampled:
+    the merge's arithmetic vectorised over replicates (clipped per-video values, slot means over
+    the drawn videos that have the slot, min-max scaling, weighted sum). A slot no drawn video
+    has is NaN in mode "ours" (that replicate is left out) and 0 before scaling in "official"."""
     cases = list(per_video)
     draws = bootstrap.weights(len(cases), reps, seed)
     slots: dict[str, np.ndarray] = {}
@@ -179,6 +180,21 @@ def _total_replicates(
     for slot, weight in weights_for(domain, version):
         total = total + weight * slots[slot]
     return {"total_score": total * 100, **{slot: values * 100 for slot, values in slots.items()}}
+
+
+def _slot_interval(
+    per_video: dict[str, dict[str, float]], slot: str, reps: int, seed: int
+) -> tuple[float, float]:
+    """Interval of one normalised slot (percent): its mean is over the videos that have the slot,
+    so those are what is resampled (the Total resamples every video). The scaling is affine and
+    increasing, so the interval of the scaled mean is the scaled interval of the mean."""
+    clipped = [
+        clip_video_value(slot, scores[slot])
+        for scores in per_video.values()
+        if scores.get(slot) is not None
+    ]
+    low, high = bootstrap.mean_interval([x for x in clipped if x is not None], reps, seed)
+    return normalise(slot, low) * 100, normalise(slot, high) * 100
 
 
 def _put(
@@ -249,9 +265,10 @@ def _run_row(
         slot_invalid = invalid[invalid["metric"].isin(METRIC_TO_SLOT)]
         for slot, column in _percent_columns(result.domain, version):
             n = len(per_video) if slot == "total_score" else result.counts[slot]
-            ci = (
-                bootstrap.interval(replicates[slot]) if slot in replicates else (math.nan, math.nan)
-            )
+            if slot == "total_score":
+                ci = bootstrap.interval(replicates[slot]) if replicates else (math.nan, math.nan)
+            else:
+                ci = _slot_interval(per_video, slot, reps, seed)
             excluded = (
                 slot_invalid["case"].nunique()
                 if slot == "total_score"

@@ -22,7 +22,7 @@ from kaleido_bench.bench.leaderboard import (
     load_runs,
     render,
 )
-from kaleido_bench.bench.leaderboard.aggregation import _total_replicates
+from kaleido_bench.bench.leaderboard.aggregation import _slot_interval, _total_replicates
 from kaleido_bench.bench.opens2v_total import compute_total
 from kaleido_bench.bench.store import ScoreRecord
 
@@ -73,6 +73,17 @@ def test_total_replicates_are_the_official_merge_on_each_resample() -> None:
         assert replicates["nexus_score"][r] == pytest.approx(
             expected.slots["nexus_score"] * 100, abs=1e-9
         )
+    # a slot's own interval resamples only the videos that have it: nexus has 8 (zeros skipped)
+    one_face = {
+        "singleobj_1": {"aes_score": 5.0},
+        "singleface_1": {"aes_score": 6.0, "facesim_cur": 0.8},
+    }
+    assert _slot_interval(one_face, "facesim_cur", 100, 0) == (
+        pytest.approx(80.0),
+        pytest.approx(80.0),
+    )
+    low, high = _slot_interval(per_video, "nexus_score", 500, 0)
+    assert 60.0 <= low < high <= 100.0  # clipped nexus values are 0.03 and 0.05 -> 60 and 100
 
 
 @pytest.fixture
