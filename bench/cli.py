@@ -152,7 +152,7 @@ def run(
     ray_workers: RayWorkersOpt = 1,
     memory_budget: BudgetOpt = None,
     table: Annotated[Path | None, typer.Option("--leaderboard", help="Afterwards write the leaderboard of these "
-                                               "runs here (.md or .csv).")] = None,
+                                               "runs here (the format follows the suffix: .md, .csv or .html).")] = None,
 ) -> None:
     """Generate videos for a suite with a model, then score them (resumes where it stopped)."""
     from kaleido_bench.baselines.base import get_model_class
@@ -244,10 +244,16 @@ class TableFormat(str, Enum):
     csv = "csv"
 
 
+class LeaderboardFormat(str, Enum):
+    md = "md"
+    csv = "csv"
+    html = "html"
+
+
 @app.command()
 def leaderboard(
     results: Annotated[list[Path], typer.Argument(help="Result folders (ours, or folders of official OpenS2V JSON files).")],
-    fmt: Annotated[TableFormat | None, typer.Option("--format", help="md or csv (default: from --out, else md).")] = None,
+    fmt: Annotated[LeaderboardFormat | None, typer.Option("--format", help="md, csv or html (default: from --out's suffix, else md).")] = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the table(s) here instead of stdout.")] = None,
     version: Annotated[str, typer.Option("--version", help="OpenS2V Total version: v1.1 or v1.0.")] = "v1.1",
     published: Annotated[bool, typer.Option("--published/--no-published", help="Add the published OpenS2V rows.")] = False,
@@ -262,22 +268,42 @@ def leaderboard(
 
 def _leaderboard(results: list[Path], fmt: str | None, out_file: Path | None, version: str = "v1.1",
                  published: bool = False, domain: str = "Open-Domain") -> str:
+    """The library's `leaderboard`: the format is `--format`, else `--out`'s suffix (.md, .csv,
+    .html), else markdown; markdown ends with the metrics each run skipped."""
     from kaleido_bench.bench.leaderboard import leaderboard as render_leaderboard
     from kaleido_bench.bench.leaderboard import metric_aggregators
-    from kaleido_bench.bench.store import ResultStore
 
-    text = render_leaderboard(results, fmt=fmt, out=None, version=version, published=published,
+    text = render_leaderboard(results, fmt=fmt, out=out_file, version=version, published=published,
                               aggregators=metric_aggregators(), official_domain=domain)
-    notes = [f"{path.name}: {name} skipped ({reason})" for path in results
-             for name, reason in ResultStore(path).skipped().items()]
-    if notes and (fmt or "md") == "md" and not (out_file and out_file.suffix == ".csv"):
-        text = text.rstrip("\n") + "\n\nNot scored:\n" + "".join(f"- {note}\n" for note in notes)
     if out_file:
-        from kaleido_bench.bench.leaderboard import write_leaderboard
-
-        write_leaderboard(text, out_file)
         console.print(f"wrote {out_file}")
     return text
+
+
+class VideoPlacement(str, Enum):
+    reference = "reference"
+    copy = "copy"
+    link = "link"
+
+
+@app.command()
+def report(
+    results: Annotated[list[Path], typer.Argument(help="Result folders (ours, or folders of official OpenS2V JSON files).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Report folder (created); open its index.html.")],
+    figures: Annotated[bool, typer.Option("--figures", help="Also write every chart as PDF and PNG (figures/).")] = False,
+    videos: Annotated[VideoPlacement, typer.Option("--videos", help="reference: point at the runs' own files (relative "
+                                                   "paths); copy: copy them into the report; link: symbolic links.")]
+    = VideoPlacement.reference,
+    version: Annotated[str, typer.Option("--version", help="OpenS2V Total version: v1.1 or v1.0.")] = "v1.1",
+    published: Annotated[bool, typer.Option("--published/--no-published", help="Add the published OpenS2V rows.")] = True,
+    domain: Annotated[str, typer.Option("--domain", help="Domain of official JSON folders.")] = "Open-Domain",
+) -> None:
+    """A static HTML report (works offline from disk): leaderboard, charts, video gallery, metric pages."""
+    from kaleido_bench.bench.report import build_report
+
+    index = build_report(results, out_dir, figures=figures, videos=videos.value, version=version,
+                         published=published, official_domain=domain)
+    console.print(f"wrote {index}")
 
 
 @list_app.command("models")
