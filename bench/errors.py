@@ -52,3 +52,31 @@ class GpuMemoryTooSmallError(BenchError):
 
 class CheckpointMismatchError(BenchError):
     """A model checkpoint whose tensors do not match the model's (missing, extra, wrong shape)."""
+
+
+class ReferenceLimitError(BenchError):
+    """A case with more reference images than the model accepts (recorded per case)."""
+
+
+class ApiKeyMissingError(BenchError):
+    """A remote model's API key is not set in its environment variable."""
+
+
+class RemoteGenerationError(BenchError):
+    """A remote (closed API) generation that failed for one case; the message carries the provider's."""
+
+
+class RateLimitError(RemoteGenerationError):
+    """The provider kept refusing for rate or concurrency limits after every retry."""
+
+
+class ContentRefusedError(RemoteGenerationError):
+    """The provider's content moderation refused the input or the generated video."""
+
+
+class RemoteTaskFailedError(RemoteGenerationError):
+    """The provider accepted the task and then reported it failed (or it timed out, or its video is bad)."""
+
+
+class RequestBudgetError(RemoteGenerationError):
+    """Submitting would exceed `-o max_requests` or `-o max_cost`; nothing was sent."""
