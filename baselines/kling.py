@@ -77,6 +77,7 @@ class KlingAdapter(RemoteVideoAdapter):
                       "negative_prompt": ""}  # fmt: skip
     #: ESTIMATE: kling-v1-6 std 5 s at about 0.056 USD per second (resellers' list prices, 2025)
     price_usd = 0.28
+    needs_modules = ("httpx", "jwt")
 
     def parse_video_options(self, model: str, options: dict[str, Any]) -> dict[str, Any]:
         parsed = {key: str(value) for key, value in options.items()}

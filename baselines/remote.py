@@ -10,7 +10,8 @@ What the base guarantees:
 - Resumable, never paid twice: right after a task is accepted, its id, the model version and a
   fingerprint of the request go to `videos/.<case>.remote.json` (written atomically, before
   polling starts). A rerun of the same case with the same request polls that task instead of
-  submitting again (a task that failed or was refused is submitted anew). The state file holds
+  submitting again (a task that failed or was refused is submitted anew; delete the state file
+  to force a new task, e.g. when the provider has forgotten the old one). The state file holds
   no secret: no key, no token, no header, no base URL.
 - The generation record carries `provider`, `task_id`, `model_version`, `submissions`,
   `resumed` and the verified frame count (returned by `generate`); the manifest carries the
@@ -23,8 +24,12 @@ What the base guarantees:
   key is one `ApiKeyMissingError` naming the variable, raised when the adapter is built.
 - A budget: `-o max_requests=N` and `-o max_cost=USD` refuse to submit a task that would take
   the run folder past N submitted tasks or past USD at `price` per task (counted from the state
-  files, so a resumed run counts what earlier runs paid). Prices are ESTIMATES (see each
-  provider's `price_usd`; `-o price=USD` overrides); the provider's bill is what counts.
+  files, so a resumed run counts what earlier runs paid). Prices are ESTIMATES, USD per task
+  with the default options (`-o price=USD` overrides; the provider's bill is what counts):
+
+      kling    0.28  kling-v1-6, std, 5 s (resellers' list price, about 0.056 USD/s)
+      vidu     0.20  vidu2.0, 4 s, 720p (Vidu bills credits; a rough USD equivalent)
+      minimax  0.65  S2V-01, one 6 s 720p video (MiniMax's list price)
 - The video is streamed to a temp file, decoded with PyAV (at least one frame), and only then
   moved to `out_path`.
 
@@ -195,6 +200,17 @@ def _require_httpx():
     return httpx
 
 
+def _require_modules(model: str, modules: tuple[str, ...]) -> None:
+    """One clear error before any work when the `remote` extra is not installed."""
+    import importlib.util
+
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ModelOptionError(
+            f"model {model!r} needs {', '.join(missing)}: pip install 'kaleido-bench[remote]'"
+        )
+
+
 class RemoteVideoAdapter(ModelAdapter):
     """Base of the closed-API models; a subclass is one provider (see the module docstring)."""
 
@@ -210,6 +226,8 @@ class RemoteVideoAdapter(ModelAdapter):
     video_defaults: ClassVar[dict[str, Any]] = {}
     #: ESTIMATED price of one task with the default options, in USD (for max_cost; -o price=)
     price_usd: ClassVar[float] = 0.0
+    #: modules of the `remote` extra this provider imports
+    needs_modules: ClassVar[tuple[str, ...]] = ("httpx",)
 
     def __init__(self, **options: Any) -> None:
         model = self.name or type(self).__name__
@@ -244,6 +262,7 @@ class RemoteVideoAdapter(ModelAdapter):
             **{k: v for k, v in options.items() if k in self.video_defaults},
         }
         super().__init__(**self.parse_video_options(model, video))
+        _require_modules(model, self.needs_modules)
         missing = [var for var in self.key_variables if not os.environ.get(var, "").strip()]
         if missing:
             raise ApiKeyMissingError(

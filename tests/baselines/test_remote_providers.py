@@ -130,6 +130,18 @@ def test_a_rate_limit_is_retried_then_the_task_goes_through(fake, mini, tmp_path
     assert fake.seen.submit_posts == 3 and fake.seen.tasks == 1
 
 
+def test_a_server_error_is_retried_and_one_that_persists_is_reported(fake, mini, tmp_path):
+    fake.script.submit_errors = ["server"]
+    _, _, records = run(fake, mini, tmp_path / "a")
+    assert records["singleface_astronaut"].error is None and fake.seen.tasks == 1
+
+    fake.script.submit_errors, fake.script.always = ["server"], True
+    _, _, records = run(fake, mini, tmp_path / "b")
+    error = records["singleface_astronaut"].error
+    assert "failed after 3 attempt(s): HTTP 503" in error and "upstream unavailable" in error
+    assert fake.seen.tasks == 1
+
+
 def test_a_rate_limit_that_persists_becomes_a_per_case_error(fake, mini, tmp_path):
     fake.script.submit_errors, fake.script.always = ["rate"], True
     _, summary, records = run(fake, mini, tmp_path / "run", cases=SINGLE[:2], max_retries=2)
