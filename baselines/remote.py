@@ -325,7 +325,15 @@ class RemoteVideoAdapter(ModelAdapter):
 
             if not resumed:
                 self._check_budget(out_path.parent, case)
-                task_id = str(self.read_submit(http("POST", path, json=body, paying=True)))
+                reply = http("POST", path, json=body, paying=True)
+                try:
+                    task_id = str(self.read_submit(reply) or "")
+                except (KeyError, TypeError, AttributeError):
+                    task_id = ""
+                if not task_id:
+                    raise RemoteGenerationError(
+                        f"{self.provider}: the submission's reply holds no task id: {str(reply)[:300]}"
+                    )
                 state = RemoteState(
                     self.provider,
                     case.id,
