@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.errors import UnknownNameError
+from kaleido_bench.bench.errors import ReferenceLimitError, UnknownNameError
 from kaleido_bench.bench.registry import Registry
 
 ENTRY_POINT_GROUP = "kaleido_bench.models"
@@ -35,27 +35,58 @@ class ModelCapabilities:
     fps: float = 16.0
 
 
+def check_case(capabilities: ModelCapabilities, case: Case, model: str = "") -> None:
+    """Refuse a case the model cannot take, before any generation (the runner records it per case).
+
+    Today the one rule is the reference limit: a case with more reference images than
+    `capabilities.max_references` (None = any number) raises `ReferenceLimitError`.
+    """
+    limit = capabilities.max_references
+    count = len(case.references)
+    if limit is not None and count > limit:
+        who = f"model {model!r}" if model else "the model"
+        raise ReferenceLimitError(
+            f"case {case.id!r} has {count} reference images; {who} accepts at most {limit}"
+        )
+
+
 class ModelAdapter(ABC):
-    """Base of every model. Options come from `-o key=value` on the command line."""
+    """Base of every model. Options come from `-o key=value` on the command line.
+
+    The class attributes below `label` are the model card `kaleido-bench list models` shows;
+    they are read from the class, so listing builds no model and needs no weights or keys.
+    """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     #: shown in every table next to the model's name (e.g. "random weights")
     label: ClassVar[str] = ""
+    #: the licence of the weights (or of the service's terms), e.g. "Apache-2.0"
+    licence: ClassVar[str] = ""
+    #: where the weights come from: a hub repository, "none (...)", or "remote API (...)"
+    weights_source: ClassVar[str] = ""
+    #: model size as the release states it, e.g. "14B"; "" when not applicable or not published
+    parameters: ClassVar[str] = ""
+    #: what the model makes with its default options; `capabilities` returns it unless overridden
+    default_capabilities: ClassVar[ModelCapabilities | None] = None
 
     def __init__(self, **options: Any) -> None:
         self.options = options
 
     @property
     def capabilities(self) -> ModelCapabilities:
-        return ModelCapabilities()
+        return self.default_capabilities or ModelCapabilities()
 
     def setup(self) -> None:
         """Load weights once per run."""
 
     @abstractmethod
-    def generate(self, case: Case, seed: int, out_path: Path) -> None:
-        """Write the video for `case` to `out_path` (an mp4), deterministic for `seed`."""
+    def generate(self, case: Case, seed: int, out_path: Path) -> dict[str, Any] | None:
+        """Write the video for `case` to `out_path` (an mp4), deterministic for `seed`.
+
+        May return details for the generation record (e.g. a remote task id and model version);
+        they must never hold a secret.
+        """
 
     def config(self) -> dict[str, Any]:
         """Everything that changes the videos; its hash names the run folder."""

@@ -149,6 +149,10 @@ class _KaleidoBase(ModelAdapter):
 @register_model("kaleido")
 class KaleidoAdapter(_KaleidoBase):
     description = "Kaleido-14B-S2V (zai-org): Wan2.1 DiT + reference latents + R-RoPE, 512x896x81, 50 steps, CFG 6"
+    licence = "not stated by the release (SPEC section 1); Wan2.1 parts Apache-2.0"
+    weights_source = "zai-org/Kaleido-14B-S2V (about 64 GB, --weights DIR)"
+    parameters = "14B"
+    default_capabilities = ModelCapabilities(3, 512, 896, 81, 16.0)
     defaults: ClassVar[dict[str, Any]] = {"steps": 50, "cfg_scale": 6.0, "height": 512, "width": 896,
                                           "num_frames": 81, "fps": 16.0}  # fmt: skip
     known_options = ("weights", "steps", "cfg_scale", "height", "width", "num_frames", "fps", "dtype",
@@ -241,6 +245,10 @@ class KaleidoAdapter(_KaleidoBase):
 class KaleidoTinyAdapter(_KaleidoBase):
     description = "Kaleido code path with a tiny random network (fixed seed, no files): smoke runs and tests"
     label = "random weights"
+    licence = "Apache-2.0 (this project's code)"
+    weights_source = "none (random, built from a fixed seed)"
+    parameters = "tiny"
+    default_capabilities = ModelCapabilities(3, 64, 64, 9, 16.0)
     defaults: ClassVar[dict[str, Any]] = {"steps": 4, "cfg_scale": 6.0, "height": 64, "width": 64,
                                           "num_frames": 9, "fps": 16.0, "device": "cpu", "dtype": "fp32",
                                           "vae_dtype": "fp32"}  # fmt: skip

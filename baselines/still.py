@@ -67,17 +67,34 @@ class FrameOptions:
 
 
 class SyntheticVideoAdapter(ModelAdapter):
-    """Base of the baselines that draw their frames from the references (no weights)."""
+    """Base of the baselines that draw their frames from the references (no weights).
+
+    They take any number of references; `-o max_references=N` makes one stand in for a model
+    that accepts at most N (the runner then refuses larger cases, as it would for that model).
+    """
+
+    licence = "Apache-2.0 (this project's code)"
+    weights_source = "none (drawn from the references)"
+    parameters = "none (no network)"
+    default_capabilities = FrameOptions().capabilities(max_references=None)
 
     def __init__(self, **options: Any) -> None:
-        self.frame = FrameOptions.parse(self.name or type(self).__name__, options)
+        model = self.name or type(self).__name__
+        self.frame = FrameOptions.parse(model, options, extra=("max_references",))
+        limit = options.get("max_references")
+        self.max_references = None if limit is None else int_option(model, "max_references", limit)
+        if self.max_references is not None and self.max_references < 0:
+            raise ModelOptionError(f"model {model!r}: max_references must be >= 0, got {self.max_references}")
         # parsed values, not the raw strings: `-o height=240` and the default make the same run
-        super().__init__(**asdict(self.frame))
+        parsed = asdict(self.frame)
+        if self.max_references is not None:  # only when given, so default runs keep their folder
+            parsed["max_references"] = self.max_references
+        super().__init__(**parsed)
 
     @property
     def capabilities(self) -> ModelCapabilities:
-        # any number of references is accepted (`still` shows the first)
-        return self.frame.capabilities(max_references=None)
+        # any number of references unless -o max_references (`still` shows the first)
+        return self.frame.capabilities(max_references=self.max_references)
 
 
 def fit_pad_white(image: Image.Image, height: int, width: int) -> np.ndarray:

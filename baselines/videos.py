@@ -27,6 +27,11 @@ from kaleido_bench.bench.errors import ModelOptionError, VideoError
 class VideosAdapter(ModelAdapter):
     description = "existing videos read from a folder of <case_id>.mp4 files (-o dir=PATH)"
     label = "external"
+    licence = "that of the videos' maker"
+    weights_source = "none (a folder of made videos, -o dir)"
+    parameters = "that of the videos' maker"
+    #: 0 = not fixed: size, length and rate are whatever the files hold
+    default_capabilities = ModelCapabilities(None, 0, 0, 0, 0.0)
 
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - {"dir"})

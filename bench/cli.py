@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+import textwrap
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -308,15 +309,19 @@ def report(
 
 @list_app.command("models")
 def list_models() -> None:
-    """Registered model adapters."""
+    """Registered models and their cards: reference limit, video size, licence, weights."""
     from kaleido_bench.baselines.base import load_builtin_models
+    from kaleido_bench.baselines.cards import model_card_lines
 
     registry = load_builtin_models()
-    _table("model", [(name, registry.get(name).description + _label(registry.get(name))) for name in registry])
-
-
-def _label(cls) -> str:
-    return f" [{cls.label}]" if cls.label else ""
+    for index, name in enumerate(registry):
+        if index:
+            out.print()
+        head, *rest = model_card_lines(name, registry.get(name))
+        out.print(f"[bold]{escape(head)}[/]", soft_wrap=True)
+        for line in rest:  # wrapped here, with a hanging indent, at the terminal's width (80 in a pipe)
+            text = textwrap.fill(line, width=max(out.width, 40), initial_indent="  ", subsequent_indent="    ")
+            out.print(escape(text), soft_wrap=True)
 
 
 @list_app.command("suites")

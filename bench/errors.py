@@ -60,6 +60,8 @@ class MetricOptionError(BenchError):
 
 class RunLockedError(BenchError):
     """Another process is working on the same run folder."""
+
+
 class WeightFileError(BenchError):
     """A model file that is on disk but is not a tensor file that can be loaded safely."""
 
@@ -70,3 +72,31 @@ class ResultFileError(BenchError):
 
 class ReferenceImageError(BenchError):
     """A reference image whose pixel format cannot be turned into 8-bit RGB honestly."""
+
+
+class ReferenceLimitError(BenchError):
+    """A case with more reference images than the model accepts (recorded per case)."""
+
+
+class ApiKeyMissingError(BenchError):
+    """A remote model's API key is not set in its environment variable."""
+
+
+class RemoteGenerationError(BenchError):
+    """A remote (closed API) generation that failed for one case; the message carries the provider's."""
+
+
+class RateLimitError(RemoteGenerationError):
+    """The provider kept refusing for rate or concurrency limits after every retry."""
+
+
+class ContentRefusedError(RemoteGenerationError):
+    """The provider's content moderation refused the input or the generated video."""
+
+
+class RemoteTaskFailedError(RemoteGenerationError):
+    """The provider accepted the task and then reported it failed (or it timed out, or its video is bad)."""
+
+
+class RequestBudgetError(RemoteGenerationError):
+    """Submitting would exceed `-o max_requests` or `-o max_cost`; nothing was sent."""

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kaleido_bench.baselines.base import check_case
 from kaleido_bench.bench.cases import Case, Suite
 from kaleido_bench.bench.concurrency import SEQUENTIAL, Overlap
 from kaleido_bench.bench.engine import Engine, Job
@@ -137,10 +138,11 @@ class Runner:
         started = time.perf_counter()
         tmp = video_path.with_name(f".{video_path.stem}.generating.mp4")
         try:
+            check_case(self.model.capabilities, case, self.model.name)  # e.g. too many references
             if not self._model_ready:
                 self.model.setup()
                 self._model_ready = True
-            self.model.generate(case, self.seed, tmp)
+            details = self.model.generate(case, self.seed, tmp) or {}
             if not tmp.is_file():
                 raise RuntimeError(f"model {self.model.name} wrote no video for {case.id}")
             os.replace(tmp, video_path)
@@ -152,7 +154,7 @@ class Runner:
                                               error=_describe(exc)))
             return False
         summary.generated += 1
-        self.store.append(ScoreRecord(case.id, GENERATE, None, {"video": video_path.name},
+        self.store.append(ScoreRecord(case.id, GENERATE, None, {"video": video_path.name, **details},
                                       time.perf_counter() - started), worker=self.worker)
         return True
 
