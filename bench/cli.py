@@ -45,7 +45,7 @@ DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 def _metrics_option(text: str) -> str:
     """Refuse a --metrics that names no metric at all (`,`, `""`): it would score nothing, silently."""
     if not _split(text):
-        raise typer.BadParameter("names no metric; give metric names, 'all' or 'available'")
+        raise typer.BadParameter("names no metric; give metric names, 'all', 'available' or 'none' (generate only)")
     return text
 
 

@@ -54,6 +54,8 @@ def select_metrics(names: Iterable[str], options: dict[str, dict] | None = None)
 
     registry = load_builtin_metrics()
     names = list(names)
+    if names == ["none"]:  # generate only
+        return [], {}
     skip_missing = "available" in names
     expanded: list[str] = []
     for name in names:
