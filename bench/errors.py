@@ -52,3 +52,11 @@ class GpuMemoryTooSmallError(BenchError):
 
 class CheckpointMismatchError(BenchError):
     """A model checkpoint whose tensors do not match the model's (missing, extra, wrong shape)."""
+
+
+class MetricOptionError(BenchError):
+    """A metric option that is unknown or has a bad value."""
+
+
+class ApiKeyMissingError(BenchError):
+    """A metric that calls a remote API finds no key in its environment variables."""
