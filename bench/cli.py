@@ -213,6 +213,27 @@ def _leaderboard(results: list[Path], fmt: str | None, out_file: Path | None, ve
     return text
 
 
+class ExportFormat(str, Enum):
+    opens2v = "opens2v"
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A result folder (runs/<model>_<suite>_...).")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="opens2v: the official per-metric JSON files "
+                                              "(aesthetic_score.json, ..., naturalscore_1.json).")] = ExportFormat.opens2v,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the files into.")] = Path("opens2v_export"),
+    force: Annotated[bool, typer.Option("--force", help="Replace the .json files already in --out.")] = False,
+) -> None:
+    """Write a run's scores in another tool's format (the official OpenS2V merge reads --format opens2v)."""
+    from kaleido_bench.bench.export import export_run
+
+    summary = export_run(run_dir, out_dir, fmt.value, overwrite=force)
+    console.print(f"[green]exported[/] {run_dir} to {summary.out}")
+    for line in summary.lines():
+        console.print(line, markup=False, highlight=False)
+
+
 @list_app.command("models")
 def list_models() -> None:
     """Registered model adapters."""
