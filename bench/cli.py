@@ -43,6 +43,11 @@ CasesOpt = Annotated[str | None, typer.Option("--cases", help="Comma list of cas
 LimitOpt = Annotated[int | None, typer.Option("--limit", help="Run at most this many cases.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Result folder (default: runs/<model>_<suite>_seed<seed>_<hash>).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+NaturalEndpointOpt = Annotated[str | None, typer.Option(
+    "--natural-endpoint", help="natural_score: an OpenAI-compatible base URL (vLLM, SGLang, Ollama, ...; default the "
+    "OpenAI API). The key comes from KALEIDO_BENCH_NATURAL_API_KEY or OPENAI_API_KEY.")]
+NaturalModelOpt = Annotated[str | None, typer.Option(
+    "--natural-model", help="natural_score: the model name to ask (default gpt-4o-2024-11-20).")]
 MetricWorkersOpt = Annotated[int | None, typer.Option(
     "--metric-workers", min=1, help="Metrics scored side by side on each video (default: 4 on a GPU, 1 on a CPU).")]
 
@@ -74,6 +79,18 @@ def _parse_options(pairs: list[str]) -> dict:
             raise BenchError(f"model option {pair!r} is not key=value")
         options[key.strip().replace("-", "_")] = yaml.safe_load(value) if value else ""
     return options
+
+
+def _metric_options(natural_endpoint: str | None, natural_model: str | None) -> dict[str, dict]:
+    natural = {"endpoint": natural_endpoint, "model": natural_model}
+    return {"natural_score": {key: value for key, value in natural.items() if value}}
+
+
+def _report_costs(metrics) -> None:
+    """A cost line per metric that pays per request (NaturalScore: sent, cached, failed)."""
+    for metric in metrics:
+        if hasattr(metric, "cost_summary"):
+            console.print(metric.cost_summary(), markup=False, highlight=False)
 
 
 def _load(suite: str, data_root: Path | None, cases: str | None, limit: int | None):
@@ -109,6 +126,8 @@ def run(
     runs_dir: Annotated[Path, typer.Option("--runs-dir")] = Path("runs"),
     device: DeviceOpt = "auto",
     metric_workers: MetricWorkersOpt = None,
+    natural_endpoint: NaturalEndpointOpt = None,
+    natural_model: NaturalModelOpt = None,
     table: Annotated[Path | None, typer.Option("--leaderboard", help="Afterwards write the leaderboard of these "
                                                "runs here (.md or .csv).")] = None,
 ) -> None:
@@ -126,7 +145,7 @@ def run(
     adapters = [get_model_class(name)(**options_for(name, options, model)) for name in model]
     the_suite = _load(suite, data_root, cases, limit)
     the_suite.check_images()
-    chosen, skipped = select_metrics(_split(metrics), _device(device))
+    chosen, skipped = select_metrics(_split(metrics), _device(device), _metric_options(natural_endpoint, natural_model))
     overlap = Overlap.for_device(_device(device), metric_workers)
     folders = []
     for adapter in adapters:
@@ -136,6 +155,7 @@ def run(
                                        progress=progress, skipped=skipped, overlap=overlap)
         _report(store, summary)
         folders.append(store.root)
+    _report_costs(chosen)
     if table is not None:
         _leaderboard(folders, None, table)
 
@@ -153,6 +173,8 @@ def score(
     runs_dir: Annotated[Path, typer.Option("--runs-dir")] = Path("runs"),
     device: DeviceOpt = "auto",
     metric_workers: MetricWorkersOpt = None,
+    natural_endpoint: NaturalEndpointOpt = None,
+    natural_model: NaturalModelOpt = None,
 ) -> None:
     """Score a folder of existing videos (made elsewhere) against a suite."""
     from kaleido_bench.bench.evaluate import score_videos
@@ -161,7 +183,7 @@ def score(
     if not videos.is_dir():
         raise VideoError(f"videos folder {videos} does not exist")
     the_suite = _load(suite, data_root, cases, limit)
-    chosen, skipped = select_metrics(_split(metrics), _device(device))
+    chosen, skipped = select_metrics(_split(metrics), _device(device), _metric_options(natural_endpoint, natural_model))
     with _progress() as progress:
         store, summary, unmatched = score_videos(videos, the_suite, chosen, model_name=name, out_dir=out_dir,
                                                  runs_dir=runs_dir, progress=progress, skipped=skipped,
@@ -170,6 +192,7 @@ def score(
         console.print(f"[yellow]ignored[/] {len(unmatched)} video(s) named after no case of {the_suite.name}: "
                       + ", ".join(f"{stem}.mp4" for stem in unmatched[:10]))
     _report(store, summary)
+    _report_costs(chosen)
 
 
 class TableFormat(str, Enum):

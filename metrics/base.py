@@ -39,6 +39,9 @@ class Metric(ABC):
     description: ClassVar[str] = ""
     weights: ClassVar[tuple[WeightFile, ...]] = ()
     higher_is_better: ClassVar[bool] = True
+    # Non-empty: the reason this metric runs only when named (e.g. it pays a remote API per
+    # video); `--metrics all` / `available` leave it out and report that reason.
+    opt_in: ClassVar[str] = ""
 
     def __init__(self, device: str = "cpu", **options: Any) -> None:
         self.device = device

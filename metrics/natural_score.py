@@ -28,7 +28,9 @@ Options (`NaturalScore(**options)`; environment fallbacks in brackets): `endpoin
 `max_retries` (4: five attempts, as the official tenacity), `cache_dir` (default
 `$KALEIDO_BENCH_CACHE/natural_score`, else `~/.cache/kaleido_bench/natural_score`),
 `api_key_env` (the variable holding the key; default KALEIDO_BENCH_NATURAL_API_KEY, then
-OPENAI_API_KEY). The key itself is never an option, so it cannot reach the manifest or records.
+OPENAI_API_KEY). The key itself is never an option, so it cannot reach the manifest or records;
+it is read when the metric is built, so a missing key stops a run before any work. The metric
+is opt-in (`Metric.opt_in`): `--metrics all` / `available` leave it out, naming it runs it.
 """
 
 from __future__ import annotations
@@ -380,6 +382,7 @@ class NaturalScore(Metric):
 
     description = "OpenS2V NaturalScore: a VLM (gpt-4o-2024-11-20 or any OpenAI-compatible endpoint) rates 16 frames 1-5"
     higher_is_better = True
+    opt_in = "asks a remote model 3 times per video (paid for the OpenAI API); name it in --metrics to run it"
 
     def __init__(self, device: str = "cpu", **options: Any) -> None:
         if "api_key" in options:
@@ -404,12 +407,13 @@ class NaturalScore(Metric):
         self.cache = ResponseCache(options.get("cache_dir") or default_cache_dir())
         self.ledger = CostLedger()
         self.client: ChatClient | None = None
+        # read now so a missing key stops a run before any work; kept off `options` and `config()`
+        self._api_key = read_api_key(options.get("api_key_env"), self.endpoint)
 
     def setup(self) -> None:
-        key = read_api_key(self.options.get("api_key_env"), self.endpoint)
         self.client = ChatClient(
             model=self.model,
-            api_key=key,
+            api_key=self._api_key,
             base_url=self.endpoint,
             max_in_flight=self.max_in_flight,
             timeout=self.timeout,

@@ -79,6 +79,24 @@ def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
     return SECRET
 
 
+@pytest.fixture
+def run_cli(monkeypatch, capsys):
+    """`kaleido-bench ARGS` through the console entry point: (exit code, stdout, stderr)."""
+    import sys
+
+    from kaleido_bench.bench.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["kaleido-bench", *args])
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+            raise SystemExit(0)
+        captured = capsys.readouterr()
+        return exit_info.value.code, captured.out, captured.err
+
+    return run
+
+
 def make_metric(server: ChatServer, tmp_path: Path, **options) -> NaturalScore:
     metric = NaturalScore(endpoint=server.url, cache_dir=str(tmp_path / "cache"), **options)
     metric.setup()
@@ -313,8 +331,10 @@ def test_the_key_never_reaches_records_manifest_cache_or_logs(
 def test_a_missing_key_is_a_clear_error_and_the_key_is_never_an_option(monkeypatch) -> None:
     monkeypatch.delenv("KALEIDO_BENCH_NATURAL_API_KEY")
     with pytest.raises(ApiKeyMissingError, match="KALEIDO_BENCH_NATURAL_API_KEY or OPENAI_API_KEY"):
-        NaturalScore().setup()
+        NaturalScore()  # at once, before any work
     NaturalScore(endpoint="http://127.0.0.1:9/v1").setup()  # a local server may need no key
+    monkeypatch.setenv("MY_VLM_KEY", SECRET)
+    NaturalScore(api_key_env="MY_VLM_KEY")
     with pytest.raises(MetricOptionError, match="environment variable"):
         NaturalScore(api_key=SECRET)
     with pytest.raises(MetricOptionError, match="unknown natural_score option"):
@@ -324,3 +344,72 @@ def test_a_missing_key_is_a_clear_error_and_the_key_is_never_an_option(monkeypat
 def test_registered_and_higher_is_better() -> None:
     cls = get_metric_class("natural_score")
     assert cls is NaturalScore and cls.higher_is_better and cls.weights == ()
+
+
+def test_all_and_available_leave_the_paid_metric_out_unless_named(tmp_path) -> None:
+    from kaleido_bench.bench.runner import select_metrics
+
+    metrics, skipped = select_metrics(["available"])
+    assert (
+        "natural_score" not in [m.name for m in metrics]
+        and "name it in --metrics" in skipped["natural_score"]
+    )
+    options = {
+        "natural_score": {"endpoint": "http://127.0.0.1:9/v1", "model": "local-vlm", "runs": 2}
+    }
+    metrics, skipped = select_metrics(["available", "natural_score"], options=options)
+    [natural] = [m for m in metrics if m.name == "natural_score"]
+    assert "natural_score" not in skipped and (natural.endpoint, natural.model, natural.runs) == (
+        "http://127.0.0.1:9/v1",
+        "local-vlm",
+        2,
+    )
+
+
+def test_score_and_export_from_the_command_line(
+    small_videos, tmp_path, run_cli, monkeypatch
+) -> None:
+    monkeypatch.setenv("KALEIDO_BENCH_CACHE", str(tmp_path / "cache"))
+    suite = tmp_path / "suite.json"
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "ref.png")
+    cases = [
+        {
+            "id": stem,
+            "prompt": "p",
+            "category": "test",
+            "references": [{"path": "ref.png", "role": "object"}],
+        }
+        for stem in ("faceobj_14", "singleface_3")
+    ]
+    suite.write_text(json.dumps({"name": "two", "version": "1", "cases": cases}))
+    with ChatServer(Reply("4")) as server:
+        args = [
+            "score",
+            "--videos",
+            str(small_videos),
+            "--suite",
+            str(suite),
+            "--metrics",
+            "natural_score",
+            "--out",
+            str(tmp_path / "run"),
+            "--natural-endpoint",
+            server.url,
+            "--natural-model",
+            "local-vlm",
+        ]
+        code, _, err = run_cli(*args)
+        assert code == 0, err
+        assert "natural_score (local-vlm): 6 HTTP requests sent (0 of them retries)" in err
+        code, _, err = run_cli(*args)  # resumed: nothing is asked again
+        assert code == 0 and len(server.requests) == 6
+    assert {r.body["model"] for r in server.requests} == {"local-vlm"}
+    code, _, err = run_cli(
+        "export", str(tmp_path / "run"), "--format", "opens2v", "--out", str(tmp_path / "official")
+    )
+    assert code == 0, err
+    for run in (1, 2, 3):
+        exported = json.loads((tmp_path / "official" / f"naturalscore_{run}.json").read_text())
+        assert exported == {"faceobj_14": "4", "singleface_3": "4"}
