@@ -28,7 +28,7 @@ Options (`NaturalScore(**options)`; environment fallbacks in brackets): `endpoin
 `max_retries` (4: five attempts, as the official tenacity), `cache_dir` (default
 `$KALEIDO_BENCH_CACHE/natural_score`, else `~/.cache/kaleido_bench/natural_score`),
 `api_key_env` (the variable holding the key; default KALEIDO_BENCH_NATURAL_API_KEY, then
-OPENAI_API_KEY). The key itself is never an option, so it cannot reach the manifest or records;
+OPENAI_API_KEY, which is never sent to a custom `endpoint` unless named here). The key itself is never an option, so it cannot reach the manifest or records;
 it is read when the metric is built, so a missing key stops a run before any work. The metric
 is opt-in (`Metric.opt_in`): `--metrics all` / `available` leave it out, naming it runs it.
 """
@@ -311,10 +311,10 @@ def rate_videos(
                 "run": run,
             }
             cached = cache.get(key) if cache is not None else None
-            if cached is not None:
+            try:
                 answers[(v, run)] = RunRating(run, cached, parse_score(cached), cached=True)
                 ledger.add(cached=1)
-            else:
+            except (InvalidScoreReply, AttributeError):  # not cached (None), or an edited entry
                 pending.append((v, run, key))
     conversations = [build_messages(videos[v].images, prompt) for v, _, _ in pending]
     for (v, run, key), reply in zip(pending, client.complete(conversations)):
@@ -363,8 +363,10 @@ def default_cache_dir() -> Path:
 
 
 def read_api_key(api_key_env: str | None, endpoint: str | None) -> str:
-    """The key from the environment (never from an option). A custom endpoint may need none."""
-    names = (api_key_env,) if api_key_env else KEY_ENVS
+    """The key from the environment (never from an option). A custom endpoint may need none, and
+    never gets OPENAI_API_KEY unless asked (`api_key_env`): a local server is not sent the user's
+    OpenAI key."""
+    names = (api_key_env,) if api_key_env else (KEY_ENVS[:1] if endpoint else KEY_ENVS)
     for name in names:
         if os.environ.get(name):
             return os.environ[name]

@@ -341,6 +341,14 @@ def test_a_missing_key_is_a_clear_error_and_the_key_is_never_an_option(monkeypat
         NaturalScore(temperature=0)
 
 
+def test_a_custom_endpoint_is_not_sent_the_openai_key(videos, tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("KALEIDO_BENCH_NATURAL_API_KEY")
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    with ChatServer(Reply("3")) as server:
+        make_metric(server, tmp_path, runs=1).score(videos["singleface_3"], CASE)
+    assert server.requests[0].headers["authorization"] == "Bearer EMPTY"
+
+
 def test_registered_and_higher_is_better() -> None:
     cls = get_metric_class("natural_score")
     assert cls is NaturalScore and cls.higher_is_better and cls.weights == ()
