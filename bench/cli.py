@@ -63,6 +63,11 @@ CasesOpt = Annotated[str | None, typer.Option("--cases", help="Comma list of cas
 LimitOpt = Annotated[int | None, typer.Option("--limit", min=1, help="Run at most this many cases.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Result folder (default: runs/<model>_<suite>_seed<seed>_<hash>).")]
 DeviceOpt = Annotated[str, typer.Option("--device", callback=_device_option, help="auto, cpu, cuda or cuda:N.")]
+NaturalEndpointOpt = Annotated[str | None, typer.Option(
+    "--natural-endpoint", help="natural_score: an OpenAI-compatible base URL (vLLM, SGLang, Ollama, ...; default the "
+    "OpenAI API). The key comes from KALEIDO_BENCH_NATURAL_API_KEY or OPENAI_API_KEY.")]
+NaturalModelOpt = Annotated[str | None, typer.Option(
+    "--natural-model", help="natural_score: the model name to ask (default gpt-4o-2024-11-20).")]
 MetricWorkersOpt = Annotated[int | None, typer.Option(
     "--metric-workers", min=1, help="Metrics scored side by side on each video (default: 4 on a GPU, 1 on a CPU).")]
 ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (this process) or ray (cases as Ray tasks).")]
@@ -114,6 +119,18 @@ def _parse_options(pairs: list[str]) -> dict:
     return options
 
 
+def _metric_options(natural_endpoint: str | None, natural_model: str | None) -> dict[str, dict]:
+    natural = {"endpoint": natural_endpoint, "model": natural_model}
+    return {"natural_score": {key: value for key, value in natural.items() if value}}
+
+
+def _report_costs(metrics) -> None:
+    """A cost line per metric that pays per request (NaturalScore: sent, cached, failed)."""
+    for metric in metrics:
+        if hasattr(metric, "cost_summary"):
+            console.print(metric.cost_summary(), markup=False, highlight=False)
+
+
 def _load(suite: str, data_root: Path | None, cases: str | None, limit: int | None):
     from kaleido_bench.bench.suites import load_suite
 
@@ -152,6 +169,8 @@ def run(
     ray_address: RayAddressOpt = None,
     ray_workers: RayWorkersOpt = 1,
     memory_budget: BudgetOpt = None,
+    natural_endpoint: NaturalEndpointOpt = None,
+    natural_model: NaturalModelOpt = None,
     table: Annotated[Path | None, typer.Option("--leaderboard", help="Afterwards write the leaderboard of these "
                                                "runs here (the format follows the suffix: .md, .csv or .html).")] = None,
 ) -> None:
@@ -170,7 +189,7 @@ def run(
     adapters = [get_model_class(name)(**options_for(name, options, model)) for name in model]
     the_suite = _load(suite, data_root, cases, limit)
     the_suite.check_images()
-    chosen, skipped = select_metrics(_split(metrics))
+    chosen, skipped = select_metrics(_split(metrics), _metric_options(natural_endpoint, natural_model))
     overlap = Overlap.for_device(_device(device), metric_workers)
     folders, failed = [], 0
     for adapter in adapters:
@@ -184,6 +203,7 @@ def run(
         _report(store, summary)
         folders.append(store.root)
         failed += len(summary.failures)
+    _report_costs(chosen)
     if table is not None:
         _leaderboard(folders, None, table)
     _exit_on_failures(failed)
@@ -207,6 +227,8 @@ def score(
     ray_address: RayAddressOpt = None,
     ray_workers: RayWorkersOpt = 1,
     memory_budget: BudgetOpt = None,
+    natural_endpoint: NaturalEndpointOpt = None,
+    natural_model: NaturalModelOpt = None,
 ) -> None:
     """Score a folder of existing videos (made elsewhere) against a suite."""
     from kaleido_bench.bench.evaluate import score_videos
@@ -216,7 +238,7 @@ def score(
     if not videos.is_dir():
         raise VideoError(f"videos folder {videos} does not exist")
     the_suite = _load(suite, data_root, cases, limit)
-    chosen, skipped = select_metrics(_split(metrics))
+    chosen, skipped = select_metrics(_split(metrics), _metric_options(natural_endpoint, natural_model))
     with _progress() as progress:
         store, summary, unmatched = score_videos(videos, the_suite, chosen, model_name=name, out_dir=out_dir,
                                                  runs_dir=runs_dir, progress=progress, skipped=skipped,
@@ -229,6 +251,7 @@ def score(
         console.print(f"[yellow]ignored[/] {len(unmatched)} video(s) named after no case of {the_suite.name}: "
                       + escape(", ".join(f"{stem}.mp4" for stem in unmatched[:10])))
     _report(store, summary)
+    _report_costs(chosen)
     _exit_on_failures(len(summary.failures))
 
 
@@ -305,6 +328,25 @@ def report(
     index = build_report(results, out_dir, figures=figures, videos=videos.value, version=version,
                          published=published, official_domain=domain)
     console.print(f"wrote {index}")
+class ExportFormat(str, Enum):
+    opens2v = "opens2v"
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A result folder (runs/<model>_<suite>_...).")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="opens2v: the official per-metric JSON files "
+                                              "(aesthetic_score.json, ..., naturalscore_1.json).")] = ExportFormat.opens2v,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the files into.")] = Path("opens2v_export"),
+    force: Annotated[bool, typer.Option("--force", help="Replace the .json files already in --out.")] = False,
+) -> None:
+    """Write a run's scores in another tool's format (the official OpenS2V merge reads --format opens2v)."""
+    from kaleido_bench.bench.export import export_run
+
+    summary = export_run(run_dir, out_dir, fmt.value, overwrite=force)
+    console.print(f"[green]exported[/] {run_dir} to {summary.out}")
+    for line in summary.lines():
+        console.print(line, markup=False, highlight=False)
 
 
 @list_app.command("models")

@@ -79,7 +79,7 @@ class ReferenceLimitError(BenchError):
 
 
 class ApiKeyMissingError(BenchError):
-    """A remote model's API key is not set in its environment variable."""
+    """A remote model or metric finds no API key in its environment variable(s)."""
 
 
 class RemoteGenerationError(BenchError):

@@ -14,9 +14,10 @@ from __future__ import annotations
 import os
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kaleido_bench.baselines.base import check_case
 from kaleido_bench.bench.cases import Case, Suite
@@ -46,10 +47,13 @@ class RunSummary:
     skipped_metrics: dict[str, str] = field(default_factory=dict)
 
 
-def select_metrics(names: Iterable[str], options: dict[str, dict] | None = None) -> tuple[list[Metric], dict[str, str]]:
-    """Instantiate metrics by name. `available` / `all` expand to every registered metric;
-    with `available` a metric whose weights are missing is skipped (and reported), otherwise a
-    missing weight file is one error before any work starts."""
+def select_metrics(names: Iterable[str],
+                   options: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[list[Metric], dict[str, str]]:
+    """Instantiate metrics by name. `available` / `all` expand to every registered metric except
+    the opt-in ones (a paid API: reported as skipped, run only when named); with `available` a
+    metric whose weights are missing is skipped (and reported), otherwise every missing weight
+    file is listed in one error before any work starts. `options[name]` are keyword options of
+    that metric; `none` selects no metric (generate only)."""
     from kaleido_bench.metrics.base import load_builtin_metrics
 
     registry = load_builtin_metrics()
@@ -58,15 +62,21 @@ def select_metrics(names: Iterable[str], options: dict[str, dict] | None = None)
         return [], {}
     skip_missing = "available" in names
     expanded: list[str] = []
+    skipped: dict[str, str] = {}
     for name in names:
         for item in registry.names() if name in {"all", "available"} else [name]:
-            if item not in expanded:
-                expanded.append(item)
-    if not expanded:
+            if item in expanded:
+                continue
+            if name in {"all", "available"} and registry.get(item).opt_in:
+                skipped.setdefault(item, registry.get(item).opt_in)
+                continue
+            skipped.pop(item, None)  # named explicitly after all/available
+            expanded.append(item)
+    if not expanded and not skipped:
         raise UnknownNameError("no metric named: give metric names, 'all' or 'available'")
-    metrics, skipped, absent = [], {}, []
+    metrics, absent = [], []
     for name in expanded:
-        metric = registry.get(name)(**(options or {}).get(name, {}))
+        metric = registry.get(name)(**dict((options or {}).get(name, {})))
         missing = [w for w in metric.weights if not locate(w).found]
         if missing and skip_missing:
             skipped[name] = "weights missing: " + ", ".join(w.filename for w in missing)

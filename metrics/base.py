@@ -76,6 +76,9 @@ class Metric(ABC):
     #: weight filename -> the option that may give its path instead of the resolver
     path_options: ClassVar[dict[str, str]] = {}
     needs: ClassVar[Needs] = Needs()
+    # Non-empty: the reason this metric runs only when named (e.g. it pays a remote API per
+    # video); `--metrics all` / `available` leave it out and report that reason.
+    opt_in: ClassVar[str] = ""
 
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - self.option_names - COMMON_OPTIONS)
