@@ -30,6 +30,10 @@ class VideoError(BenchError):
     """A video that is missing, corrupt, or named wrongly."""
 
 
+class VideoTooLargeError(VideoError):
+    """A video too large to decode whole, asked for every frame (an error for that case and metric)."""
+
+
 class NoFaceError(BenchError):
     """A reference image in which no face is found."""
 

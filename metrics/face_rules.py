@@ -205,8 +205,9 @@ def per_sampled_frame(video, compute: Callable[[np.ndarray], F], n: int = NUM_FR
     """
     done: dict[int, F] = {}
     results: list[F] = []
-    for index in video.linspace_indices(n).tolist():
+    sampled = video.linspace(n)  # only these frames are decoded for a video too large to hold whole
+    for position, index in enumerate(video.linspace_indices(n).tolist()):
         if index not in done:
-            done[index] = compute(video.frames[index])
+            done[index] = compute(sampled[position])
         results.append(done[index])
     return results

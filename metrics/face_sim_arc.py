@@ -177,13 +177,14 @@ def scored_frames(video: DecodedVideo, faces: list, embed, num_frames: int) -> t
     Returns the embeddings and their positions among the `num_frames` samples.
     """
     indices = video.linspace_indices(num_frames).tolist()
+    sampled = video.linspace(num_frames)
     done: dict[int, np.ndarray] = {}
     embeddings, positions = [], []
     for position, (index, hit) in enumerate(zip(indices, faces, strict=True)):
         if hit is None:
             continue
         if index not in done:
-            done[index] = embed(video.frames[index], hit)
+            done[index] = embed(sampled[position], hit)
         embeddings.append(done[index])
         positions.append(position)
     return embeddings, positions
