@@ -17,9 +17,9 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.errors import ReferenceLimitError, UnknownNameError
-from kaleido_bench.bench.registry import Registry
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.errors import ReferenceLimitError, UnknownNameError
+from kaleido_bench.core.registry import Registry
 
 ENTRY_POINT_GROUP = "kaleido_bench.models"
 

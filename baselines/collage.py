@@ -33,8 +33,8 @@ from PIL import Image
 from kaleido_bench.baselines.base import register_model
 from kaleido_bench.baselines.cutout import Cutout, cut_out, load_reference
 from kaleido_bench.baselines.still import SyntheticVideoAdapter
-from kaleido_bench.bench.cases import Case, ReferenceImage, Role
-from kaleido_bench.bench.video import write_video
+from kaleido_bench.core.cases import Case, ReferenceImage, Role
+from kaleido_bench.core.video import write_video
 
 #: bump when the drawing changes, so stored videos of the old drawing are not reused
 ALGORITHM_VERSION = 1

@@ -19,9 +19,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
-from kaleido_bench.bench.cases import ReferenceImage
-from kaleido_bench.bench.errors import MissingImageError
-from kaleido_bench.bench.images import backdrop_colour, rgb_image
+from kaleido_bench.core.cases import ReferenceImage
+from kaleido_bench.core.errors import MissingImageError
+from kaleido_bench.core.images import backdrop_colour, rgb_image
 
 #: a pixel belongs to the subject when it is at least this far from the backdrop colour
 KEY_DISTANCE = 40.0

@@ -24,15 +24,15 @@ from typing import Any, ClassVar
 from kaleido_bench.baselines.base import ModelAdapter, ModelCapabilities, register_model
 from kaleido_bench.baselines.cutout import load_reference
 from kaleido_bench.baselines.options import bool_option, float_option, int_option, refuse_unknown
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.errors import (
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.errors import (
     CheckpointMismatchError,
     GpuMemoryTooSmallError,
     ModelOptionError,
     WeightFileError,
     WeightsMissingError,
 )
-from kaleido_bench.bench.video import write_video
+from kaleido_bench.core.video import write_video
 
 WEIGHTS_HINT = (
     "download zai-org/Kaleido-14B-S2V (about 64 GB: `hf download zai-org/Kaleido-14B-S2V --local-dir DIR`, "

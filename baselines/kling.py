@@ -41,8 +41,8 @@ from kaleido_bench.baselines.remote import (
     refused_or_failed,
     retry_after,
 )
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.errors import ContentRefusedError, ModelOptionError, RemoteGenerationError
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.errors import ContentRefusedError, ModelOptionError, RemoteGenerationError
 
 SUBMIT_PATH = "/v1/videos/multi-image2video"
 RATE_LIMIT_CODES = (1302, 1303)

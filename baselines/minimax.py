@@ -39,8 +39,8 @@ from kaleido_bench.baselines.remote import (
     refused_or_failed,
     retry_after,
 )
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.errors import ContentRefusedError, RemoteGenerationError
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.errors import ContentRefusedError, RemoteGenerationError
 
 RATE_LIMIT_CODES = (1002,)
 REFUSAL_CODES = (1026, 1027)

@@ -17,7 +17,7 @@ What the base guarantees:
   `resumed` and the verified frame count (returned by `generate`); the manifest carries the
   model version through the options. Keys come from environment variables only and are never
   logged, stored, or sent anywhere but the provider's API (the download URL gets no header).
-- Per-case errors with the provider's message, one type per reason (bench/errors.py):
+- Per-case errors with the provider's message, one type per reason (core/errors.py):
   `RateLimitError` (still limited after `max_retries` waits with exponential backoff, or the
   provider's Retry-After), `ContentRefusedError` (moderation), `RemoteTaskFailedError` (failed
   task, poll timeout, an undecodable video), `RequestBudgetError` (the budget below). A missing
@@ -60,9 +60,9 @@ from typing import Any, ClassVar
 
 from kaleido_bench.baselines.base import ModelAdapter, ModelCapabilities
 from kaleido_bench.baselines.options import float_option, int_option, refuse_unknown
-from kaleido_bench.bench.atomic import write_json_atomic
-from kaleido_bench.bench.cases import Case, ReferenceImage
-from kaleido_bench.bench.errors import (
+from kaleido_bench.core.atomic import write_json_atomic
+from kaleido_bench.core.cases import Case, ReferenceImage
+from kaleido_bench.core.errors import (
     ApiKeyMissingError,
     ContentRefusedError,
     ModelOptionError,

@@ -21,9 +21,9 @@ from PIL import Image
 from kaleido_bench.baselines.base import ModelAdapter, ModelCapabilities, register_model
 from kaleido_bench.baselines.cutout import load_reference
 from kaleido_bench.baselines.options import float_option, int_option, refuse_unknown
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.errors import ModelOptionError
-from kaleido_bench.bench.video import write_video
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.errors import ModelOptionError
+from kaleido_bench.core.video import write_video
 
 
 @dataclass(frozen=True)

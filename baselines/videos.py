@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from kaleido_bench.baselines.base import ModelAdapter, ModelCapabilities, register_model
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.errors import ModelOptionError, VideoError
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.errors import ModelOptionError, VideoError
 
 
 @register_model("videos")

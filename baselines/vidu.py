@@ -40,8 +40,8 @@ from kaleido_bench.baselines.remote import (
     refused_or_failed,
     retry_after,
 )
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.errors import ContentRefusedError, RemoteGenerationError
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.errors import ContentRefusedError, RemoteGenerationError
 
 SUBMIT_PATH = "/ent/v2/reference2video"
 REFUSAL_CODES = ("AuditSubmitIllegal", "CreationPolicyViolation", "TaskPromptPolicyViolation")

@@ -27,7 +27,7 @@ from rich.progress import (
 from rich.table import Table
 
 from kaleido_bench.bench.concurrency import Overlap
-from kaleido_bench.bench.errors import BenchError, MissingImageError, VideoError
+from kaleido_bench.core.errors import BenchError, MissingImageError, VideoError
 
 app = typer.Typer(help="Subject-to-video benchmark: run models on suites, score videos, publish tables.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -446,45 +446,24 @@ def profile(
     fmt: Annotated[TableFormat, typer.Option("--format")] = TableFormat.md,
     out_file: Annotated[Path | None, typer.Option("--out")] = None,
     device: DeviceOpt = "auto",
-    one_by_one: Annotated[bool, typer.Option(
-        "--one-by-one", help="Also score each metric the official scripts' way (from scratch, every video decoded "
-        "and its references embedded again) and compare times and values; exit 1 if values differ.")] = False,
-    metric_workers: MetricWorkersOpt = None,
 ) -> None:
-    """Seconds per video for decoding and for each metric (with its models), as a table."""
-    from kaleido_bench.bench.profile import profile_one_by_one, profile_videos, to_markdown
+    """Seconds per video for decoding and for each metric (with its models), as a table. (Our pass
+    against the official scripts' one-metric-at-a-time way: `python benchmarks/scoring_speed.py`.)"""
+    from kaleido_bench.bench.profile import profile_videos, to_markdown
 
-    summary: list[str] = []
     try:
-        if one_by_one:
-            if repeat != 1:
-                raise BenchError("--repeat applies to the plain profile, not to --one-by-one")
-            result = profile_one_by_one(videos, suite=suite, data_root=data_root, metric_names=_split(metrics),
-                                        device=_device(device),
-                                        overlap=Overlap.for_device(_device(device), metric_workers))
-            table, summary = result.table(), result.summary()
-        else:
-            table = profile_videos(videos, suite=suite, data_root=data_root, metric_names=_split(metrics),
-                                   repeat=repeat, device=_device(device))
+        table = profile_videos(videos, suite=suite, data_root=data_root, metric_names=_split(metrics),
+                               repeat=repeat, device=_device(device))
     except MissingImageError as exc:
         raise MissingImageError(
             f"{exc}. A video named after a case of suite {suite!r} is scored against that case's references: "
             "pass --data-root with the suite's images, or --suite for another suite"
         ) from None
-    if fmt is TableFormat.md:
-        text = to_markdown(table)
-        if summary:
-            text += "\n\n" + "\n".join(summary)
-    else:
-        text = table.to_csv(index=False)
-        for line in summary:  # keep stdout and --out plain CSV
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    text = to_markdown(table) if fmt is TableFormat.md else table.to_csv(index=False)
     if out_file:
         out_file.write_text(text + "\n", encoding="utf-8")
         console.print(f"wrote {escape(str(out_file))}")
     out.print(text, markup=False, highlight=False, soft_wrap=True)  # no wrapping inside CSV / table lines
-    if one_by_one and not result.agreement.ok:
-        raise typer.Exit(1)
 
 
 def _click_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kaleido_bench.bench.cases import Case
 from kaleido_bench.bench.concurrency import SEQUENTIAL, SETUP_LOCK, DecodeAhead, Overlap, each_timed
-from kaleido_bench.bench.errors import BenchError, WeightFileError, WeightsMissingError
-from kaleido_bench.bench.video import DecodedVideo, decode_video
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.errors import BenchError, WeightFileError, WeightsMissingError
+from kaleido_bench.core.video import DecodedVideo, decode_video
 from kaleido_bench.metrics.base import Metric, MetricResult
 from kaleido_bench.metrics.context import ScoringContext
 

@@ -11,12 +11,12 @@ import re
 from pathlib import Path
 
 from kaleido_bench.baselines.base import ModelAdapter
-from kaleido_bench.bench.cases import Suite
 from kaleido_bench.bench.concurrency import SEQUENTIAL, Overlap
-from kaleido_bench.bench.errors import VideoError
 from kaleido_bench.bench.executors import Executor, LocalExecutor, RunRequest
 from kaleido_bench.bench.runner import RunSummary
 from kaleido_bench.bench.store import ResultStore, RunManifest, git_commit, package_versions
+from kaleido_bench.core.cases import Suite
+from kaleido_bench.core.errors import VideoError
 from kaleido_bench.metrics.base import Metric
 
 

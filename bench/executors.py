@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from kaleido_bench.bench.cases import Case, Suite
 from kaleido_bench.bench.concurrency import SEQUENTIAL, Overlap
-from kaleido_bench.bench.errors import BenchError
 from kaleido_bench.bench.locks import run_lock
 from kaleido_bench.bench.runner import Runner, RunSummary
 from kaleido_bench.bench.store import ResultStore
+from kaleido_bench.core.cases import Case, Suite
+from kaleido_bench.core.errors import BenchError
 from kaleido_bench.metrics.base import Metric
 from kaleido_bench.metrics.context import ScoringContext
 

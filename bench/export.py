@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kaleido_bench.bench.atomic import write_text_atomic
-from kaleido_bench.bench.errors import BenchError, UnknownNameError
 from kaleido_bench.bench.opens2v_total import OFFICIAL_FILES
 from kaleido_bench.bench.store import GENERATE, MANIFEST, ResultStore, ScoreRecord
+from kaleido_bench.core.atomic import write_text_atomic
+from kaleido_bench.core.errors import BenchError, UnknownNameError
 
 EXPORT_FORMATS: tuple[str, ...] = ("opens2v",)
 NATURAL_METRIC = "natural_score"

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from kaleido_bench.bench.errors import RunLockedError
+from kaleido_bench.core.errors import RunLockedError
 
 LOCK = ".lock"
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
-from kaleido_bench.bench.cases import Case, ReferenceImage, Role, Suite, resolve_in_root
-from kaleido_bench.bench.errors import MissingImageError
 from kaleido_bench.bench.suites import SUITES
+from kaleido_bench.core.cases import Case, ReferenceImage, Role, Suite, resolve_in_root
+from kaleido_bench.core.errors import MissingImageError
 
 MINI_VERSION = "2"
 

@@ -60,7 +60,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kaleido_bench.bench.errors import BenchError, UnknownNameError
+from kaleido_bench.core.errors import BenchError, UnknownNameError
 
 SLOTS: tuple[str, ...] = (
     "aes_score",

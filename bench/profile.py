@@ -3,35 +3,23 @@
 Model loading (`setup`) is timed once and reported apart from the per-video cost, the way a
 run pays it, next to the models each metric loaded and their parameter counts. Videos are
 matched to cases by file stem; a stem that is not a case of the suite gets a stand-in case
-(prompt "", no references) so reference-free metrics still time it. `profile_one_by_one` times
-our shared pass against the official scripts' one-metric-at-a-time way (`scoring_passes`).
+(prompt "", no references) so reference-free metrics still time it. Timing our shared pass
+against the official scripts' one-metric-at-a-time way is a benchmark (`benchmarks/scoring_speed.py`).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.concurrency import SEQUENTIAL, Overlap
 from kaleido_bench.bench.engine import Engine, Job
 from kaleido_bench.bench.runner import select_metrics
-from kaleido_bench.bench.scoring_passes import (
-    TOLERANCE,
-    Agreement,
-    Clock,
-    PassResult,
-    compare,
-    describe_models,
-    describe_overlap,
-    score_all,
-    score_one_by_one,
-)
 from kaleido_bench.bench.suites import load_suite
-from kaleido_bench.bench.video import decode_video
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.video import decode_video
 from kaleido_bench.metrics.context import ScoringContext
 
 DECODE_STAGE = "decode (PyAV rgb24)"
@@ -82,92 +70,53 @@ def to_markdown(table: pd.DataFrame) -> str:
                                                     for column in table.columns])
 
 
-@dataclass
-class OneByOneProfile:
-    """Our pass and the one-by-one pass on the same videos: the per-stage table and whether values agree."""
-
-    ours: PassResult
-    naive: PassResult
-    agreement: Agreement
-    count: int  # videos
-
-    @property
-    def ratio(self) -> float:
-        """Wall clock one-by-one / ours, setup included: what sharing models, frames and embeddings buys."""
-        return self.naive.total / self.ours.total
-
-    def table(self) -> pd.DataFrame:
-        """One row per metric, then decode and the total. `s_per_video` excludes setup; one-by-one's includes
-        its own decode of each video, ours decodes once for all (the decode row). The ratio compares
-        setup + all videos of one-by-one with the same of ours."""
-        ours, naive, count = self.ours, self.naive, self.count
-        rows = []
-        for name in ours.score:
-            mine = ours.setup[name] + ours.score[name]
-            theirs = naive.setup[name] + naive.decode[name] + naive.score[name]
-            values = {key: value for key, value in ours.values.items() if key[1] == name}
-            agreement = compare(values, naive.values)
-            near_zero = mine / count < 0.01  # an absent value or a result shared with an earlier metric
-            rows.append(_row(name, ours.models.get(name, ""), ours.setup[name], ours.score[name] / count,
-                             naive.setup[name], (naive.decode[name] + naive.score[name]) / count,
-                             None if near_zero else theirs / mine, agreement.max_diff,
-                             _disagreement(agreement) or ("ratio n/a: ours ~0 s" if near_zero else "")))
-        decode, naive_decode = ours.decode["decode"], sum(naive.decode.values())
-        rows.append(_row(DECODE_STAGE, "", 0.0, decode / count, 0.0, naive_decode / count,
-                         naive_decode / decode if decode > 0 else None, None,
-                         "ours: once per video; one-by-one: per metric, included in its row"))
-        ours_setup, naive_setup = sum(ours.setup.values()), sum(naive.setup.values())
-        rows.append(_row("total", "", ours_setup, (ours.total - ours_setup) / count, naive_setup,
-                         (naive.total - naive_setup) / count, self.ratio, self.agreement.max_diff,
-                         "ratio: wall clock, setup included"))
-        for name, reason in ours.skipped.items():
-            rows.append(_row(name, "", None, None, None, None, None, None, f"skipped: {reason}"))
-        return pd.DataFrame(rows)
-
-    def summary(self) -> list[str]:
-        """The ratio, the values' agreement and, when they disagree, a line saying so."""
-        agreement = self.agreement
-        lines = [
-            f"Ratio one-by-one / ours: {self.ratio:.2f}x (wall clock over {self.count} video(s), setup included: "
-            f"ours {self.ours.total:.2f} s, one-by-one {self.naive.total:.2f} s).",
-            f"Values: max |ours - one-by-one| = {agreement.max_diff:.3g} over {agreement.compared} values "
-            f"(tolerance {TOLERANCE:g}); absent in both: {agreement.absent_both}; absent in one pass only: "
-            f"{len(agreement.absent_mismatch)}.",
-            f"Overlap in ours: {describe_overlap(self.ours.overlap)}.",
-        ]
-        if not agreement.ok:
-            lines.append(f"VALUES DIFFER between the two passes: {_disagreement(agreement)}.")
-        return lines
+# ----------------------------------------------------------------------------- model sizes
 
 
-def _row(stage: str, models: str, ours_setup: float | None, ours_video: float | None, naive_setup: float | None,
-         naive_video: float | None, ratio: float | None, max_diff: float | None, note: str) -> dict:
-    return {"stage": stage, "models": models, "ours_setup_s": ours_setup, "ours_s_per_video": ours_video,
-            "one_by_one_setup_s": naive_setup, "one_by_one_s_per_video": naive_video, "one_by_one_vs_ours": ratio,
-            "max_abs_diff": max_diff, "note": note}
+def describe_models(metric: Any) -> str:
+    """The models a set-up metric holds, each with its parameter count read off the loaded object."""
+    labels = [label for attr, value in vars(metric).items() if (label := _model_label(attr, value))]
+    return "; ".join(labels) or "none (no learned weights)"
 
 
-def _disagreement(agreement: Agreement) -> str:
-    """What is wrong with the values, "" when they agree."""
-    if agreement.ok:
-        return ""
-    problems = []
-    if not agreement.max_diff <= TOLERANCE:
-        problems.append(f"max |difference| {agreement.max_diff:.3g} > {TOLERANCE:g}")
-    if agreement.absent_mismatch:
-        keys = ", ".join(f"{stem}/{metric}" for stem, metric in agreement.absent_mismatch)
-        problems.append(f"absent in one pass only: {keys}")
-    return "; ".join(problems)
+def _model_label(attr: str, value: Any) -> str | None:
+    from kaleido_bench.metrics.backbones import Backbone
+    from kaleido_bench.metrics.face_sim_arc import InsightFaceFaces
+
+    if isinstance(getattr(value, "backbone", None), Backbone):  # decoupling's DINOv2 patch backend
+        value = value.backbone
+    if isinstance(value, Backbone):
+        return f"{_backbone_name(value.id)} {_millions(value.model)}"
+    if isinstance(value, InsightFaceFaces):
+        return _face_pack_label(value)
+    if "dlib" in type(value).__module__:
+        return f"dlib {type(value).__name__} (packaged)"
+    if hasattr(value, "parameters") and callable(value.parameters):
+        name = {"head": "aesthetic MLP head"}.get(attr, type(value).__name__)
+        return f"{name} {_millions(value)}"
+    return None
 
 
-def profile_one_by_one(videos: list[Path], *, suite: str = "opens2v", data_root: Path | None = None,
-                       metric_names: list[str] | None = None, device: str = "cpu",
-                       overlap: Overlap = SEQUENTIAL) -> OneByOneProfile:
-    """Time our shared pass, then the official scripts' one-metric-at-a-time way, on the same videos;
-    both from empty caches. Metrics skipped by ours (weights missing) are not run one by one."""
-    the_suite = load_suite(suite, data_root)
-    cases = {case.id: case for case in the_suite.cases}
-    clock = Clock(device)
-    ours = score_all(list(videos), cases, metric_names or ["available"], device, clock, overlap)
-    naive = score_one_by_one(list(videos), cases, list(ours.score), device, clock)
-    return OneByOneProfile(ours, naive, compare(ours.values, naive.values), len(videos))
+def _face_pack_label(faces: Any) -> str:
+    """buffalo_l's ONNX files and their size; a pack far below the real ~190 MB is the synthetic one."""
+    files = [Path(model.model_file) for model in faces.app.models.values() if getattr(model, "model_file", None)]
+    megabytes = sum(f.stat().st_size for f in files if f.is_file()) / 1e6
+    kind = "SYNTHETIC tiny graphs, not representative" if megabytes < 10 else "ONNX"
+    return f"insightface buffalo_l {'+'.join(f.name for f in files)} ({megabytes:.2f} MB, {kind})"
+
+
+def _backbone_name(ident: str) -> str:
+    kind, _, rest = ident.partition(":")
+    if kind in {"open_clip", "timm"}:
+        return f"{kind} {rest.split(':', 1)[0]}"
+    if kind == "open_clip-text":
+        return f"open_clip {rest.split(':', 1)[0]} text tower"
+    names = {
+        "clip-tower": f"CLIP image tower (transformers CLIPVisionModelWithProjection, weights sha256 {rest[:8]})",
+        "dino-v1": "DINO v1 ViT",
+    }
+    return names.get(kind, kind)
+
+
+def _millions(module: Any) -> str:
+    return f"{sum(p.numel() for p in module.parameters()) / 1e6:.1f}M"

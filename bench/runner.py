@@ -20,16 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from kaleido_bench.baselines.base import check_case
-from kaleido_bench.bench.cases import Case, Suite
 from kaleido_bench.bench.concurrency import SEQUENTIAL, Overlap
 from kaleido_bench.bench.engine import Engine, Job
-from kaleido_bench.bench.errors import (
+from kaleido_bench.bench.store import GENERATE, ResultStore, ScoreRecord
+from kaleido_bench.core.cases import Case, Suite
+from kaleido_bench.core.errors import (
     BenchError,
     UnknownNameError,
     WeightFileError,
     WeightsMissingError,
 )
-from kaleido_bench.bench.store import GENERATE, ResultStore, ScoreRecord
 from kaleido_bench.metrics.base import Metric
 from kaleido_bench.metrics.context import ScoringContext
 from kaleido_bench.metrics.weights import locate, weights_dir

@@ -24,8 +24,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from kaleido_bench.bench.atomic import write_json_atomic
-from kaleido_bench.bench.errors import ResultFileError, RunConflictError
+from kaleido_bench.core.atomic import write_json_atomic
+from kaleido_bench.core.errors import ResultFileError, RunConflictError
 
 MANIFEST = "manifest.json"
 SCORES = "scores.jsonl"

@@ -17,9 +17,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from kaleido_bench.bench.cases import Case, ReferenceImage, Role, Suite, resolve_in_root
-from kaleido_bench.bench.errors import MissingImageError, SuiteFileError, UnknownNameError
-from kaleido_bench.bench.registry import Registry
+from kaleido_bench.core.cases import Case, ReferenceImage, Role, Suite, resolve_in_root
+from kaleido_bench.core.errors import MissingImageError, SuiteFileError, UnknownNameError
+from kaleido_bench.core.registry import Registry
 
 SuiteLoader = Callable[[Path | None], Suite]
 SUITES: Registry[SuiteLoader] = Registry("suite")

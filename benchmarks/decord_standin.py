@@ -29,7 +29,7 @@ class VideoReader:
     """decord's `VideoReader` on PyAV rgb24 frames (no resizing)."""
 
     def __init__(self, path: str, width: int = -1, height: int = -1, num_threads: int = 0, **_: object) -> None:
-        from kaleido_bench.bench.video import decode_video
+        from kaleido_bench.core.video import decode_video
 
         if width not in (None, -1) or height not in (None, -1):
             raise NotImplementedError("the PyAV stand-in does not resize")

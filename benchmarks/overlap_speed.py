@@ -23,10 +23,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+import _paths  # noqa: F401  (tests/support on the path)
+from one_by_one import Clock, compare, describe_overlap, score_all
 from scoring_speed import default_videos, machine, resolve_device, use_random_weights
 
 from kaleido_bench.bench.concurrency import SEQUENTIAL, Overlap
-from kaleido_bench.bench.scoring_passes import Clock, compare, describe_overlap, score_all
 
 
 def parse_args() -> argparse.Namespace:

@@ -64,10 +64,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _paths  # noqa: F401  (tests/support on the path)
 import numpy as np
 from decord_standin import ensure_decord
-
-from kaleido_bench.metrics.random_weights import HF_CLIP_PREPROCESSOR_CONFIG
+from support.random_weights import HF_CLIP_PREPROCESSOR_CONFIG
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_OPENS2V = REPO.parent / "shared" / "opens2v"
@@ -250,7 +250,7 @@ def calibration_faces(videos_dir: Path, pack: Path) -> tuple[np.ndarray, np.ndar
     import cv2
     from insightface.utils import face_align
 
-    from kaleido_bench.bench.video import decode_video
+    from kaleido_bench.core.video import decode_video
     from kaleido_bench.metrics.face_rules import detect_with_pad_retry, pad_image, shift_points
 
     app = probe_faces(pack)
@@ -487,7 +487,7 @@ def write_jpeg_until(path: Path, candidates, app: Any, wanted: str) -> str | Non
 
 def build_data(work: Path, videos_dir: Path, pack: Path, suite_file: Path) -> tuple[Path, Path, Path, dict[str, str]]:
     """Videos folder, data root with references, tiny suite JSON (official format), and notes."""
-    from kaleido_bench.bench.video import decode_video
+    from kaleido_bench.core.video import decode_video
 
     videos, root = work / "videos", work / "data"
     videos.mkdir()
@@ -629,8 +629,8 @@ def aesthetics_worker(official: Path, spec: str) -> None:
 
 
 def our_aesthetics(clip_dir: Path, mlp: Path, videos: list[Path]) -> dict:
-    from kaleido_bench.bench.cases import Case
     from kaleido_bench.bench.engine import score_all_videos
+    from kaleido_bench.core.cases import Case
     from kaleido_bench.metrics.aesthetics import Aesthetics
 
     metric = Aesthetics(clip_path=str(clip_dir), mlp_path=str(mlp))
@@ -697,7 +697,7 @@ def official_facesim(face: Any, weights: Path, videos: Path, suite: Path, data_r
 
 def our_facesim(weights: Path, videos: Path, suite_path: Path, data_root: Path) -> dict:
     from kaleido_bench.bench.suites import load_suite_file
-    from kaleido_bench.bench.video import decode_video
+    from kaleido_bench.core.video import decode_video
     from kaleido_bench.metrics.context import ScoringContext
     from kaleido_bench.metrics.face_sim_arc import FaceSimArc
     from kaleido_bench.metrics.face_sim_cur import FaceSimCur

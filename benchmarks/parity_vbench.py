@@ -222,8 +222,8 @@ def run_vbench(videos: list[Path], weights: dict[str, Path], dino_dir: Path, scr
 
 
 def run_ours(videos: list[Path], weights: dict[str, Path]) -> dict:
-    from kaleido_bench.bench.cases import Case
     from kaleido_bench.bench.engine import Engine, Job
+    from kaleido_bench.core.cases import Case
     from kaleido_bench.metrics.context import ScoringContext
     from kaleido_bench.metrics.vbench_consistency import BackgroundConsistency, SubjectConsistency
 
@@ -259,7 +259,7 @@ def sensitivity(videos: list[Path], weights: dict[str, Path], num_frames: int) -
     from torchvision import transforms
     from torchvision.transforms import InterpolationMode
 
-    from kaleido_bench.bench.video import decode_video
+    from kaleido_bench.core.video import decode_video
     from kaleido_bench.metrics import backbones
     from kaleido_bench.metrics.backbones import (
         IMAGENET_MEAN,
@@ -380,7 +380,7 @@ def feature_diffs(video: Path, weights: dict[str, Path], dino_dir: Path) -> dict
     import torch
     import torch.nn.functional as F
 
-    from kaleido_bench.bench.video import decode_video
+    from kaleido_bench.core.video import decode_video
     from kaleido_bench.metrics import backbones
     from kaleido_bench.metrics.context import ScoringContext
     from kaleido_bench.metrics.vbench_consistency import (

@@ -37,10 +37,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.concurrency import SEQUENTIAL, Overlap
-from kaleido_bench.bench.runner import select_metrics
-from kaleido_bench.bench.scoring_passes import (
+import _paths  # noqa: F401  (tests/support on the path)
+from one_by_one import (
     TOLERANCE,
     Agreement,
     Clock,
@@ -50,8 +48,12 @@ from kaleido_bench.bench.scoring_passes import (
     score_all,
     score_one_by_one,
 )
+
+from kaleido_bench.bench.concurrency import SEQUENTIAL, Overlap
+from kaleido_bench.bench.runner import select_metrics
 from kaleido_bench.bench.suites import load_suite
-from kaleido_bench.bench.video import DecodedVideo, decode_video
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.video import DecodedVideo, decode_video
 from kaleido_bench.metrics.weights import WEIGHTS_ENV
 
 SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared/opens2v/videos"
@@ -91,7 +93,7 @@ def expand_names(names: list[str]) -> list[str]:
 
 def use_random_weights(folder: Path, names: list[str]) -> float:
     """Write full-size random weights for `names` into `folder`, point the resolver at it; seconds taken."""
-    from kaleido_bench.metrics.random_weights import write_random_weights
+    from support.random_weights import write_random_weights
 
     started = time.perf_counter()
     write_random_weights(folder, expand_names(names), size="full", seed=0)

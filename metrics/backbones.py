@@ -157,8 +157,8 @@ def load_rgb(path: str | Path) -> np.ndarray:
     16-bit greyscale scaled, not clipped: `bench.images.rgb_image`)."""
     from PIL import Image
 
-    from kaleido_bench.bench.errors import MissingImageError
-    from kaleido_bench.bench.images import rgb_image
+    from kaleido_bench.core.errors import MissingImageError
+    from kaleido_bench.core.images import rgb_image
 
     try:
         with Image.open(path) as image:

@@ -21,10 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.errors import MetricOptionError
-from kaleido_bench.bench.registry import Registry
-from kaleido_bench.bench.video import DecodedVideo
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.errors import MetricOptionError
+from kaleido_bench.core.registry import Registry
+from kaleido_bench.core.video import DecodedVideo
 from kaleido_bench.metrics.context import ScoringContext
 from kaleido_bench.metrics.weights import WeightFile, locate, weights_fingerprint
 

@@ -243,6 +243,6 @@ class ResponseCache:
         return entry.get("reply") if entry.get("key") == dict(key) else None
 
     def put(self, key: Mapping[str, Any], reply: str) -> None:
-        from kaleido_bench.bench.atomic import write_json_atomic
+        from kaleido_bench.core.atomic import write_json_atomic
 
         write_json_atomic(self.path(key), {"key": dict(key), "reply": reply})

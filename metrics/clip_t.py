@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.video import DecodedVideo
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.video import DecodedVideo
 from kaleido_bench.metrics import backbones
 from kaleido_bench.metrics.base import MetricResult, Needs, register_metric
 from kaleido_bench.metrics.clip_i import OpenClipSimilarity, frame_embeddings

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kaleido_bench.bench.once import OnceMap
+from kaleido_bench.core.once import OnceMap
 from kaleido_bench.metrics.embedding_cache import EmbeddingCache
 
 THREADS_ENV = "KALEIDO_BENCH_THREADS"

@@ -69,9 +69,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from kaleido_bench.bench.cases import Case, ReferenceImage, Role
-from kaleido_bench.bench.images import backdrop_colour
-from kaleido_bench.bench.video import DecodedVideo
+from kaleido_bench.core.cases import Case, ReferenceImage, Role
+from kaleido_bench.core.images import backdrop_colour
+from kaleido_bench.core.video import DecodedVideo
 from kaleido_bench.metrics import backbones
 from kaleido_bench.metrics.base import Metric, MetricResult, Needs, register_metric
 from kaleido_bench.metrics.context import SERIAL, FramePool, ScoringContext

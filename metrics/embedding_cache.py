@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from kaleido_bench.bench.once import OnceMap
+from kaleido_bench.core.once import OnceMap
 
 T = TypeVar("T")
 
@@ -54,7 +54,7 @@ class EmbeddingCache:
 
     def digest(self, path: str | Path) -> str:
         """sha256 of the file's bytes, hashed once per (path, size, mtime)."""
-        from kaleido_bench.bench.errors import MissingImageError
+        from kaleido_bench.core.errors import MissingImageError
 
         resolved = Path(path).resolve()
         try:

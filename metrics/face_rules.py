@@ -20,9 +20,9 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from kaleido_bench.bench.cases import Case, ReferenceImage
-from kaleido_bench.bench.errors import MissingImageError
-from kaleido_bench.bench.images import rgb_image
+from kaleido_bench.core.cases import Case, ReferenceImage
+from kaleido_bench.core.errors import MissingImageError
+from kaleido_bench.core.images import rgb_image
 from kaleido_bench.metrics.embedding_cache import EmbeddingCache
 
 #: `process_video_files`: a video is scored only when its name contains one of these.

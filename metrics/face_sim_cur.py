@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.video import DecodedVideo
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.video import DecodedVideo
 from kaleido_bench.metrics import backbones, face_rules
 from kaleido_bench.metrics.base import Metric, MetricResult, Needs, register_metric
 from kaleido_bench.metrics.context import ScoringContext

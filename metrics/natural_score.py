@@ -46,9 +46,9 @@ from typing import Any
 
 import numpy as np
 
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.errors import ApiKeyMissingError, MetricOptionError, VideoError
-from kaleido_bench.bench.video import DecodedVideo
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.errors import ApiKeyMissingError, MetricOptionError, VideoError
+from kaleido_bench.core.video import DecodedVideo
 from kaleido_bench.metrics.base import Metric, MetricResult, Needs, register_metric
 from kaleido_bench.metrics.chat_client import (
     DEFAULT_MAX_RETRIES,

@@ -35,8 +35,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.video import DecodedVideo
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.video import DecodedVideo
 from kaleido_bench.metrics import backbones
 from kaleido_bench.metrics.backbones import (
     IMAGENET_MEAN,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kaleido_bench.bench.errors import BenchError, WeightFileError, WeightsMissingError
+from kaleido_bench.core.errors import BenchError, WeightFileError, WeightsMissingError
 
 WEIGHTS_ENV = "KALEIDO_BENCH_WEIGHTS"
 

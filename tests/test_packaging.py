@@ -12,8 +12,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
-FOLDERS = {"kaleido": "kaleido_bench.kaleido", "bench": "kaleido_bench.bench", "metrics": "kaleido_bench.metrics",
-           "baselines": "kaleido_bench.baselines"}
+FOLDERS = {"core": "kaleido_bench.core", "kaleido": "kaleido_bench.kaleido", "bench": "kaleido_bench.bench",
+           "metrics": "kaleido_bench.metrics", "baselines": "kaleido_bench.baselines"}
 
 
 def test_every_python_folder_is_a_listed_package():
@@ -52,9 +52,28 @@ def test_metrics_never_import_models():
     assert offenders("metrics", ("kaleido_bench.baselines", "kaleido_bench.kaleido")) == []
 
 
+def test_metrics_and_models_use_only_the_core_of_the_harness():
+    """Records, video I/O, registry, errors and atomic writes are `core`; the runner side of `bench`
+    (runner, store, engine, CLI, leaderboard) is built on metrics and models, never the reverse."""
+    for folder in ("metrics", "baselines"):
+        assert offenders(folder, ("kaleido_bench.bench",)) == [], folder
+
+
+def test_core_imports_nothing_else_of_ours():
+    assert offenders("core", ("kaleido_bench.bench", "kaleido_bench.metrics", "kaleido_bench.baselines",
+                              "kaleido_bench.kaleido")) == []
+
+
+def test_test_only_code_is_not_installed():
+    """Random weights for tests and benchmarks, and the one-metric-at-a-time emulation of the
+    official scripts, live beside the tests, not in the package."""
+    for path in ("metrics/random_weights.py", "bench/scoring_passes.py"):
+        assert not (ROOT / path).exists(), path
+
+
 def test_no_top_level_import_of_taken_names():
     """`kaleido`, `bench`, `metrics`, `baselines` are other PyPI packages: always import ours by namespace."""
-    taken = ("kaleido", "bench", "metrics", "baselines")
+    taken = ("kaleido", "bench", "metrics", "baselines", "core")
     bad = [f"{path.relative_to(ROOT)} imports {name}" for folder in FOLDERS for path, names in imported_modules(folder).items()
            for name in names if name.split(".")[0] in taken]
     assert bad == []

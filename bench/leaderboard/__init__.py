@@ -27,7 +27,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from kaleido_bench.bench.errors import UnknownNameError
 from kaleido_bench.bench.leaderboard import render_csv, render_html, render_markdown
 from kaleido_bench.bench.leaderboard.aggregation import (
     COUNT_COLUMNS,
@@ -68,6 +67,7 @@ from kaleido_bench.bench.leaderboard.render_csv import to_csv
 from kaleido_bench.bench.leaderboard.render_markdown import MISSING as MISSING_MD
 from kaleido_bench.bench.leaderboard.render_markdown import to_markdown
 from kaleido_bench.bench.opens2v_total import ScoreFileError
+from kaleido_bench.core.errors import UnknownNameError
 
 __all__ = [
     "COUNT_COLUMNS",

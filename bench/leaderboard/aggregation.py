@@ -42,7 +42,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kaleido_bench.bench.errors import UnknownNameError
 from kaleido_bench.bench.leaderboard import bootstrap
 from kaleido_bench.bench.leaderboard.loading import (
     DOMAIN_OF_SUITE,
@@ -61,6 +60,7 @@ from kaleido_bench.bench.opens2v_total import (
     weights_for,
 )
 from kaleido_bench.bench.store import GENERATE
+from kaleido_bench.core.errors import UnknownNameError
 
 Aggregator = Callable[[list[tuple[float, dict[str, Any]]]], float | None]
 

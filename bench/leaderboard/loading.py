@@ -35,7 +35,6 @@ from typing import Any
 
 import pandas as pd
 
-from kaleido_bench.bench.errors import BenchError, UnknownNameError
 from kaleido_bench.bench.opens2v_total import (
     DOMAINS,
     ScoreFileError,
@@ -43,6 +42,7 @@ from kaleido_bench.bench.opens2v_total import (
     read_official_folder,
 )
 from kaleido_bench.bench.store import MANIFEST, ResultStore
+from kaleido_bench.core.errors import BenchError, UnknownNameError
 
 LONG_COLUMNS = (
     "source",

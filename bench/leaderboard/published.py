@@ -15,9 +15,9 @@ from typing import Any
 
 import pandas as pd
 
-from kaleido_bench.bench.errors import UnknownNameError
 from kaleido_bench.bench.leaderboard.loading import OPENS2V_SUITES
 from kaleido_bench.bench.opens2v_total import DOMAINS, VERSIONS
+from kaleido_bench.core.errors import UnknownNameError
 
 # slot -> column of the published CSVs (without their "↑")
 SLOT_COLUMNS: dict[str, str] = {

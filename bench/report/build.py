@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kaleido_bench.bench.errors import BenchError, UnknownNameError
 from kaleido_bench.bench.leaderboard import (
     PERCENT_COLUMNS,
     Results,
@@ -50,6 +49,7 @@ from kaleido_bench.bench.leaderboard.render_html import LEGEND, notes_html, tabl
 from kaleido_bench.bench.opens2v_total import SLOT_TO_METRIC
 from kaleido_bench.bench.report import charts, media, pages
 from kaleido_bench.bench.store import GENERATE
+from kaleido_bench.core.errors import BenchError, UnknownNameError
 
 # published column -> our metric whose page explains it
 PERCENT_METRIC = {

@@ -19,9 +19,9 @@ from kaleido_bench.baselines.collage import (
 )
 from kaleido_bench.baselines.cutout import cut_out, subject_mask
 from kaleido_bench.baselines.still import ModelOptionError
-from kaleido_bench.bench.cases import Case, ReferenceImage, Role
-from kaleido_bench.bench.errors import MissingImageError
-from kaleido_bench.bench.video import decode_video
+from kaleido_bench.core.cases import Case, ReferenceImage, Role
+from kaleido_bench.core.errors import MissingImageError
+from kaleido_bench.core.video import decode_video
 
 NEAR_WHITE = 235
 

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from kaleido_bench.baselines.base import MODELS, get_model_class, load_builtin_models
-from kaleido_bench.bench.errors import UnknownNameError
+from kaleido_bench.core.errors import UnknownNameError
 
 ADAPTER = """
 from kaleido_bench.baselines.base import ModelAdapter

@@ -6,7 +6,7 @@ import pytest
 
 from kaleido_bench.baselines.base import get_model_class
 from kaleido_bench.baselines.options import bool_option, int_option, options_for
-from kaleido_bench.bench.errors import ModelOptionError
+from kaleido_bench.core.errors import ModelOptionError
 
 
 @pytest.mark.parametrize("value", [81, 81.0, "81", " 81.0 "])

@@ -17,11 +17,11 @@ from fake_providers import KEYS, FakeProvider
 
 from kaleido_bench.baselines.base import get_model_class
 from kaleido_bench.baselines.kling import kling_token
-from kaleido_bench.bench.errors import ApiKeyMissingError
 from kaleido_bench.bench.evaluate import run_model
 from kaleido_bench.bench.store import GENERATE
 from kaleido_bench.bench.suites import load_suite
-from kaleido_bench.bench.video import write_video
+from kaleido_bench.core.errors import ApiKeyMissingError
+from kaleido_bench.core.video import write_video
 
 PROVIDERS = ("kling", "vidu", "minimax")
 FAST = {"poll_interval": 0.01, "poll_max_interval": 0.02, "retry_wait": 0.01, "max_retries": 2}

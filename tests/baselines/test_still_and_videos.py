@@ -12,9 +12,9 @@ from skimage import data
 from kaleido_bench.baselines.base import MODELS
 from kaleido_bench.baselines.still import ModelOptionError, StillAdapter, fit_pad_white
 from kaleido_bench.baselines.videos import VideosAdapter
-from kaleido_bench.bench.cases import Case, ReferenceImage, Role
-from kaleido_bench.bench.errors import BenchError, MissingImageError, VideoError
-from kaleido_bench.bench.video import decode_video, write_video
+from kaleido_bench.core.cases import Case, ReferenceImage, Role
+from kaleido_bench.core.errors import BenchError, MissingImageError, VideoError
+from kaleido_bench.core.video import decode_video, write_video
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from kaleido_bench.bench.store import ResultStore, RunManifest, ScoreRecord
-from kaleido_bench.bench.video import write_video
+from kaleido_bench.core.video import write_video
 
 
 def make_run(

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kaleido_bench.bench.errors import VideoTooLargeError
-from kaleido_bench.bench.video import MAX_DECODE_ENV, decode_video, write_video
+from kaleido_bench.core.errors import VideoTooLargeError
+from kaleido_bench.core.video import MAX_DECODE_ENV, decode_video, write_video
 
 
 def _video(path, frames: int = 40, size: int = 64):

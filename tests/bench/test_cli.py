@@ -70,7 +70,7 @@ def test_scoped_options_reach_only_their_model(tmp_path, run_cli):
                              "--limit", "1", "--metrics", "motion_amplitude", "-o", "num_frames=5",
                              "-o", "still.num_frames=3", "--runs-dir", str(tmp_path))
     assert code == 0, err
-    from kaleido_bench.bench.video import decode_video
+    from kaleido_bench.core.video import decode_video
 
     frames = {path.parent.parent.name.split("_")[0]: decode_video(path).num_frames
               for path in tmp_path.glob("*/videos/*.mp4")}

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from kaleido_bench.baselines.base import MODELS, ModelCapabilities, check_case, load_builtin_models
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.errors import ReferenceLimitError
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.errors import ReferenceLimitError
 
 
 def test_list_models_shows_every_card_within_80_columns(run_cli):

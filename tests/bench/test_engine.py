@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from kaleido_bench.bench.engine import Engine, Job
-from kaleido_bench.bench.errors import MetricOptionError
 from kaleido_bench.bench.store import ResultStore
 from kaleido_bench.bench.suites import load_suite
-from kaleido_bench.bench.video import write_video
+from kaleido_bench.core.errors import MetricOptionError
+from kaleido_bench.core.video import write_video
 from kaleido_bench.metrics.base import Metric, MetricResult, Needs
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "engine" / "values_before_engine.json"
@@ -25,9 +25,10 @@ def made(tmp_path_factory):
     pytest.importorskip("insightface")
     import os
 
+    from support.random_weights import write_random_weights
+
     from kaleido_bench.baselines.base import get_model_class
     from kaleido_bench.bench.evaluate import run_model
-    from kaleido_bench.metrics.random_weights import write_random_weights
 
     recorded = json.loads(FIXTURE.read_text())
     root = tmp_path_factory.mktemp("engine")
@@ -46,9 +47,10 @@ def made(tmp_path_factory):
 
 
 def _score(made, out: str, memory_budget: int | None = None) -> dict[str, float | None]:
+    from support.random_weights import metric_options
+
     from kaleido_bench.bench.evaluate import score_videos
     from kaleido_bench.metrics.base import get_metric_class
-    from kaleido_bench.metrics.random_weights import metric_options
 
     suite, videos, names, _, root = made
     metrics = [get_metric_class(n)(**metric_options(n, "tiny")) for n in names]
@@ -106,7 +108,7 @@ def _metric(name: str, group: str, size: int) -> Metric:
 
 
 def _jobs(tmp_path, count: int = 3) -> list[Job]:
-    from kaleido_bench.bench.cases import Case
+    from kaleido_bench.core.cases import Case
 
     jobs = []
     for i in range(count):

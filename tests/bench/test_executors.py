@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from kaleido_bench.bench.errors import BenchError, RunLockedError
 from kaleido_bench.bench.executors import make_executor, parse_shard, shard_cases
 from kaleido_bench.bench.locks import run_lock
 from kaleido_bench.bench.store import GENERATE, ResultStore
+from kaleido_bench.core.errors import BenchError, RunLockedError
 
 RUN = ["run", "--model", "still", "--suite", "mini", "--metrics", "motion_amplitude,decoupling_hist",
        "-o", "num_frames=5", "-o", "height=64", "-o", "width=96", "--device", "cpu"]

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from kaleido_bench.bench.video import write_video
+from kaleido_bench.core.video import write_video
 from kaleido_bench.metrics.weights import WEIGHTS_ENV
 
 USAGE_ERRORS = [

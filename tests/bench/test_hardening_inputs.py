@@ -13,18 +13,18 @@ import pytest
 from PIL import Image
 
 from kaleido_bench.baselines.cutout import load_reference
-from kaleido_bench.bench.cases import ReferenceImage, Role
-from kaleido_bench.bench.errors import (
+from kaleido_bench.bench.runner import Runner, select_metrics
+from kaleido_bench.bench.store import ResultStore
+from kaleido_bench.bench.suites import load_suite, load_suite_file
+from kaleido_bench.core.cases import ReferenceImage, Role
+from kaleido_bench.core.errors import (
     ReferenceImageError,
     SuiteFileError,
     UnknownNameError,
     VideoError,
 )
-from kaleido_bench.bench.images import rgb_image
-from kaleido_bench.bench.runner import Runner, select_metrics
-from kaleido_bench.bench.store import ResultStore
-from kaleido_bench.bench.suites import load_suite, load_suite_file
-from kaleido_bench.bench.video import decode_video, write_video
+from kaleido_bench.core.images import rgb_image
+from kaleido_bench.core.video import decode_video, write_video
 from kaleido_bench.metrics.backbones import load_rgb
 
 

@@ -11,10 +11,10 @@ import time
 import numpy as np
 import pytest
 
-from kaleido_bench.bench.atomic import write_json_atomic
-from kaleido_bench.bench.errors import ResultFileError
 from kaleido_bench.bench.store import ResultStore
-from kaleido_bench.bench.video import write_video
+from kaleido_bench.core.atomic import write_json_atomic
+from kaleido_bench.core.errors import ResultFileError
+from kaleido_bench.core.video import write_video
 
 MANIFEST = {"model": {"model": "m"}, "suite": {"name": "mini"}, "seed": 0}
 

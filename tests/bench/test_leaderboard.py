@@ -9,7 +9,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from kaleido_bench.bench.errors import BenchError, UnknownNameError
 from kaleido_bench.bench.leaderboard import (
     counts_table,
     leaderboard,
@@ -27,6 +26,7 @@ from kaleido_bench.bench.leaderboard import (
 )
 from kaleido_bench.bench.opens2v_total import ScoreFileError
 from kaleido_bench.bench.store import ResultStore, RunManifest, ScoreRecord
+from kaleido_bench.core.errors import BenchError, UnknownNameError
 
 FULL = {"aesthetics": 5.5, "motion_smoothness": 0.9, "motion_amplitude": 0.2, "face_sim_cur": 0.6,
         "gme_score": 0.7, "nexus_score": 0.02, "natural_score": 4.0}

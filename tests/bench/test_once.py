@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from kaleido_bench.bench.once import OnceMap
+from kaleido_bench.core.once import OnceMap
 
 
 def test_threads_asking_for_one_key_together_compute_it_once():

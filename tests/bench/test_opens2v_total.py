@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from kaleido_bench.bench.errors import BenchError, UnknownNameError
 from kaleido_bench.bench.opens2v_total import (
     METRIC_TO_SLOT,
     SLOTS,
@@ -20,6 +19,7 @@ from kaleido_bench.bench.opens2v_total import (
     total_from_slots,
     weights_for,
 )
+from kaleido_bench.core.errors import BenchError, UnknownNameError
 
 # Official v1.1 merge_result.py on reference_outputs/ (SPEC.md section 2).
 OFFICIAL_SLOTS = {

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from kaleido_bench.baselines.base import ModelAdapter, ModelCapabilities, get_model_class
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.errors import RunConflictError, UnknownNameError, VideoError
 from kaleido_bench.bench.evaluate import run_model, score_videos
 from kaleido_bench.bench.store import GENERATE, ResultStore
 from kaleido_bench.bench.suites import load_suite
-from kaleido_bench.bench.video import DecodedVideo, decode_video, write_video
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.errors import RunConflictError, UnknownNameError, VideoError
+from kaleido_bench.core.video import DecodedVideo, decode_video, write_video
 from kaleido_bench.metrics.base import Metric, MetricResult
 from kaleido_bench.metrics.motion_amplitude import MotionAmplitude
 

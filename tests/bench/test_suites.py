@@ -7,14 +7,14 @@ from collections import Counter
 
 import pytest
 
-from kaleido_bench.bench.cases import Role
-from kaleido_bench.bench.errors import (
+from kaleido_bench.bench.suites import load_suite
+from kaleido_bench.core.cases import Role
+from kaleido_bench.core.errors import (
     MissingImageError,
     PathEscapeError,
     SuiteFileError,
     UnknownNameError,
 )
-from kaleido_bench.bench.suites import load_suite
 
 
 def test_opens2v_domains_have_official_case_counts(tmp_path):

@@ -7,9 +7,9 @@ import torch
 
 from kaleido_bench.baselines.base import get_model_class
 from kaleido_bench.baselines.kaleido import GpuMemoryTooSmallError, ModelOptionError
-from kaleido_bench.bench.cases import Case, ReferenceImage, Role
-from kaleido_bench.bench.errors import BenchError, WeightsMissingError
-from kaleido_bench.bench.video import decode_video
+from kaleido_bench.core.cases import Case, ReferenceImage, Role
+from kaleido_bench.core.errors import BenchError, WeightsMissingError
+from kaleido_bench.core.video import decode_video
 
 
 @pytest.fixture()

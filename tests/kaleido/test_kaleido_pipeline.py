@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from kaleido_bench.bench.video import decode_video
+from kaleido_bench.core.video import decode_video
 from kaleido_bench.kaleido.pipeline import KaleidoPipeline, write_mp4
 from kaleido_bench.kaleido.references import load_reference_image
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.errors import WeightsMissingError
-from kaleido_bench.bench.video import DecodedVideo, decode_video
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.errors import WeightsMissingError
+from kaleido_bench.core.video import DecodedVideo, decode_video
 from kaleido_bench.metrics import backbones
 from kaleido_bench.metrics.aesthetics import (
     AESTHETIC_MLP,

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from kaleido_bench.bench.errors import WeightsMissingError
+from kaleido_bench.core.errors import WeightsMissingError
 from kaleido_bench.metrics import backbones
 from kaleido_bench.metrics.embedding_cache import EmbeddingCache
 
@@ -265,7 +265,7 @@ def test_file_identity_changes_with_content(tmp_path):
 
 
 def test_missing_reference_file_is_a_missing_image_error(tmp_path):
-    from kaleido_bench.bench.errors import MissingImageError
+    from kaleido_bench.core.errors import MissingImageError
 
     with pytest.raises(MissingImageError, match="gone.png"):
         EmbeddingCache().embeddings([tmp_path / "gone.png"], "m", "p", lambda paths: pytest.fail("computed"))

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from kaleido_bench.bench.cases import Case, ReferenceImage, Role
-from kaleido_bench.bench.video import DecodedVideo
+from kaleido_bench.core.cases import Case, ReferenceImage, Role
+from kaleido_bench.core.video import DecodedVideo
 from kaleido_bench.metrics import backbones
 from kaleido_bench.metrics.clip_i import ClipI
 from kaleido_bench.metrics.clip_t import ClipT, clipscore

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.video import DecodedVideo
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.video import DecodedVideo
 from kaleido_bench.metrics import backbones, clip_vision
 from kaleido_bench.metrics.aesthetics import Aesthetics, aesthetic_mlp, aesthetic_scores
 from kaleido_bench.metrics.clip_i import ClipIL14
@@ -36,9 +36,8 @@ def save_hf_folder(folder, open_clip_model, change=False):
     """A transformers CLIPModel folder whose image tower holds `open_clip_model`'s tensors."""
     import json
 
+    from support.random_weights import HF_CLIP_PREPROCESSOR_CONFIG
     from transformers import CLIPConfig, CLIPModel
-
-    from kaleido_bench.metrics.random_weights import HF_CLIP_PREPROCESSOR_CONFIG
 
     arch = clip_vision.open_clip_architecture("ViT-L-14", TINY_L14)
     vision = {k: v for k, v in arch.items() if k != "projection_dim"}
@@ -93,7 +92,7 @@ def test_aesthetics_and_clip_i_l14_share_one_forward_with_unchanged_values(ctx, 
     from PIL import Image
 
     Image.fromarray(frames(1, 300, 200, seed=1)[0]).save(reference_image)
-    from kaleido_bench.bench.cases import ReferenceImage, Role
+    from kaleido_bench.core.cases import ReferenceImage, Role
 
     case = Case("c", "a cat", (ReferenceImage("ref.png", reference_image, Role.OBJECT, "cat"),))
     video = DecodedVideo(frames(40), 16.0)

@@ -19,9 +19,9 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from kaleido_bench.bench.cases import Case, ReferenceImage, Role
-from kaleido_bench.bench.errors import WeightsMissingError
-from kaleido_bench.bench.video import DecodedVideo
+from kaleido_bench.core.cases import Case, ReferenceImage, Role
+from kaleido_bench.core.errors import WeightsMissingError
+from kaleido_bench.core.video import DecodedVideo
 from kaleido_bench.metrics.base import get_metric_class
 from kaleido_bench.metrics.decoupling import (
     DecouplingDino,

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kaleido_bench.bench.cases import Case, ReferenceImage, Role
-from kaleido_bench.bench.video import DecodedVideo
+from kaleido_bench.core.cases import Case, ReferenceImage, Role
+from kaleido_bench.core.video import DecodedVideo
 from kaleido_bench.metrics import face_rules
 
 

@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from support.random_weights import TEMPLATE_224, synthetic_buffalo_l
 
-from kaleido_bench.bench.cases import Case, ReferenceImage, Role
-from kaleido_bench.bench.errors import WeightsMissingError
-from kaleido_bench.bench.video import DecodedVideo
+from kaleido_bench.core.cases import Case, ReferenceImage, Role
+from kaleido_bench.core.errors import WeightsMissingError
+from kaleido_bench.core.video import DecodedVideo
 from kaleido_bench.metrics.face_sim_arc import FaceSimArc, InsightFaceFaces, pack_location
 from kaleido_bench.metrics.face_sim_cur import FaceSimCur
-from kaleido_bench.metrics.random_weights import TEMPLATE_224, synthetic_buffalo_l
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("insightface")

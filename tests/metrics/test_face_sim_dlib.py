@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kaleido_bench.bench.cases import Case, ReferenceImage, Role
-from kaleido_bench.bench.video import DecodedVideo
+from kaleido_bench.core.cases import Case, ReferenceImage, Role
+from kaleido_bench.core.video import DecodedVideo
 from kaleido_bench.metrics import face_rules
 from kaleido_bench.metrics.face_sim_dlib import FaceSimDlib
 from kaleido_bench.metrics.weights import locate
@@ -141,7 +141,7 @@ def test_reference_described_once_per_run(ctx, metric, tmp_path, astronaut, monk
 
 
 def test_real_generated_video_matches_a_face_from_itself(ctx, tmp_path, shared_dir):
-    from kaleido_bench.bench.video import decode_video
+    from kaleido_bench.core.video import decode_video
 
     video = decode_video(shared_dir / "opens2v" / "videos" / "singleface_3.mp4")  # 69 frames, 480x832
     case = Case("singleface_3", "p", (_reference(tmp_path, video.frames[0], "Images/singleface/crop_man/11.png"),))

@@ -8,8 +8,8 @@ import os
 import pytest
 import torch
 
-from kaleido_bench.bench.errors import WeightFileError, WeightsMissingError
 from kaleido_bench.bench.runner import select_metrics
+from kaleido_bench.core.errors import WeightFileError, WeightsMissingError
 from kaleido_bench.metrics import backbones
 from kaleido_bench.metrics.weights import WEIGHTS_ENV, load_tensor_file
 

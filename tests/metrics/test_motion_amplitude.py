@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.video import DecodedVideo, decode_video
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.video import DecodedVideo, decode_video
 from kaleido_bench.metrics.motion_amplitude import MotionAmplitude, farneback_amplitude
 
 

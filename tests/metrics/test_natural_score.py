@@ -19,10 +19,10 @@ import pytest
 # tests/metrics/chat_server.py (pytest puts this folder on sys.path)
 from chat_server import ChatServer, Reply
 
-from kaleido_bench.bench.cases import Case, Suite
-from kaleido_bench.bench.errors import ApiKeyMissingError, MetricOptionError
 from kaleido_bench.bench.evaluate import score_videos
-from kaleido_bench.bench.video import DecodedVideo, decode_video, write_video
+from kaleido_bench.core.cases import Case, Suite
+from kaleido_bench.core.errors import ApiKeyMissingError, MetricOptionError
+from kaleido_bench.core.video import DecodedVideo, decode_video, write_video
 from kaleido_bench.metrics.base import get_metric_class
 from kaleido_bench.metrics.natural_score import (
     PROMPT,

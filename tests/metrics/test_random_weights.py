@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from support.random_weights import metric_options, weight_files, write_random_weights
 
 from kaleido_bench.metrics import backbones
 from kaleido_bench.metrics.base import get_metric_class
-from kaleido_bench.metrics.random_weights import metric_options, weight_files, write_random_weights
 
 pytest.importorskip("torch")
 pytest.importorskip("onnx")

@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.video import DecodedVideo, decode_video
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.video import DecodedVideo, decode_video
 from kaleido_bench.metrics import backbones
 from kaleido_bench.metrics.base import MetricResult
 from kaleido_bench.metrics.vbench_consistency import (

@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from kaleido_bench.bench.errors import MissingImageError, PathEscapeError, UnknownNameError
+from kaleido_bench.core.errors import MissingImageError, PathEscapeError, UnknownNameError
 
 
 class Role(str, enum.Enum):

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from kaleido_bench.bench.errors import ReferenceImageError
+from kaleido_bench.core.errors import ReferenceImageError
 
 #: Pillow's 16-bit greyscale modes (a 16-bit PNG opens as I;16; Pillow < 10 opened it as I).
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from kaleido_bench.bench.errors import UnknownNameError
+from kaleido_bench.core.errors import UnknownNameError
 
 T = TypeVar("T")
 

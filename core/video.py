@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kaleido_bench.bench.atomic import default_file_mode
-from kaleido_bench.bench.errors import VideoError, VideoTooLargeError
-from kaleido_bench.bench.once import OnceMap
+from kaleido_bench.core.atomic import default_file_mode
+from kaleido_bench.core.errors import VideoError, VideoTooLargeError
+from kaleido_bench.core.once import OnceMap
 
 #: Largest whole decode (T x H x W x 3 bytes) a video may take; above it only sampled frames are
 #: decoded, and metrics that read every frame record an error for that case.
