@@ -4,23 +4,24 @@ Source: OpenS2V-Nexus `eval/utils/gme/gme_model.py` at 210eb08 (class `GmeQwen2V
 transformers 4.51.3). Every step below is that file's, checked against it on a tiny random
 checkpoint (`tests/fixtures/gme`, made by the official code):
 
-- Image sizing (`fetch_image`, lines 262-301): RGB, then `smart_resize` with the module constants
+- Image sizing (`fetch_image`, lines 295-334): RGB, then `smart_resize` with the module constants
   factor 28, min 4*28*28, max 16384*28*28 (NOT the 256/1280 tokens of the processor) and a PIL
   resize (default filter: bicubic); aspect ratios over 200 are clamped (`MAX_RATIO`).
 - Processor: `Qwen2VLImageProcessor` with min_pixels 256*28*28, max_pixels 1280*28*28 (lines
-  30-44). transformers 5's `Qwen2VLImageProcessorPil` is the same PIL/numpy code; its default
+  38-44; 4.51.3 sets them as attributes over the saved config, and they do take effect: a
+  160x250 crop becomes 392x560, tested). transformers 5's `Qwen2VLImageProcessorPil` is the same PIL/numpy code; its default
   torchvision backend is not.
-- Template (`embed`, lines 119-135): `<|im_start|>system\\n{instruction}<|im_end|>\\n
+- Template (`embed`, lines 107-135): `<|im_start|>system\\n{instruction}<|im_end|>\\n
   <|im_start|>user\\n{<|vision_start|><|image_pad|><|vision_end|>}{text}<|im_end|>\\n
   <|im_start|>assistant\\n<|endoftext|>`; the instruction is the caller's for text queries and
   "You are a helpful assistant." for images (`is_query=False`) or when none is given.
-- Tokens: right padding (the non-flash branch, line 47), truncation at 1800 tokens.
-- Forward (`forward`, lines 52-95): token embeddings, the vision tower's merged patch embeddings
+- Tokens: right padding (the non-flash branch, line 49), truncation at 1800 tokens.
+- Forward (`forward`, lines 53-105): token embeddings, the vision tower's merged patch embeddings
   written over the `<|image_pad|>` positions, then the TEXT decoder alone with
   `position_ids=None`: plain 1-D positions for every token, image tokens included (calling the
   full `Qwen2VLModel.forward` would use M-RoPE and change every score).
 - Pooling: the last non-padding token's final hidden state, L2-normalised in the model dtype.
-- Batches of 32 (`get_fused_embeddings`); embeddings come back on the CPU in the model dtype,
+- Batches of 32 (`get_fused_embeddings`, line 190); embeddings come back on the CPU in the model dtype,
   so the callers' reductions (OpenS2V's `(e_query * e_corpus).sum(-1).mean()`) run there.
 
 Ours: transformers 5's `Qwen2VLModel` (its vision tower and text decoder, no `lm_head`), sdpa
@@ -54,14 +55,14 @@ GME_QWEN2_VL_7B = WeightFile(
     allow_patterns=("*.json", "*.safetensors", "merges.txt", "vocab.json"),
 )
 
-TEXT_TO_IMAGE_INSTRUCTION = "Find an image that matches the given text."  # get_gmescore.py line 103
+TEXT_TO_IMAGE_INSTRUCTION = "Find an image that matches the given text."  # get_gmescore.py line 95
 DEFAULT_INSTRUCTION = "You are a helpful assistant."  # gme_model.py line 50
 IMAGE_PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"
-MIN_PIXELS = 256 * 28 * 28  # min_image_tokens * 28 * 28 (gme_model.py line 25, 40)
+MIN_PIXELS = 256 * 28 * 28  # min_image_tokens * 28 * 28 (gme_model.py lines 24, 40)
 MAX_PIXELS = 1280 * 28 * 28
 MAX_LENGTH = 1800
 BATCH_SIZE = 32
-# fetch_image's own smart_resize constants (gme_model.py lines 215-218)
+# fetch_image's own smart_resize constants (gme_model.py lines 236-239)
 FETCH_FACTOR = 28
 FETCH_MIN_PIXELS = 4 * 28 * 28
 FETCH_MAX_PIXELS = 16384 * 28 * 28
@@ -79,7 +80,7 @@ def prompt_text(text: str | None, instruction: str, image: bool) -> str:
 
 
 def fetch_size(height: int, width: int) -> tuple[int, int]:
-    """`fetch_image`'s `smart_resize` (gme_model.py lines 225-259): multiples of 28 nearest the size."""
+    """`fetch_image`'s `smart_resize` (gme_model.py lines 257-292): multiples of 28 nearest the size."""
     h_bar = max(FETCH_FACTOR, round(height / FETCH_FACTOR) * FETCH_FACTOR)
     w_bar = max(FETCH_FACTOR, round(width / FETCH_FACTOR) * FETCH_FACTOR)
     if h_bar * w_bar > FETCH_MAX_PIXELS:
@@ -266,9 +267,9 @@ class GmeEmbedder:
             "image_grid_thw": torch.tensor(grids, dtype=torch.int64),
         }
 
-    def _embed(self, prompts: list[str], images: list[Any] | None) -> Any:
-        import torch
-
+    def model_inputs(self, prompts: list[str], images: list[Any] | None) -> dict[str, Any]:
+        """Token ids (image placeholders expanded to one token per merged patch, as
+        `Qwen2VLProcessor` does), right-padded attention mask and pixel inputs, on the device."""
         pixels = self.pixel_inputs(images) if images is not None else None
         if pixels is not None:
             merge = self.image_processor.merge_size**2
@@ -279,14 +280,25 @@ class GmeEmbedder:
         tokens = self.tokenizer(
             prompts, padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt"
         )
-        input_ids = tokens["input_ids"].to(self.device)
-        attention_mask = tokens["attention_mask"].to(self.device)
+        inputs = {
+            "input_ids": tokens["input_ids"].to(self.device),
+            "attention_mask": tokens["attention_mask"].to(self.device),
+        }
+        if pixels is not None:
+            inputs["pixel_values"] = pixels["pixel_values"].to(self.device, self.dtype)
+            inputs["image_grid_thw"] = pixels["image_grid_thw"].to(self.device)
+        return inputs
+
+    def _embed(self, prompts: list[str], images: list[Any] | None) -> Any:
+        import torch
+
+        inputs = self.model_inputs(prompts, images)
+        input_ids, attention_mask = inputs["input_ids"], inputs["attention_mask"]
         with torch.inference_mode():
             embeds = self.model.language_model.embed_tokens(input_ids)
-            if pixels is not None:
+            if "pixel_values" in inputs:
                 vision = self.model.visual(
-                    pixels["pixel_values"].to(self.device, self.dtype),
-                    grid_thw=pixels["image_grid_thw"].to(self.device),
+                    inputs["pixel_values"], grid_thw=inputs["image_grid_thw"]
                 )
                 image_embeds = vision.pooler_output.to(embeds.dtype)
                 image_mask = input_ids == self.model.config.image_token_id
@@ -356,12 +368,19 @@ def load_gme(
         from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
             Qwen2VLImageProcessorPil,
         )
+        from transformers.utils import logging as hf_logging
 
         # the checkpoint's `lm_head.weight` is not needed (pooling reads hidden states): it is
-        # the one key allowed to stay unused; every model weight must come from the file
-        model, info = Qwen2VLModel.from_pretrained(
-            path, dtype=dtype, attn_implementation="sdpa", output_loading_info=True
-        )
+        # the one key allowed to stay unused; every model weight must come from the file. The
+        # load report that would list it is silenced; the check below is ours.
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        try:
+            model, info = Qwen2VLModel.from_pretrained(
+                path, dtype=dtype, attn_implementation="sdpa", output_loading_info=True
+            )
+        finally:
+            hf_logging.set_verbosity(verbosity)
         unused = set(info["unexpected_keys"]) - {"lm_head.weight"}
         if info["missing_keys"] or unused or info["mismatched_keys"]:
             raise WeightsMissingError(f"GME checkpoint {path} does not match Qwen2-VL: {info}")

@@ -1,6 +1,6 @@
 """`gme_score`: OpenS2V-Eval's GmeScore (`eval/get_gmescore.py` at 210eb08), exactly.
 
-Per video (lines 84-108 of the script): 32 frames at `np.linspace(0, T-1, 32, dtype=int)`
+Per video (lines 80-103 of the script): 32 frames at `np.linspace(0, T-1, 32, dtype=int)`
 (decord there, PyAV rgb24 here: identical frames), the case prompt embedded as a text query
 with the instruction "Find an image that matches the given text.", each frame embedded as a
 corpus image (`is_query=False`), and `(e_query * e_corpus).sum(-1).mean()` computed on the CPU
@@ -35,7 +35,7 @@ def frame_similarities(
     """(N,) similarities of the prompt (cached per prompt) to each frame, reduced as the script does."""
     text = embedder.embed_text_cached(prompt, TEXT_TO_IMAGE_INSTRUCTION)
     images = embedder.embed_images(list(frames), is_query=False, batch_size=batch_size)
-    return (text * images).sum(-1)  # CPU, model dtype (get_gmescore.py line 107)
+    return (text * images).sum(-1)  # CPU, model dtype (get_gmescore.py line 100)
 
 
 @register_metric("gme_score")
