@@ -225,18 +225,40 @@ class GmeEmbedder:
         return self._batched(prompts, list(images), batch_size)
 
     def _batched(self, prompts: list[str], images: list[Any] | None, batch_size: int | None) -> Any:
-        """The official batching: consecutive chunks, each padded to its longest row (rows do not
-        see each other: causal attention, right padding, the vision tower image by image)."""
+        """Chunks of `batch_size` (32 as the official), each padded to its longest row. Rows do not
+        see each other (causal attention, right padding, the vision tower image by image), so
+        images are grouped by their token count first (nexus_score's crops differ in size: less
+        padding) and the rows are put back in the caller's order."""
         import torch
 
         size = batch_size or self.batch_size
+        order = list(range(len(prompts)))
+        if images is not None:
+            order.sort(key=lambda i: self.image_tokens(images[i]))
         out = []
-        for start in range(0, len(prompts), size):
-            chunk = images[start : start + size] if images is not None else None
-            out.append(self._embed(prompts[start : start + size], chunk))
+        for start in range(0, len(order), size):
+            rows = order[start : start + size]
+            chunk = [images[i] for i in rows] if images is not None else None
+            out.append(self._embed([prompts[i] for i in rows], chunk))
         if not out:
             return torch.empty(0, self.model.config.text_config.hidden_size, dtype=self.dtype)
-        return torch.cat(out, dim=0)
+        embeddings = torch.cat(out, dim=0)
+        restore = torch.empty(len(order), dtype=torch.long)
+        restore[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
+        return embeddings[restore]
+
+    def image_tokens(self, image: Any) -> int:
+        """How many merged-patch tokens `image` becomes (from its size alone)."""
+        width, height = (
+            (image.shape[1], image.shape[0]) if isinstance(image, np.ndarray) else image.size
+        )
+        processor = self.image_processor
+        fetched = fetch_size(height, width)
+        factor = processor.patch_size * processor.merge_size
+        h, w = processor_size(
+            *fetched, factor, processor.size["shortest_edge"], processor.size["longest_edge"]
+        )
+        return (h // factor) * (w // factor)
 
     def pixel_inputs(self, images: Sequence[Any]) -> dict[str, Any]:
         """`pixel_values` (float32, CPU) and `image_grid_thw` for a batch of images, equal bit for

@@ -80,6 +80,7 @@ def test_crops_and_labels_match_official(embedder, official: dict) -> None:
     images = [Image.open(FIXTURES / "crops" / name) for name in crops["names"]]
     grids = [embedder.pixel_inputs([image])["image_grid_thw"][0].tolist() for image in images]
     assert grids == crops["image_grid_thw"]
+    assert [embedder.image_tokens(i) for i in images] == [t * h * w // 4 for t, h, w in grids]
     e_crops = embedder.embed_images(images, is_query=False)
     e_labels = embedder.embed_texts(crops["labels"], TEXT_TO_IMAGE_INSTRUCTION)
     assert np.abs(e_crops.numpy() - np.array(crops["crop_embeddings"])).max() < TOL_EMBED
@@ -128,18 +129,20 @@ def test_prompt_embedded_once_per_case(embedder) -> None:
 
 
 def test_batch_size_does_not_change_values(embedder) -> None:
+    """Chunking and the size-sorted grouping change neither the values nor the row order."""
     rng = np.random.default_rng(2)
-    frames = [rng.integers(0, 256, (60, 90, 3), dtype=np.uint8) for _ in range(5)]
+    sizes = ((60, 90), (300, 200), (60, 90), (120, 500), (40, 40))
+    frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in sizes]
     one_batch = frame_similarities(embedder, frames, "a cat", batch_size=32)
     small = frame_similarities(embedder, frames, "a cat", batch_size=2)
     assert torch.allclose(one_batch, small, atol=1e-6)
-    texts = embedder.embed_texts(
-        ["a", "a much longer text that pads the others", "b"], batch_size=32
+    singles = torch.cat([embedder.embed_images([f]) for f in frames])
+    assert torch.allclose(embedder.embed_images(frames, batch_size=3), singles, atol=1e-6)
+    texts = ["a", "a much longer text that pads the others", "b"]
+    together = embedder.embed_texts(texts, batch_size=32)
+    assert torch.allclose(
+        together, torch.cat([embedder.embed_texts([t]) for t in texts]), atol=1e-6
     )
-    singles = torch.cat(
-        [embedder.embed_texts([t]) for t in ["a", "a much longer text that pads the others", "b"]]
-    )
-    assert torch.allclose(texts, singles, atol=1e-6)
 
 
 def test_missing_weights_name_the_download_command(tmp_path: Path) -> None:
