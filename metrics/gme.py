@@ -224,6 +224,26 @@ class GmeEmbedder:
         prompts = [prompt_text(None, instruction, image=True) for _ in images]
         return self._batched(prompts, list(images), batch_size)
 
+    def embed_image_files(self, paths: Sequence[str | Path], cache: Any = None) -> Any:
+        """(N, D) embeddings (`is_query=False`) of image FILES read with PIL `convert("RGB")`,
+        each file embedded once per run by content (`embedding_cache`: reference images shared
+        by cases and videos). Returned in the model dtype (the cache keeps float32 rows, which
+        hold fp16 values exactly)."""
+        import torch
+
+        from kaleido_bench.metrics.embedding_cache import shared_cache
+
+        cache = cache if cache is not None else shared_cache()
+        rows = cache.embeddings(
+            list(paths),
+            self.id,
+            self.preprocess_id,
+            lambda missing: self.embed_images([backbones.load_rgb(p) for p in missing]),
+        )
+        if not rows:
+            return torch.empty(0, self.model.config.text_config.hidden_size, dtype=self.dtype)
+        return torch.stack(rows).to(self.dtype)
+
     def _batched(self, prompts: list[str], images: list[Any] | None, batch_size: int | None) -> Any:
         """Chunks of `batch_size` (32 as the official), each padded to its longest row. Rows do not
         see each other (causal attention, right padding, the vision tower image by image), so

@@ -195,3 +195,20 @@ def test_fp16_path_follows_official_fp16() -> None:
     assert e_crops.dtype == torch.float16
     assert np.abs(e_crops.float().numpy() - np.array(official16["crop_embeddings"])).max() < 2e-3
     assert np.abs(e_labels.float().numpy() - np.array(official16["label_embeddings"])).max() < 2e-3
+
+
+def test_reference_files_embedded_once_by_content(embedder, tmp_path: Path) -> None:
+    from kaleido_bench.metrics.embedding_cache import EmbeddingCache
+
+    source = FIXTURES / "crops" / "singleface_3_f10_300_100.png"
+    copy = tmp_path / "same_bytes.png"
+    shutil.copy(source, copy)
+    cache = EmbeddingCache()
+    before = embedder.calls["images"]
+    first = embedder.embed_image_files([source, copy], cache=cache)
+    again = embedder.embed_image_files([copy], cache=cache)
+    assert embedder.calls["images"] - before == 1  # two paths, one content, embedded once
+    assert torch.equal(first[0], first[1]) and torch.equal(again[0], first[0])
+    assert first.dtype == embedder.dtype
+    direct = embedder.embed_images([Image.open(source).convert("RGB")])
+    assert torch.allclose(first[:1], direct, atol=1e-6)
