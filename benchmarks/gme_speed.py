@@ -74,14 +74,17 @@ def run_ours(args: argparse.Namespace) -> dict:
     import torch
     import transformers
 
-    from kaleido_bench.bench.cases import Case
-    from kaleido_bench.bench.video import decode_video
+    from kaleido_bench.core.cases import Case
+    from kaleido_bench.core.video import decode_video
     from kaleido_bench.metrics.gme_score import GmeScore
 
     torch.set_num_threads(args.threads)
-    metric = GmeScore(device=args.device, model_path=str(args.model))
+    from kaleido_bench.metrics.context import ScoringContext
+
+    context = ScoringContext.create(args.device)
+    metric = GmeScore(model_path=str(args.model))
     start = time.perf_counter()
-    metric.setup()
+    metric.setup(context)
     load = time.perf_counter() - start
     prompts = json.loads(args.suite.read_text())
     videos: dict = {}
@@ -91,7 +94,7 @@ def run_ours(args: argparse.Namespace) -> dict:
             metric.embedder.text_cache.clear()
             start = time.perf_counter()
             result = metric.score(
-                decode_video(path), Case(path.stem, prompts[path.stem]["prompt"], ())
+                decode_video(path), Case(path.stem, prompts[path.stem]["prompt"], ()), context
             )
             seconds.append(time.perf_counter() - start)
         videos[path.stem] = {"seconds": seconds, "value": result.value}

@@ -42,9 +42,9 @@ from typing import Any
 
 import numpy as np
 
-from kaleido_bench.bench.errors import WeightsMissingError
+from kaleido_bench.core.errors import WeightsMissingError
 from kaleido_bench.metrics import backbones
-from kaleido_bench.metrics.parallel import frame_map
+from kaleido_bench.metrics.context import SERIAL, FramePool, ScoringContext
 from kaleido_bench.metrics.weights import WeightFile, weights_dir
 
 GME_QWEN2_VL_7B = WeightFile(
@@ -175,8 +175,8 @@ def patchify(
 class GmeEmbedder:
     """One loaded GME: text and image embeddings exactly as `GmeQwen2VL` computes them.
 
-    Shared by `gme_score` and `nexus_score` (one instance per weights folder, device and dtype,
-    through `backbones.memoized`). Embeddings are L2-normalised, returned on the CPU in the model
+    Shared by `gme_score` and `nexus_score` (one instance per weights folder, device and dtype in
+    the run's model pool, `ScoringContext.models`). Embeddings are L2-normalised, returned on the CPU in the model
     dtype (fp16 on GPU, like the official code; fp32 on CPU).
     """
 
@@ -190,6 +190,7 @@ class GmeEmbedder:
     preprocess_id: str = PREPROCESS_ID
     calls: dict = field(default_factory=lambda: {"texts": 0, "images": 0})  # rows embedded
     text_cache: dict = field(default_factory=dict, repr=False)
+    pool: FramePool = SERIAL  # the run's frame threads, for image preprocessing
 
     def embed_texts(
         self, texts: Sequence[str], instruction: str | None = None, batch_size: int | None = None
@@ -224,16 +225,13 @@ class GmeEmbedder:
         prompts = [prompt_text(None, instruction, image=True) for _ in images]
         return self._batched(prompts, list(images), batch_size)
 
-    def embed_image_files(self, paths: Sequence[str | Path], cache: Any = None) -> Any:
+    def embed_image_files(self, paths: Sequence[str | Path], cache: Any) -> Any:
         """(N, D) embeddings (`is_query=False`) of image FILES read with PIL `convert("RGB")`,
         each file embedded once per run by content (`embedding_cache`: reference images shared
         by cases and videos). Returned in the model dtype (the cache keeps float32 rows, which
         hold fp16 values exactly)."""
         import torch
 
-        from kaleido_bench.metrics.embedding_cache import shared_cache
-
-        cache = cache if cache is not None else shared_cache()
         rows = cache.embeddings(
             list(paths),
             self.id,
@@ -301,7 +299,7 @@ class GmeEmbedder:
                 processor.temporal_patch_size,
             )
 
-        prepared = frame_map(prepare, images)
+        prepared = self.pool.map(prepare, images)
         patches = [torch.from_numpy(values) for values, _ in prepared]
         grids = [grid for _, grid in prepared]
         return {
@@ -390,7 +388,7 @@ def folder_identity(path: Path) -> str:
 
 
 def load_gme(
-    path: str | Path, device: str = "cpu", precision: str | None = None, metric: str = "gme_score"
+    context: ScoringContext, path: str | Path, precision: str | None = None, metric: str = "gme_score"
 ) -> GmeEmbedder:
     """The GME embedder for the folder `path`, built once per (folder identity, device, dtype).
 
@@ -399,7 +397,7 @@ def load_gme(
 
     path = Path(path)
     check_folder(path, metric)
-    dev = backbones.torch_device(device)
+    dev = backbones.torch_device(context.device)
     if precision is None:
         precision = "fp16" if dev.type == "cuda" else "fp32"
     dtype = backbones.torch_dtype(precision)
@@ -439,7 +437,7 @@ def load_gme(
         ):
             raise RuntimeError(f"GME image processor did not take min/max pixels: {processor.size}")
         return GmeEmbedder(
-            model, tokenizer, processor, dev, dtype, id=f"gme-qwen2-vl|{key[1]}|{dtype}"
+            model, tokenizer, processor, dev, dtype, id=f"gme-qwen2-vl|{key[1]}|{dtype}", pool=context.frames
         )
 
-    return backbones.memoized(key, build)
+    return context.models.get(key, build)

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.video import DecodedVideo
-from kaleido_bench.metrics.base import Metric, MetricResult, register_metric
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.video import DecodedVideo
+from kaleido_bench.metrics.base import Metric, MetricResult, Needs, register_metric
+from kaleido_bench.metrics.context import ScoringContext
 from kaleido_bench.metrics.gme import (
     GME_QWEN2_VL_7B,
     TEXT_TO_IMAGE_INSTRUCTION,
@@ -44,23 +45,23 @@ class GmeScore(Metric):
 
     description = "OpenS2V GmeScore: GME-Qwen2-VL-7B prompt-frame similarity, mean of 32 frames"
     weights = (GME_QWEN2_VL_7B,)
+    option_names = frozenset({"model_path", "precision"})
+    path_options = {GME_QWEN2_VL_7B.filename: "model_path"}
+    # one GME-Qwen2-VL-7B (8.3 B parameters, 16.6 GB in fp16), shared with nexus_score
+    needs = Needs(frames="sampled", group="gme-qwen2-vl-7b", model_bytes=16_600_000_000)
 
-    def __init__(self, device: str = "cpu", **options: Any) -> None:
-        super().__init__(device, **options)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self.embedder: GmeEmbedder | None = None
 
-    def setup(self) -> None:
+    def setup(self, context: ScoringContext) -> None:
         path = resolve(GME_QWEN2_VL_7B, self.options.get("model_path"), metric=self.name)
-        self.embedder = load_gme(
-            path, device=self.device, precision=self.options.get("precision"), metric=self.name
-        )
+        self.embedder = load_gme(context, path, precision=self.options.get("precision"), metric=self.name)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "frames": NUM_FRAMES, "instruction": TEXT_TO_IMAGE_INSTRUCTION}
 
-    def score(self, video: DecodedVideo, case: Case) -> MetricResult:
-        if self.embedder is None:
-            self.setup()
+    def score(self, video: DecodedVideo, case: Case, context: ScoringContext) -> MetricResult:
         sims = frame_similarities(
             self.embedder, video.linspace(NUM_FRAMES), case.prompt, self.options.get("batch_size")
         )

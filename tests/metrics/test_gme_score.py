@@ -16,9 +16,9 @@ import pytest
 import torch
 from PIL import Image
 
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.errors import WeightsMissingError
-from kaleido_bench.bench.video import DecodedVideo, decode_video
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.errors import WeightsMissingError
+from kaleido_bench.core.video import DecodedVideo, decode_video
 from kaleido_bench.metrics.base import get_metric_class
 from kaleido_bench.metrics.gme import (
     GME_QWEN2_VL_7B,
@@ -40,12 +40,20 @@ def official() -> dict:
 
 
 @pytest.fixture(scope="module")
-def embedder():
-    return load_gme(TINY, device="cpu")
+def module_ctx():
+    from kaleido_bench.metrics.context import ScoringContext
+
+    with ScoringContext.create("cpu") as context:
+        yield context
 
 
-def test_per_video_values_and_frame_sims_match_official(shared_dir: Path, official: dict) -> None:
-    metric = GmeScore(device="cpu", model_path=str(TINY))
+@pytest.fixture(scope="module")
+def embedder(module_ctx):
+    return load_gme(module_ctx, TINY)
+
+
+def test_per_video_values_and_frame_sims_match_official(ready, ctx, shared_dir: Path, official: dict) -> None:
+    metric = ready(GmeScore(model_path=str(TINY)))
     assert set(official["videos"]) == {
         p.stem for p in (shared_dir / "opens2v" / "videos").glob("*.mp4")
     }
@@ -53,7 +61,7 @@ def test_per_video_values_and_frame_sims_match_official(shared_dir: Path, offici
         video = decode_video(shared_dir / "opens2v" / "videos" / f"{name}.mp4")
         assert video.num_frames == ref["frame_count"]
         assert video.linspace_indices(32).tolist() == ref["frame_indices"]
-        result = metric.score(video, Case(name, ref["prompt"], ()))
+        result = metric.score(video, Case(name, ref["prompt"], ()), ctx)
         assert result.value == pytest.approx(ref["gme_score"], abs=TOL)
         sims = np.array(result.details["frame_sims"])
         assert np.abs(sims - np.array(ref["frame_sims"])).max() < TOL
@@ -113,17 +121,17 @@ def test_fp16_reduction_reproduces_official_stored_value() -> None:
         assert sims.mean().item() == ref["gme_score"]
 
 
-def test_prompt_embedded_once_per_case(embedder) -> None:
+def test_prompt_embedded_once_per_case(ctx, embedder) -> None:
     rng = np.random.default_rng(1)
     case = Case("singleobj_1", "a red kite over a beach, unique prompt for the cache test", ())
-    metric = GmeScore(device="cpu", model_path=str(TINY))
-    metric.setup()
+    metric = GmeScore(model_path=str(TINY))
+    metric.setup(ctx)
     # one GME per folder, device and dtype (nexus_score shares it)
     assert metric.embedder is embedder
     before = dict(embedder.calls)
     for _ in range(2):
         frames = rng.integers(0, 256, (4, 56, 84, 3), dtype=np.uint8)
-        metric.score(DecodedVideo(frames, fps=8.0), case)
+        metric.score(DecodedVideo(frames, fps=8.0), case, ctx)
     assert embedder.calls["texts"] - before["texts"] == 1
     assert embedder.calls["images"] - before["images"] == 64
 
@@ -145,9 +153,9 @@ def test_batch_size_does_not_change_values(embedder) -> None:
     )
 
 
-def test_missing_weights_name_the_download_command(tmp_path: Path) -> None:
+def test_missing_weights_name_the_download_command(ctx, tmp_path: Path) -> None:
     with pytest.raises(WeightsMissingError, match="weights download gme_score") as error:
-        GmeScore(device="cpu").setup()
+        GmeScore().setup(ctx)
     assert GME_QWEN2_VL_7B.filename in str(error.value)
     partial = tmp_path / "gme"
     shutil.copytree(TINY, partial)
@@ -155,7 +163,7 @@ def test_missing_weights_name_the_download_command(tmp_path: Path) -> None:
     with pytest.raises(
         WeightsMissingError, match="model-00002-of-00003.safetensors.*weights download gme_score"
     ):
-        GmeScore(device="cpu", model_path=str(partial)).setup()
+        GmeScore(model_path=str(partial)).setup(ctx)
 
 
 def test_registered_with_its_weight_file() -> None:
@@ -184,11 +192,11 @@ def test_plain_1d_positions_are_the_official_ones(embedder, official: dict) -> N
     assert (embedder.embed_images([image])[0] - reference).abs().max() < TOL_EMBED
 
 
-def test_fp16_path_follows_official_fp16() -> None:
+def test_fp16_path_follows_official_fp16(ctx) -> None:
     """fp16 (the GPU precision) runs end to end here and stays near the official fp16 numbers
     (both on the CPU; kernels differ at the last fp16 bit)."""
     official16 = json.loads((FIXTURES / "official_fp16.json").read_text())["crops"]
-    half = load_gme(TINY, device="cpu", precision="fp16")
+    half = load_gme(ctx, TINY, precision="fp16")
     images = [Image.open(FIXTURES / "crops" / name) for name in official16["names"]]
     e_crops = half.embed_images(images)
     e_labels = half.embed_texts(official16["labels"], TEXT_TO_IMAGE_INSTRUCTION)
