@@ -40,7 +40,9 @@ def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return torch.sin(x * 0.7 + float(t) / 250.0) - 0.3 * x
 
 
-def trajectory(scheduler, steps: int, shift: float | None, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def trajectory(
+    scheduler, steps: int, shift: float | None, x: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     if shift is None:
         scheduler.set_timesteps(steps)
     else:
@@ -52,8 +54,12 @@ def trajectory(scheduler, steps: int, shift: float | None, x: torch.Tensor) -> t
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--official", type=Path, required=True, help="checkout of Phantom-video/Phantom or Wan2.1")
-    parser.add_argument("--shift", type=float, action="append", help="shifts to compare (default 5 and 16)")
+    parser.add_argument(
+        "--official", type=Path, required=True, help="checkout of Phantom-video/Phantom or Wan2.1"
+    )
+    parser.add_argument(
+        "--shift", type=float, action="append", help="shifts to compare (default 5 and 16)"
+    )
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--json", type=Path, help="write the report here")
     args = parser.parse_args(argv)
@@ -63,7 +69,9 @@ def main(argv: list[str] | None = None) -> dict:
         start = torch.randn(1, 16, 5, 8, 8, generator=torch.Generator().manual_seed(0))
         official = official_cls(num_train_timesteps=1000, shift=1, use_dynamic_shifting=False)
         t_ref, s_ref, x_ref = trajectory(official, args.steps, shift, start.clone())
-        t_our, s_our, x_our = trajectory(wan_release_scheduler(shift), args.steps, None, start.clone())
+        t_our, s_our, x_our = trajectory(
+            wan_release_scheduler(shift), args.steps, None, start.clone()
+        )
         report["runs"].append({
             "shift": shift,
             "timesteps_equal": bool(torch.equal(t_ref.cpu(), t_our.cpu())),
