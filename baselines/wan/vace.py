@@ -65,6 +65,27 @@ def tiny_tokenizer():
     )
 
 
+def release_transformer_kwargs(size: str) -> dict:
+    """`WanVACETransformer3DModel` arguments of the released models, for random real-size builds.
+
+    Wan2.1 T2V DiTs (VACE's `configs/wan_t2v_{1_3B,14B}.py`) plus VACE blocks: `VaceWanModel`
+    puts one after every 2nd layer by default (`modules/model.py`: `range(0, num_layers, 2)`,
+    1.3B), the 14B after every 5th; `vace_in_dim` 96 = 16 + 16 latent channels + 64 mask.
+    """
+    from kaleido_bench.kaleido.config import TransformerConfig
+
+    if size == "1.3B":
+        config = TransformerConfig(
+            num_attention_heads=12, attention_head_dim=128, ffn_dim=8960, num_layers=30
+        )
+        layers = list(range(0, 30, 2))
+    elif size == "14B":
+        config, layers = TransformerConfig(), list(range(0, 40, 5))
+    else:
+        raise ValueError(f"VACE comes in 1.3B and 14B, not {size!r}")
+    return {**config.diffusers_kwargs(), "vace_layers": layers, "vace_in_channels": 96}
+
+
 def tiny_transformer_kwargs() -> dict:
     """`WanVACETransformer3DModel` at Kaleido's tiny widths; VACE blocks after layers 0 and 1.
 
