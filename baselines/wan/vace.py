@@ -119,8 +119,8 @@ def load_pipeline(root: Path, *, shift: float, dtype: torch.dtype = torch.bfloat
     """`Wan-AI/Wan2.1-VACE-{1.3B,14B}-diffusers` from a local folder, with the release's sampler."""
     from diffusers import AutoencoderKLWan, WanVACEPipeline
 
-    vae = AutoencoderKLWan.from_pretrained(str(root), subfolder="vae", torch_dtype=vae_dtype)
-    pipe = WanVACEPipeline.from_pretrained(str(root), vae=vae, torch_dtype=dtype)
+    vae = AutoencoderKLWan.from_pretrained(str(root), subfolder="vae", dtype=vae_dtype)
+    pipe = WanVACEPipeline.from_pretrained(str(root), vae=vae, dtype=dtype)
     pipe.scheduler = wan_release_scheduler(shift)  # the folder ships diffusers' grid (flow_shift 3)
     pipe.set_progress_bar_config(disable=True)
     if offload:

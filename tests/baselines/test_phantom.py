@@ -3,7 +3,9 @@ guidance, the strict Wan -> diffusers key map, reference fitting, options and we
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -224,6 +226,57 @@ def test_sharded_14b_layout_loads_and_a_missing_shard_is_named(tiny_state, tmp_p
     (tmp_path / "Phantom_Wan_14B-00002-of-00002.safetensors").unlink()
     with pytest.raises(CheckpointNotFoundError, match="Phantom_Wan_14B-00002-of-00002.safetensors"):
         load_phantom_transformer(tmp_path, PHANTOM_TINY.transformer)
+
+
+def _kaleido_wan_vae_helpers():
+    """`to_wan_name` and `WAN_SHAPED` of the Kaleido tests (tests/kaleido/conftest.py): Wan-format VAE files."""
+    spec = importlib.util.spec_from_file_location(
+        "kaleido_test_helpers", Path(__file__).parents[1] / "kaleido" / "conftest.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pipeline_loads_the_release_layout(tiny_state, tmp_path):
+    """Wan2.1-T2V-1.3B's files (Wan2.1_VAE.pth, umT5 .pth, google/umt5-xxl/) + Phantom-Wan-1.3B.pth -> a video."""
+    from kaleido_bench.baselines.wan.phantom import PHANTOM_TINY, PhantomConfig, PhantomPipeline
+    from kaleido_bench.baselines.wan.vace import tiny_tokenizer
+    from kaleido_bench.kaleido.text_encoder import WAN_T5_FILE, build_umt5, hf_to_wan_t5
+    from kaleido_bench.kaleido.vae import build_vae
+
+    helpers = _kaleido_wan_vae_helpers()
+    wan = tmp_path / "Wan2.1-T2V-1.3B"
+    vae = build_vae(helpers.WAN_SHAPED, seed=11)
+    umt5 = build_umt5(PHANTOM_TINY.text_encoder, seed=12)
+    (wan / "google").mkdir(parents=True)
+    torch.save(
+        {helpers.to_wan_name(k): v for k, v in vae.state_dict().items()}, wan / "Wan2.1_VAE.pth"
+    )
+    torch.save(
+        hf_to_wan_t5(umt5.state_dict(), PHANTOM_TINY.text_encoder.num_layers), wan / WAN_T5_FILE
+    )
+    tiny_tokenizer().save_pretrained(wan / "google" / "umt5-xxl")
+    model, wan_state = tiny_state
+    torch.save(wan_state, tmp_path / "Phantom-Wan-1.3B.pth")
+    config = PhantomConfig("phantom-files", PHANTOM_TINY.transformer, helpers.WAN_SHAPED, PHANTOM_TINY.text_encoder,
+                           PHANTOM_TINY.sampling)  # fmt: skip
+    pipe = PhantomPipeline.from_pretrained(
+        wan, tmp_path / "Phantom-Wan-1.3B.pth", config=config, dtype=torch.float32, device="cpu"
+    )
+    assert all(
+        torch.equal(pipe.transformer.state_dict()[k], v) for k, v in model.state_dict().items()
+    )
+    assert all(torch.equal(pipe.vae.state_dict()[k], v) for k, v in vae.state_dict().items())
+    frames = pipe(
+        "a cat",
+        [Image.new("RGB", (40, 30), (90, 160, 40))],
+        height=32,
+        width=32,
+        num_frames=5,
+        num_steps=1,
+    )
+    assert frames.shape == (5, 32, 32, 3) and frames.std() > 0
 
 
 # adapters --------------------------------------------------------------------------------------

@@ -159,3 +159,31 @@ def test_release_sampler_grid():
     )
     stock.set_timesteps(steps)
     assert not torch.equal(stock.sigmas, ours.sigmas)
+
+
+def test_real_adapter_loads_a_diffusers_folder_with_the_release_sampler(
+    tiny_adapter, mini_cases, tmp_path
+):
+    """The `vace-1.3b` code path end to end on a tiny folder in the released layout (stock scheduler)."""
+    from diffusers import UniPCMultistepScheduler
+
+    from kaleido_bench.baselines.wan.scheduler import WanReleaseUniPCScheduler
+
+    pipe = tiny_adapter.pipeline
+    release_scheduler = pipe.scheduler
+    pipe.scheduler = UniPCMultistepScheduler(
+        prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
+    )
+    try:
+        pipe.save_pretrained(tmp_path / "vace")
+    finally:
+        pipe.scheduler = release_scheduler
+    adapter = get_model_class("vace-1.3b")(
+        weights=str(tmp_path / "vace"), device="cpu", dtype="fp32", **SMALL
+    )
+    adapter.setup()
+    assert isinstance(adapter.pipeline.scheduler, WanReleaseUniPCScheduler)
+    assert adapter.pipeline.scheduler.config.flow_shift == 16.0
+    assert adapter.pipeline.vae.dtype == torch.float32
+    adapter.generate(mini_cases[1], 0, tmp_path / "v.mp4")
+    assert decode_video(tmp_path / "v.mp4").frames.shape == (5, 32, 32, 3)
