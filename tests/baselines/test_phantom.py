@@ -324,3 +324,13 @@ def test_real_models_without_weights_name_files_and_the_download_command(tmp_pat
         WeightsMissingError, match=r"Phantom_Wan_14B\.safetensors\.index\.json.*phantom-14b"
     ):
         get_model_class("phantom-14b")(weights=str(tmp_path), phantom_ckpt=str(tmp_path / "ckpt14"))
+
+
+def test_negative_prompt_is_wans_and_kaleidos_drops_one_phrase():
+    """VACE's and Phantom's `shared_config.py` copy Wan's `sample_neg_prompt`; Kaleido's omits 画得不好的脸部."""
+    from kaleido_bench.baselines.wan.phantom import PHANTOM_1_3B
+    from kaleido_bench.kaleido.config import NEGATIVE_PROMPT, WAN_NEGATIVE_PROMPT
+
+    assert PHANTOM_1_3B.sampling.negative_prompt == WAN_NEGATIVE_PROMPT
+    assert "画得不好的脸部" in WAN_NEGATIVE_PROMPT
+    assert NEGATIVE_PROMPT == WAN_NEGATIVE_PROMPT.replace("画得不好的脸部，", "")
