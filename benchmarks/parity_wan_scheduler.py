@@ -1,8 +1,8 @@
 """Our Wan-release sampler (`baselines/wan/scheduler.py`) against the release's own scheduler file.
 
 VACE and Phantom-Wan sample with Wan2.1's `FlowUniPCMultistepScheduler`
-(`phantom_wan/utils/fm_solvers_unipc.py` in Phantom's tree, `wan/utils/fm_solvers_unipc.py` in
-Wan's). This script imports that file from a checkout you give it (nothing of it ships here),
+(`wan/utils/fm_solvers_unipc.py` in Wan2.1, which VACE imports; a copy in Phantom's
+`phantom_wan/utils/`). This script imports that file from a checkout you give it (nothing of it ships here),
 runs both schedulers over the same trajectory (same start, the same made-up velocity field) and
 reports the differences in timesteps, sigmas and final sample. Example:
 

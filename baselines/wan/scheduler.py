@@ -1,7 +1,8 @@
 """The sampler of the Wan releases (VACE, Phantom-Wan) as a diffusers scheduler.
 
-Both releases sample with Wan2.1's `FlowUniPCMultistepScheduler` (`wan/utils/fm_solvers_unipc.py`,
-copied unchanged into VACE's and Phantom's trees), built with `shift=1` and given the real shift
+Both releases sample with Wan2.1's `FlowUniPCMultistepScheduler` (`wan/utils/fm_solvers_unipc.py`:
+VACE imports it from the `wan` package, Phantom ships a copy in `phantom_wan/utils/` that differs
+only in an import's line breaks), built with `shift=1` and given the real shift
 in `set_timesteps` (VACE `vace/models/wan/wan_vace.py` `generate`; Phantom
 `phantom_wan/subject2video.py` `generate`). diffusers' `UniPCMultistepScheduler(prediction_type=
 "flow_prediction", use_flow_sigmas=True, flow_shift=s)` is its port with one difference: Wan's
