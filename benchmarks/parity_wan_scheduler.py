@@ -62,9 +62,13 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--json", type=Path, help="write the report here")
+    parser.add_argument(
+        "--label", help="how to name the checkout in the report (e.g. its repository and commit)"
+    )
     args = parser.parse_args(argv)
     official_cls, path = load_official(args.official)
-    report: dict = {"official_file": str(path), "steps": args.steps, "runs": []}
+    report: dict = {"official_file": f"{args.label}: {path.relative_to(args.official)}" if args.label else str(path),
+                    "steps": args.steps, "runs": []}  # fmt: skip
     for shift in args.shift or [5.0, 16.0]:
         start = torch.randn(1, 16, 5, 8, 8, generator=torch.Generator().manual_seed(0))
         official = official_cls(num_train_timesteps=1000, shift=1, use_dynamic_shifting=False)
