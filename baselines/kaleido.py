@@ -23,7 +23,14 @@ from typing import Any, ClassVar
 
 from kaleido_bench.baselines.base import ModelAdapter, ModelCapabilities, register_model
 from kaleido_bench.baselines.cutout import load_reference
-from kaleido_bench.baselines.options import bool_option, float_option, int_option, refuse_unknown
+from kaleido_bench.baselines.options import (
+    bool_option,
+    check_wan_video_size,
+    dtype_option,
+    float_option,
+    int_option,
+    refuse_unknown,
+)
 from kaleido_bench.core.cases import Case
 from kaleido_bench.core.errors import (
     CheckpointMismatchError,
@@ -39,10 +46,6 @@ WEIGHTS_HINT = (
     "then `python merge_kaleido.py` inside DIR, the release's script that joins the uploaded parts of model/) "
     "and pass --weights DIR (or -o weights=DIR)"
 )
-
-
-_DTYPES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
-           "fp32": "float32", "float32": "float32"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -82,23 +85,15 @@ def parse_options(model: str, options: dict[str, Any], defaults: dict[str, Any],
         parsed[key] = (int_option if kind is int else float_option)(model, key, values[key])
     if parsed["steps"] < 1:
         raise ModelOptionError(f"model {model!r}: steps must be >= 1, got {parsed['steps']}")
-    for key in ("height", "width"):
-        if parsed[key] < 16 or parsed[key] % 16:
-            raise ModelOptionError(f"model {model!r}: {key} must be a multiple of 16 (VAE 8 x patch 2), got {parsed[key]}")
-    if parsed["num_frames"] < 1 or (parsed["num_frames"] - 1) % 4:
-        raise ModelOptionError(f"model {model!r}: num_frames must be 4k + 1 (Wan VAE), e.g. 81, got {parsed['num_frames']}")
-    dtypes = {}
-    for key in ("dtype", "vae_dtype"):
-        dtypes[key] = str(values.get(key, "bf16")).strip().lower()
-        if dtypes[key] not in _DTYPES:
-            raise ModelOptionError(f"model {model!r}: {key} must be one of bf16, fp16, fp32, got {dtypes[key]!r}")
+    check_wan_video_size(model, parsed["height"], parsed["width"], parsed["num_frames"])
+    dtypes = {key: dtype_option(model, key, values.get(key, "bf16")) for key in ("dtype", "vae_dtype")}
     device = str(values.get("device", "auto")).strip().lower()
     weights = values.get("weights")
     converted = values.get("converted")
     return KaleidoOptions(
         **parsed,
-        dtype=_DTYPES[dtypes["dtype"]],
-        vae_dtype=_DTYPES[dtypes["vae_dtype"]],
+        dtype=dtypes["dtype"],
+        vae_dtype=dtypes["vae_dtype"],
         device=device,
         offload=bool(bool_option(model, "offload", values.get("offload", False))),
         weights=str(Path(str(weights)).expanduser()) if weights else None,

@@ -76,3 +76,24 @@ def options_for(model: str, options: Mapping[str, Any], models: Iterable[str]) -
         if scope == model:
             scoped[name] = value
     return {**plain, **scoped}
+
+
+_DTYPES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
+           "fp32": "float32", "float32": "float32"}  # fmt: skip
+
+
+def dtype_option(model: str, key: str, value: Any) -> str:
+    """A torch dtype name ("bfloat16", "float16", "float32") from bf16 / fp16 / fp32 or the full names."""
+    text = str(value).strip().lower()
+    if text not in _DTYPES:
+        raise ModelOptionError(f"model {model!r}: {key} must be one of bf16, fp16, fp32, got {value!r}")
+    return _DTYPES[text]
+
+
+def check_wan_video_size(model: str, height: int, width: int, num_frames: int) -> None:
+    """Sizes the Wan VAE + DiT can make: H, W multiples of 16 (VAE 8 x patch 2), 4k + 1 frames."""
+    for key, value in (("height", height), ("width", width)):
+        if value < 16 or value % 16:
+            raise ModelOptionError(f"model {model!r}: {key} must be a multiple of 16 (VAE 8 x patch 2), got {value}")
+    if num_frames < 1 or (num_frames - 1) % 4:
+        raise ModelOptionError(f"model {model!r}: num_frames must be 4k + 1 (Wan VAE), e.g. 81, got {num_frames}")

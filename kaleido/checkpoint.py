@@ -165,7 +165,8 @@ def read_sat_state(path: Path) -> Mapping[str, torch.Tensor]:
     return payload["module"]
 
 
-def _check_shapes(model: torch.nn.Module, items: Mapping[str, torch.Tensor], what: str) -> None:
+def check_shapes(model: torch.nn.Module, items: Mapping[str, torch.Tensor], what: str) -> None:
+    """Raise `CheckpointKeyError` for names `model` lacks and tensors of the wrong size (`what` = the file)."""
     params = dict(model.state_dict(keep_vars=True))
     unknown = sorted(k for k in items if k not in params)
     bad = sorted(
@@ -177,7 +178,8 @@ def _check_shapes(model: torch.nn.Module, items: Mapping[str, torch.Tensor], wha
         raise CheckpointKeyError(what, [], unknown, bad)
 
 
-def _assign(model: torch.nn.Module, items: dict[str, torch.Tensor], dtype: torch.dtype, device: torch.device | str) -> None:
+def assign_tensors(model: torch.nn.Module, items: dict[str, torch.Tensor], dtype: torch.dtype, device: torch.device | str) -> None:
+    """Put `items` into `model` (possibly on meta) in `dtype` on `device`, diffusers' fp32 parts kept fp32."""
     params = dict(model.state_dict(keep_vars=True))
     # copy=True: an owned, aligned tensor. A view into the memory-mapped file would keep its
     # pages alive, and an unaligned buffer changes CPU matmul kernels' rounding (1e-7).
@@ -188,7 +190,8 @@ def _assign(model: torch.nn.Module, items: dict[str, torch.Tensor], dtype: torch
     model.load_state_dict(part, strict=False, assign=True)
 
 
-def _check_complete(model: torch.nn.Module, loaded: set[str], what: str) -> None:
+def check_complete(model: torch.nn.Module, loaded: set[str], what: str) -> None:
+    """Raise `CheckpointKeyError` unless exactly the model's tensors were loaded."""
     expected = set(model.state_dict())
     missing, unexpected = sorted(expected - loaded), sorted(loaded - expected)
     if missing or unexpected:
@@ -211,15 +214,15 @@ def load_sat_into(
     for name, tensor in iter_sat_as_diffusers(state, model.config.num_layers):
         layer = name.split(".")[1] if name.startswith("blocks.") else "-"
         if current is not None and layer != current:
-            _check_shapes(model, group, str(path))
-            _assign(model, group, dtype, device)
+            check_shapes(model, group, str(path))
+            assign_tensors(model, group, dtype, device)
             group = {}
         current = layer
         group[name] = tensor
         loaded.add(name)
-    _check_shapes(model, group, str(path))
-    _assign(model, group, dtype, device)
-    _check_complete(model, loaded, str(path))
+    check_shapes(model, group, str(path))
+    assign_tensors(model, group, dtype, device)
+    check_complete(model, loaded, str(path))
     return model
 
 
@@ -308,11 +311,11 @@ def load_safetensors_into(
             raise CheckpointNotFoundError(f"shard {file} named by {converted_dir / INDEX_FILE} is missing")
         with safe_open(str(file), framework="pt", device="cpu") as handle:
             group = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-        _check_shapes(model, group, str(file))
-        _assign(model, group, dtype, device)
+        check_shapes(model, group, str(file))
+        assign_tensors(model, group, dtype, device)
         loaded.update(group)
         del group
-    _check_complete(model, loaded, str(converted_dir))
+    check_complete(model, loaded, str(converted_dir))
     return model
 
 

@@ -67,6 +67,24 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float, crf: int = 18) -
     return path
 
 
+@contextlib.contextmanager
+def resident(module: torch.nn.Module, device: torch.device, offload: bool) -> Iterator[torch.nn.Module]:
+    """`module` on `device` for the duration; back to the CPU afterwards when `offload`.
+
+    The offload scheme of Wan's release scripts (`offload_model=True`): one component on the
+    accelerator at a time. Shared by every pipeline built on Wan parts (Kaleido, Phantom-Wan).
+    """
+    if offload:
+        module.to(device)
+    try:
+        yield module
+    finally:
+        if offload:
+            module.to("cpu")
+            if torch.device(device).type == "cuda":
+                torch.cuda.empty_cache()
+
+
 @dataclass
 class KaleidoPipeline:
     """Transformer + Wan VAE + umT5 on one device; `__call__` makes one video."""
@@ -148,18 +166,8 @@ class KaleidoPipeline:
 
     # parts -----------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _resident(self, module: torch.nn.Module) -> Iterator[torch.nn.Module]:
-        """`module` on the device for the duration; back to the CPU afterwards when offloading."""
-        if self.offload:
-            module.to(self.device)
-        try:
-            yield module
-        finally:
-            if self.offload:
-                module.to("cpu")
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
+    def _resident(self, module: torch.nn.Module):
+        return resident(module, self.device, self.offload)
 
     def encode_prompts(self, prompts: Sequence[str]) -> torch.Tensor:
         """umT5 states (B, text_len, text_dim), cached per prompt tuple (the negative prompt is reused)."""
@@ -178,16 +186,14 @@ class KaleidoPipeline:
             return None
         pixels = reference_pixels(images, height, width).to(self.device)
         with self._resident(self.vae):
-            latents = [vae_ops.encode(self.vae, pixels[k : k + 1]) for k in range(len(images))]
-        return torch.cat(latents, dim=2)
+            return vae_ops.encode_single_frames(self.vae, pixels)
 
     def decode(self, latents: torch.Tensor) -> np.ndarray:
         """Latents -> (T, H, W, 3) uint8 frames."""
         with self._resident(self.vae):
             pixels = vae_ops.decode(self.vae, latents)[0]  # 3, T, H, W in [-1, 1]
         # as the release: clamp((x + 1) / 2, 0, 1) * 255, truncated to uint8 (not rounded)
-        frames = (((pixels.float() + 1.0) / 2.0).clamp(0.0, 1.0) * 255.0).to(torch.uint8)
-        return frames.permute(1, 2, 3, 0).cpu().numpy()
+        return vae_ops.frames_from_pixels(pixels)
 
     def _batch_cfg(self, config: KaleidoConfig, height: int, width: int, num_frames: int, num_refs: int) -> bool:
         if self.batch_cfg is not None:

@@ -190,11 +190,16 @@ def load_text_encoder(
     *,
     dtype: torch.dtype = torch.bfloat16,
     device: torch.device | str = "cpu",
+    tokenizer_dir: Path | None = None,
 ) -> UMT5TextEncoder:
-    """The release's text encoder: Wan's `.pth` weights + the HF tokenizer files of `umt5-xxl/`."""
+    """The release's text encoder: Wan's `.pth` weights + the HF tokenizer files of `umt5-xxl/`.
+
+    `tokenizer_dir` defaults to Kaleido's `umt5-xxl/`; Wan's own folders (Wan2.1-T2V-1.3B, used by
+    Phantom-Wan) keep the tokenizer in `google/umt5-xxl/`.
+    """
     weights_dir = Path(weights_dir)
     path = find_wan_t5_file(weights_dir)
-    tokenizer_dir = weights_dir / "umt5-xxl"
+    tokenizer_dir = Path(tokenizer_dir) if tokenizer_dir else weights_dir / "umt5-xxl"
     if not any((tokenizer_dir / name).is_file() for name in ("tokenizer.json", "spiece.model", "tokenizer_config.json")):
         raise CheckpointNotFoundError(f"umT5 tokenizer files not found in {tokenizer_dir}; {DOWNLOAD_HINT}")
     model = load_umt5_from_wan(path, config, dtype=dtype, device=device)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from kaleido_bench.kaleido.config import VaeConfig
@@ -93,3 +94,25 @@ def decode(vae, latents: torch.Tensor) -> torch.Tensor:
     mean, std = _stats(vae, latents)
     z = latents.float() * std + mean
     return vae.decode(z.to(dtype)).sample.float().clamp(-1, 1)
+
+
+@torch.no_grad()
+def encode_single_frames(vae, pixels: torch.Tensor) -> torch.Tensor:
+    """(K, 3, 1, H, W) images -> (1, C, K, H/8, W/8): each image encoded ALONE as a one-frame clip.
+
+    Encoding the K images as one K-frame clip would mix them through the VAE's causal time
+    convolutions (and compress them 4x in time); Kaleido and Phantom-Wan both encode one image at
+    a time (SPEC.md section 1; Phantom's `subject2video.py` `get_vae_latents`).
+    """
+    latents = [encode(vae, pixels[k : k + 1]) for k in range(pixels.shape[0])]
+    return torch.cat(latents, dim=2)
+
+
+def frames_from_pixels(pixels: torch.Tensor) -> np.ndarray:
+    """(3, T, H, W) in [-1, 1] -> (T, H, W, 3) uint8, TRUNCATED as Wan's `cache_video` does.
+
+    Wan (and Kaleido, VACE, Phantom-Wan, which save through it) maps x to
+    clamp((x + 1) / 2, 0, 1) * 255 and casts to uint8 without rounding.
+    """
+    frames = (((pixels.float() + 1.0) / 2.0).clamp(0.0, 1.0) * 255.0).to(torch.uint8)
+    return frames.permute(1, 2, 3, 0).cpu().numpy()

@@ -115,13 +115,13 @@ def test_missing_files_name_the_file_and_the_download(tmp_path, tiny_config):
 def test_loading_moves_one_shard_or_one_layer_at_a_time(sat_dir, tiny_config, tmp_path, monkeypatch):
     """Never two full copies: the model starts on meta and is filled group by group."""
     groups = []
-    assign = ck._assign
+    assign = ck.assign_tensors
 
     def spy(model, items, dtype, device):
         groups.append(sorted(items))
         assign(model, items, dtype, device)
 
-    monkeypatch.setattr(ck, "_assign", spy)
+    monkeypatch.setattr(ck, "assign_tensors", spy)
     ck.load_transformer(tiny_config.transformer, sat_dir, convert=False)
     layers = [{name.split(".")[1] for name in g if name.startswith("blocks.")} for g in groups]
     assert all(len(layer) <= 1 for layer in layers) and len(groups) == tiny_config.transformer.num_layers + 1
