@@ -15,7 +15,6 @@ from kaleido_bench.bench.leaderboard import (
     leaderboard,
     load_results,
     model_label,
-    opens2v_case_ids,
     parse_percent,
     published_rows,
     render,
@@ -25,7 +24,8 @@ from kaleido_bench.bench.leaderboard import (
     to_markdown,
     write_leaderboard,
 )
-from kaleido_bench.bench.opens2v_total import ScoreFileError
+from kaleido_bench.bench.protocols.opens2v import ScoreFileError
+from kaleido_bench.bench.protocols.opens2v import case_ids as opens2v_case_ids
 from kaleido_bench.bench.store import ResultStore, RunManifest, ScoreRecord
 
 FULL = {"aesthetics": 5.5, "motion_smoothness": 0.9, "motion_amplitude": 0.2, "face_sim_cur": 0.6,

@@ -15,7 +15,7 @@ from PIL import Image
 from synthetic_runs import make_run
 
 from kaleido_bench.bench.errors import BenchError
-from kaleido_bench.bench.leaderboard import opens2v_case_ids
+from kaleido_bench.bench.protocols.opens2v import case_ids as opens2v_case_ids
 from kaleido_bench.bench.report import build_report
 from kaleido_bench.bench.store import ScoreRecord
 
