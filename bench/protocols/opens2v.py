@@ -14,9 +14,7 @@
 - `OpenS2VProtocol`, the `SuiteProtocol` that hands all of this to the leaderboard, the report
   and the CLI.
 
-The Total: the official merge arithmetic (v1.1 and v1.0) as pure functions.
-
-Source: OpenS2V-Nexus `eval/merge_result.py` (v1.1, upstream commit 8cb7427) and
+The Total in detail. Source: OpenS2V-Nexus `eval/merge_result.py` (v1.1, upstream commit 8cb7427) and
 `eval/v1.0_backup/merge_result.py` (v1.0); see SPEC.md section 2. The arithmetic follows the
 scripts operation for operation (same clipping, same left-to-right sums from 0, same
 `(avg - lo) / (hi - lo)`, same order of the weighted terms), so totals match the official ones
