@@ -27,6 +27,8 @@ from rich.progress import (
 from rich.table import Table
 
 from kaleido_bench.bench.concurrency import Overlap
+from kaleido_bench.bench.protocols.opens2v import DOMAINS as OPENS2V_DOMAINS
+from kaleido_bench.bench.protocols.opens2v import OFFICIAL_DOMAIN
 from kaleido_bench.core.errors import BenchError, MissingImageError, VideoError
 
 app = typer.Typer(help="Subject-to-video benchmark: run models on suites, score videos, publish tables.",
@@ -38,14 +40,15 @@ app.add_typer(weights_app, name="weights")
 console = Console(stderr=True, soft_wrap=True)  # paths and messages never wrapped mid-word
 out = Console(soft_wrap=True)
 
-DEFAULT_METRICS = "all"
+DEFAULT_METRICS = "default"  # the suite protocol's default_metrics (bench/protocols)
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 def _metrics_option(text: str) -> str:
     """Refuse a --metrics that names no metric at all (`,`, `""`): it would score nothing, silently."""
     if not _split(text):
-        raise typer.BadParameter("names no metric; give metric names, 'all', 'available' or 'none' (generate only)")
+        raise typer.BadParameter("names no metric; give metric names, 'default', 'all', 'available' or 'none' "
+                                 "(generate only)")
     return text
 
 
@@ -56,8 +59,10 @@ def _device_option(text: str) -> str:
 
 
 MetricsOpt = Annotated[str, typer.Option("--metrics", callback=_metrics_option, help="Comma list of metric names; "
-                                         "'all' (every metric, weights required) or 'available' (skip metrics whose "
-                                         "weights are missing).")]
+                                         "'default' (the suite's own: OpenS2V's seven official metrics, those not in "
+                                         "this install skipped and reported; every metric for other suites), 'all' "
+                                         "(every metric, weights required) or 'available' (skip metrics whose weights "
+                                         "are missing).")]
 DataRootOpt = Annotated[Path | None, typer.Option("--data-root", help="Folder the suite's image paths are relative to.")]
 CasesOpt = Annotated[str | None, typer.Option("--cases", help="Comma list of case ids to run.")]
 LimitOpt = Annotated[int | None, typer.Option("--limit", min=1, help="Run at most this many cases.")]
@@ -137,6 +142,13 @@ def _load(suite: str, data_root: Path | None, cases: str | None, limit: int | No
     return load_suite(suite, data_root).select(_split(cases) or None, limit)
 
 
+def _suite_defaults(suite_name: str) -> tuple[str, ...]:
+    """What `--metrics default` means for this suite: its protocol's `default_metrics`."""
+    from kaleido_bench.bench.protocols import protocol_for
+
+    return protocol_for(suite_name).default_metrics
+
+
 def _report(store, summary) -> None:
     console.print(f"[green]results[/]: {escape(str(store.root))}")
     console.print(f"generated {summary.generated} (reused {summary.reused_videos}), scored {summary.scored} "
@@ -189,7 +201,8 @@ def run(
     adapters = [get_model_class(name)(**options_for(name, options, model)) for name in model]
     the_suite = _load(suite, data_root, cases, limit)
     the_suite.check_images()
-    chosen, skipped = select_metrics(_split(metrics), _metric_options(natural_endpoint, natural_model))
+    chosen, skipped = select_metrics(_split(metrics), _metric_options(natural_endpoint, natural_model),
+                                     defaults=_suite_defaults(the_suite.name))
     overlap = Overlap.for_device(_device(device), metric_workers)
     folders, failed = [], 0
     for adapter in adapters:
@@ -238,7 +251,8 @@ def score(
     if not videos.is_dir():
         raise VideoError(f"videos folder {videos} does not exist")
     the_suite = _load(suite, data_root, cases, limit)
-    chosen, skipped = select_metrics(_split(metrics), _metric_options(natural_endpoint, natural_model))
+    chosen, skipped = select_metrics(_split(metrics), _metric_options(natural_endpoint, natural_model),
+                                     defaults=_suite_defaults(the_suite.name))
     with _progress() as progress:
         store, summary, unmatched = score_videos(videos, the_suite, chosen, model_name=name, out_dir=out_dir,
                                                  runs_dir=runs_dir, progress=progress, skipped=skipped,
@@ -281,8 +295,8 @@ def leaderboard(
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the table(s) here instead of stdout.")] = None,
     version: Annotated[str, typer.Option("--version", help="OpenS2V Total version: v1.1 or v1.0.")] = "v1.1",
     published: Annotated[bool, typer.Option("--published/--no-published", help="Add the published OpenS2V rows.")] = False,
-    domain: Annotated[str, typer.Option("--domain", help="Domain of official JSON folders (Open-Domain, Human-Domain, "
-                                        "Single-Domain).")] = "Open-Domain",
+    domain: Annotated[str, typer.Option("--domain", help="Domain of official JSON folders "
+                                        f"({', '.join(OPENS2V_DOMAINS)}).")] = OFFICIAL_DOMAIN,
 ) -> None:
     """Tabulate result folders: per-metric means and, for OpenS2V, the normalised Total."""
     text = _leaderboard(results, fmt.value if fmt else None, out_file, version, published, domain)
@@ -291,7 +305,7 @@ def leaderboard(
 
 
 def _leaderboard(results: list[Path], fmt: str | None, out_file: Path | None, version: str = "v1.1",
-                 published: bool = False, domain: str = "Open-Domain") -> str:
+                 published: bool = False, domain: str = OFFICIAL_DOMAIN) -> str:
     """The library's `leaderboard`: the format is `--format`, else `--out`'s suffix (.md, .csv,
     .html), else markdown; markdown ends with the metrics each run skipped."""
     from kaleido_bench.bench.leaderboard import leaderboard as render_leaderboard
@@ -320,7 +334,7 @@ def report(
     = VideoPlacement.reference,
     version: Annotated[str, typer.Option("--version", help="OpenS2V Total version: v1.1 or v1.0.")] = "v1.1",
     published: Annotated[bool, typer.Option("--published/--no-published", help="Add the published OpenS2V rows.")] = True,
-    domain: Annotated[str, typer.Option("--domain", help="Domain of official JSON folders.")] = "Open-Domain",
+    domain: Annotated[str, typer.Option("--domain", help="Domain of official JSON folders.")] = OFFICIAL_DOMAIN,
 ) -> None:
     """A static HTML report (works offline from disk): leaderboard, charts, video gallery, metric pages."""
     from kaleido_bench.bench.report import build_report

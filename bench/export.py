@@ -3,7 +3,7 @@
 `kaleido-bench export RUN --format opens2v --out DIR` writes what the official OpenS2V-Eval
 scripts (v1.1, OpenS2V-Nexus 210eb08) would have written for the same videos, so the official
 `eval/merge_result.py` can be run on our scores, and so the folder reads back through
-`opens2v_total.read_official_folder` (the leaderboard's reader of official folders):
+`protocols.opens2v.read_official_folder` (the leaderboard's reader of official folders):
 
     aesthetic_score.json    {video: {"aes_score": x}}                  get_aesscore.py:142
     motion_amplitude.json   {video: {"motion_fb": x}}                  get_motion_amplitude.py:125
@@ -14,7 +14,8 @@ scripts (v1.1, OpenS2V-Nexus 210eb08) would have written for the same videos, so
     naturalscore_N.json     {video: "4"}  (one file a run, the reply)  get_naturalscore.py:190-200
 
 each written like the scripts (`json.dump(..., indent=4)`). Which of our metrics goes to which
-file and key is `opens2v_total.OFFICIAL_FILES`, the same table the reader uses. Records are the
+file and key is `protocols.opens2v.EXPORT_FILES` (built from `OFFICIAL_FILES`, the table the
+reader uses). Records are the
 newest per (case, metric) (`ResultStore.latest`); absent values and failures are left out, as
 the official scripts leave out videos they skip. A NaturalScore record writes each VALID run's
 reply to `naturalscore_<run>.json` (an invalid reply would crash the merge's `float(x)`), so the
@@ -29,23 +30,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kaleido_bench.bench.opens2v_total import OFFICIAL_FILES
+from kaleido_bench.bench.protocols.opens2v import (
+    EXPORT_FILES,
+    NATURAL_METRIC,
+    NATURAL_STEM,
+    OFFICIAL_FILES,
+)
 from kaleido_bench.bench.store import GENERATE, MANIFEST, ResultStore, ScoreRecord
 from kaleido_bench.core.atomic import write_text_atomic
 from kaleido_bench.core.errors import BenchError, UnknownNameError
 
 EXPORT_FORMATS: tuple[str, ...] = ("opens2v",)
-NATURAL_METRIC = "natural_score"
-NATURAL_STEM = "naturalscore_{run}"
-
-# our metric -> (official file stem, key inside each video's dict), from the reader's table;
-# motionscore.json is v1.0's name for the MotionAmplitude file: v1.1's motion_amplitude.json wins
-METRIC_FILES: dict[str, tuple[str, str]] = {
-    metric: (stem, key)
-    for stem, pairs in OFFICIAL_FILES.items()
-    if stem != "motionscore"
-    for key, metric in pairs
-}
+METRIC_FILES = EXPORT_FILES  # our metric -> (official file stem, key): protocols/opens2v.py
 
 
 class ExportError(BenchError):

@@ -106,4 +106,4 @@ def load_mini(data_root: Path | None = None) -> Suite:
         )
         for case_id, prompt, refs in _CASES
     )
-    return Suite("mini", MINI_VERSION, cases, root, "Open-Domain")
+    return Suite("mini", MINI_VERSION, cases, root)

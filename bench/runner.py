@@ -47,30 +47,51 @@ class RunSummary:
     skipped_metrics: dict[str, str] = field(default_factory=dict)
 
 
+DEFAULT = "default"  # `--metrics default`: the suite protocol's `default_metrics`
+NOT_INSTALLED = "not in this install: no metric of this name is registered (a suite default; see `kaleido-bench list metrics`)"
+
+
 def select_metrics(names: Iterable[str],
-                   options: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[list[Metric], dict[str, str]]:
+                   options: Mapping[str, Mapping[str, Any]] | None = None, *,
+                   defaults: Sequence[str] = ("all",)) -> tuple[list[Metric], dict[str, str]]:
     """Instantiate metrics by name. `available` / `all` expand to every registered metric except
     the opt-in ones (a paid API: reported as skipped, run only when named); with `available` a
     metric whose weights are missing is skipped (and reported), otherwise every missing weight
     file is listed in one error before any work starts. `options[name]` are keyword options of
-    that metric; `none` selects no metric (generate only)."""
+    that metric; `none` selects no metric (generate only).
+
+    `default` expands to `defaults`, the suite protocol's `default_metrics` (OpenS2V: its seven
+    official metrics; other suites: `all`). Expanded like `all`: opt-in metrics are skipped
+    (name them too, `default,natural_score`), and a default that no registered metric answers
+    to (a metric not ported to this version yet) is skipped and reported, never an error; an
+    unknown name given explicitly stays an error."""
     from kaleido_bench.metrics.base import load_builtin_metrics
 
     registry = load_builtin_metrics()
     names = list(names)
     if names == ["none"]:  # generate only
         return [], {}
-    skip_missing = "available" in names
+    wanted = [item for name in names for item in (defaults if name == DEFAULT else [name])]
+    skip_missing = "available" in wanted
     expanded: list[str] = []
     skipped: dict[str, str] = {}
     for name in names:
-        for item in registry.names() if name in {"all", "available"} else [name]:
+        group: list[tuple[str, bool]] = []  # (metric name, implicit: came from an expansion)
+        for item in defaults if name == DEFAULT else [name]:
+            if item in {"all", "available"}:
+                group += [(metric, True) for metric in registry.names()]
+            else:
+                group.append((item, name == DEFAULT))
+        for item, implicit in group:
             if item in expanded:
                 continue
-            if name in {"all", "available"} and registry.get(item).opt_in:
+            if implicit and item not in registry:
+                skipped.setdefault(item, NOT_INSTALLED)
+                continue
+            if implicit and registry.get(item).opt_in:
                 skipped.setdefault(item, registry.get(item).opt_in)
                 continue
-            skipped.pop(item, None)  # named explicitly after all/available
+            skipped.pop(item, None)  # named explicitly after all/available/default
             expanded.append(item)
     if not expanded and not skipped:
         raise UnknownNameError("no metric named: give metric names, 'all' or 'available'")

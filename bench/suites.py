@@ -1,7 +1,8 @@
 """Suite loaders and the suite registry.
 
-Built in: `opens2v` (Open-Domain, 180 cases), `opens2v-human` (60), `opens2v-single` (90) from
-the official JSON files shipped in this package (images from the public dataset
+Built in: `opens2v` (180 cases), `opens2v-human` (60), `opens2v-single` (90), one per OpenS2V
+domain (the map and every other OpenS2V rule: `bench/protocols/opens2v.py`), from the official
+JSON files shipped in this package (images from the public dataset
 `BestWishYsh/OpenS2V-Eval`, given with `--data-root`), and `mini`, a bundled offline suite of
 real packaged images. A path instead of a name loads a user's suite file: the official Kaleido
 input format (`.txt`, `prompt@@img1.png@@img2.png` a line) or our JSON / YAML schema
@@ -13,24 +14,22 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from kaleido_bench.bench.protocols.opens2v import (
+    DATASET,
+    SUITE_DOMAINS,
+    SUITE_VERSION,
+    dataset_hint,
+    suite_file,
+)
 from kaleido_bench.core.cases import Case, ReferenceImage, Role, Suite, resolve_in_root
 from kaleido_bench.core.errors import MissingImageError, SuiteFileError, UnknownNameError
 from kaleido_bench.core.registry import Registry
 
 SuiteLoader = Callable[[Path | None], Suite]
 SUITES: Registry[SuiteLoader] = Registry("suite")
-
-OPENS2V_VERSION = "v1.1"
-OPENS2V_DATASET = "BestWishYsh/OpenS2V-Eval"
-OPENS2V_DOMAINS = {
-    "opens2v": "Open-Domain",
-    "opens2v-human": "Human-Domain",
-    "opens2v-single": "Single-Domain",
-}
 
 
 def load_suite(name_or_path: str, data_root: str | Path | None = None) -> Suite:
@@ -44,14 +43,6 @@ def load_suite(name_or_path: str, data_root: str | Path | None = None) -> Suite:
     if path.suffix.lower() in {".txt", ".json", ".yaml", ".yml"} or path.exists():
         return load_suite_file(path, root)
     raise UnknownNameError(f"unknown suite {name_or_path!r} (known: {', '.join(SUITES.names())}; or a suite file path)")
-
-
-def dataset_hint(suite: str) -> str:
-    """Where a built-in suite's reference images come from, for error messages."""
-    if suite in OPENS2V_DOMAINS or suite in {domain.lower() for domain in OPENS2V_DOMAINS.values()}:
-        return (f"; suite {suite!r} reads the images of the public dataset {OPENS2V_DATASET} "
-                "(`hf download BestWishYsh/OpenS2V-Eval --repo-type dataset --local-dir DIR`, then --data-root DIR)")
-    return ""
 
 
 # -- OpenS2V ---------------------------------------------------------------------------------
@@ -107,15 +98,14 @@ def _opens2v_loader(name: str, domain: str) -> SuiteLoader:
         if data_root is not None and not data_root.is_dir():  # one line, not 317 missing images
             raise MissingImageError(f"data root {data_root} does not exist{dataset_hint(name)}")
         root = data_root or Path("OpenS2V-Eval")
-        text = resources.files("kaleido_bench.bench").joinpath(f"data/opens2v/suites/{domain}_Eval.json").read_text()
-        cases = opens2v_cases(json.loads(text), root, f"{domain}_Eval.json")
-        return Suite(name, OPENS2V_VERSION, cases, root.resolve(), domain)
+        cases = opens2v_cases(json.loads(suite_file(domain)), root, f"{domain}_Eval.json")
+        return Suite(name, SUITE_VERSION, cases, root.resolve(), domain)
 
-    load.__doc__ = f"OpenS2V-Eval {OPENS2V_VERSION} {domain}; images under --data-root (dataset BestWishYsh/OpenS2V-Eval)."
+    load.__doc__ = f"OpenS2V-Eval {SUITE_VERSION} {domain}; images under --data-root (dataset {DATASET})."
     return load
 
 
-for _name, _domain in OPENS2V_DOMAINS.items():
+for _name, _domain in SUITE_DOMAINS.items():
     SUITES.add(_name, _opens2v_loader(_name, _domain))
 
 

@@ -8,7 +8,7 @@ of its own environment (`--python`), in a scratch folder laid out as the script 
 (`demo_result/model_name_output_json/`). Open-Domain is the script's own run (its hard-coded
 `eval_type`); Human-Domain and Single-Domain call its `merge_scores_files` and `process_scores`
 functions. A second run, with random values over `--random-cases` cases, exercises every rule
-of the merge (clipping, absent values, Nexus zeros, failures, invalid NaturalScore replies). Our Totals come from the run directly (`bench.opens2v_total.compute_total` on the
+of the merge (clipping, absent values, Nexus zeros, failures, invalid NaturalScore replies). Our Totals come from the run directly (`bench.protocols.opens2v.compute_total` on the
 run's records) and from the export read back (`official_total`). Exit 1 if any |diff| > 1e-12.
 
     python benchmarks/parity_opens2v_export.py --official /path/to/OpenS2V-Nexus-checkout \\
@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 
 from kaleido_bench.bench.export import export_opens2v, run_values
-from kaleido_bench.bench.opens2v_total import (
+from kaleido_bench.bench.protocols.opens2v import (
     DOMAINS,
     compute_total,
     metrics_to_slots,

@@ -79,6 +79,8 @@ class Suite:
 
     def check_images(self) -> None:
         """Raise one error listing every missing reference image at once, before any generation."""
+        from kaleido_bench.bench.protocols import protocol_for
+
         missing = self.missing_images()
         total = len({ref.path for case in self.cases for ref in case.references})
         if missing and len(missing) == total:  # a wrong or empty folder: one line, not every path
@@ -87,7 +89,7 @@ class Suite:
             raise MissingImageError(
                 f"all {total} reference image(s) of suite {self.name!r} are missing under data root "
                 f"{self.data_root} (the first: {shown}); download the suite's images there or pass --data-root"
-                + (" (the images of the public dataset BestWishYsh/OpenS2V-Eval)" if self.domain else "")
+                + protocol_for(self.name).missing_images_note()
             )
         if missing:
             root = self.data_root

@@ -3,7 +3,7 @@ partial-run marks and bootstrap 95% intervals.
 
 Three steps, one module each, so a new output format is one small renderer:
 
-    results = load_runs(paths, official_domain="Open-Domain")        # loading: long frame + RunInfo
+    results = load_runs(paths, official_domain=OFFICIAL_DOMAIN)      # loading: long frame + RunInfo
     tables  = suite_tables(results.frame, case_ids=results.case_ids(),
                            version="v1.1", published=True,
                            aggregators=metric_aggregators())          # aggregation: {suite: DataFrame}
@@ -15,8 +15,8 @@ suffix of `out`: .csv, .md / .markdown, .html / .htm). The HTML report (`bench/r
 the same tables. `build_table` (alias `suite_table`) documents the columns; `loading` documents
 the long frame. User errors raise `ScoreFileError` (a `BenchError`).
 
-`published=True` adds the published rows of `bench/data/opens2v/leaderboard/file_v1.x/
-results_<domain>.csv` (kind "published"). Our rows come first in input order, then the
+`published=True` adds the published rows of the suite's protocol (`bench/protocols`; OpenS2V:
+`bench/data/opens2v/leaderboard/file_v1.x/results_<domain>.csv`, kind "published"). Our rows come first in input order, then the
 published ones by TotalScore, best first.
 """
 
@@ -47,26 +47,24 @@ from kaleido_bench.bench.leaderboard.aggregation import (
 )
 from kaleido_bench.bench.leaderboard.loading import (
     LONG_COLUMNS,
-    OPENS2V_SUITES,
     Results,
     RunInfo,
     case_category,
-    is_opens2v,
     load_results,
     load_runs,
     model_label,
-    opens2v_case_ids,
-)
-from kaleido_bench.bench.leaderboard.published import (
-    PERCENT_COLUMNS,
-    SLOT_COLUMNS,
-    parse_percent,
-    published_rows,
 )
 from kaleido_bench.bench.leaderboard.render_csv import to_csv
 from kaleido_bench.bench.leaderboard.render_markdown import MISSING as MISSING_MD
 from kaleido_bench.bench.leaderboard.render_markdown import to_markdown
-from kaleido_bench.bench.opens2v_total import ScoreFileError
+from kaleido_bench.bench.protocols.opens2v import (
+    OFFICIAL_DOMAIN,
+    PERCENT_COLUMNS,
+    SLOT_COLUMNS,
+    ScoreFileError,
+    parse_percent,
+    published_rows,
+)
 from kaleido_bench.core.errors import UnknownNameError
 
 __all__ = [
@@ -75,7 +73,6 @@ __all__ = [
     "LONG_COLUMNS",
     "METRIC_ORDER",
     "MISSING_MD",
-    "OPENS2V_SUITES",
     "PERCENT_COLUMNS",
     "RUN_COLUMNS",
     "SLOT_COLUMNS",
@@ -88,14 +85,12 @@ __all__ = [
     "counts_table",
     "excluded_notes",
     "format_from_path",
-    "is_opens2v",
     "leaderboard",
     "load_results",
     "load_runs",
     "mean_aggregator",
     "metric_aggregators",
     "model_label",
-    "opens2v_case_ids",
     "order_columns",
     "parse_percent",
     "published_rows",
@@ -156,7 +151,7 @@ def leaderboard(
     version: str = "v1.1",
     published: bool = False,
     aggregators: Mapping[str, Aggregator] | None = None,
-    official_domain: str = "Open-Domain",
+    official_domain: str = OFFICIAL_DOMAIN,
     official_mode: str = "official",
 ) -> str:
     """Load, tabulate, render (and write to `out` when given); returns the text.

@@ -6,11 +6,12 @@ TotalScore, best first), columns in this order:
 
 - `model`, `kind`, `source`, `suite`; `videos` (cases with at least one scored or absent
   metric), `failed` (cases with at least one failure);
-- OpenS2V suites (name starting with "opens2v"): `version` and the Total and normalised slots
-  in percent like the published CSVs (round(x * 100, 2)): `TotalScore`, `Aesthetics`,
-  `MotionSmoothness`, `MotionAmplitude` (v1.0: one `Motion` column = MotionAmplitude),
-  `FaceSim`, `GmeScore`, `NexusScore` (not for Human-Domain), `NaturalScore`. See
-  `opens2v_total` for the arithmetic (SPEC.md section 2);
+- suites whose protocol has a Total (`bench/protocols`; OpenS2V's today): `version` when the
+  Total is versioned, then the columns the protocol fills (`SuiteProtocol.table_columns`). For
+  OpenS2V: the Total and normalised slots in percent like the published CSVs (round(x * 100,
+  2)): `TotalScore`, `Aesthetics`, `MotionSmoothness`, `MotionAmplitude` (v1.0: one `Motion`
+  column = MotionAmplitude), `FaceSim`, `GmeScore`, `NexusScore` (not for Human-Domain),
+  `NaturalScore` (the arithmetic: `protocols/opens2v.py`, SPEC.md section 2);
 - every suite: the raw per-metric averages under our metric names (snake_case): a plain mean
   over the cases where the metric is present, or `aggregators[metric](items)` with `items` a
   list of `(value, details)` (present values only; `metric_aggregators()` builds these from
@@ -27,10 +28,10 @@ left out of the mean and counted in `X.excluded`, so one bad line never hides a 
 folders keep the official merge's quirk by default (`official_mode="official"`: a slot no video
 has averages to 0 before scaling); `official_mode="ours"` treats them like our runs.
 
-Case filter (a difference from the official merge, on purpose): for our OpenS2V runs only the
-cases of the run's domain suite count, while the official `merge_result.py` scores EVERY file
-in its folder and the domain only picks the weights; official folders are therefore not
-filtered.
+Case filter: a protocol may fix the cases that count for our runs
+(`SuiteProtocol.counted_case_ids`). OpenS2V counts only the cases of the run's domain suite,
+a difference from the official merge on purpose: `merge_result.py` scores EVERY file in its
+folder and the domain only picks the weights, so official folders are not filtered.
 """
 
 from __future__ import annotations
@@ -39,28 +40,11 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from kaleido_bench.bench.leaderboard import bootstrap
-from kaleido_bench.bench.leaderboard.loading import (
-    DOMAIN_OF_SUITE,
-    OPENS2V_SUITES,
-    is_opens2v,
-    opens2v_case_ids,
-)
-from kaleido_bench.bench.leaderboard.published import PERCENT_COLUMNS, SLOT_COLUMNS, published_rows
-from kaleido_bench.bench.opens2v_total import (
-    METRIC_TO_SLOT,
-    SLOTS,
-    VERSIONS,
-    clip_video_value,
-    compute_total,
-    normalise,
-    weights_for,
-)
+from kaleido_bench.bench.protocols import check_version, protocol_for, total_columns
 from kaleido_bench.bench.store import GENERATE
-from kaleido_bench.core.errors import UnknownNameError
 
 Aggregator = Callable[[list[tuple[float, dict[str, Any]]]], float | None]
 
@@ -129,74 +113,6 @@ def _class_aggregate(metric: Any, result_type: Any) -> Aggregator:
 # -- one run --------------------------------------------------------------------------------
 
 
-def _percent_columns(domain: str, version: str) -> list[tuple[str, str]]:
-    """(slot, column) of the Total and the weighted slots, in the published CSVs' order."""
-    columns = [("total_score", "TotalScore")]
-    for slot, _ in weights_for(domain, version):
-        name = "Motion" if version == "v1.0" and slot == "motion_amplitude" else SLOT_COLUMNS[slot]
-        columns.append((slot, name))
-    return columns
-
-
-def _suite_case_ids(
-    kind: str, suite: str, domain: str, source: str, case_ids: Mapping[str, frozenset[str]]
-) -> frozenset[str] | None:
-    if is_opens2v(suite) and domain in OPENS2V_SUITES:
-        return opens2v_case_ids(domain)
-    return case_ids.get(source)
-
-
-def _total_replicates(
-    per_video: dict[str, dict[str, float]],
-    domain: str,
-    version: str,
-    mode: str,
-    reps: int,
-    seed: int,
-) -> dict[str, np.ndarray]:
-    """Bootstrap replicates of the Total and each slot (percent) when every video is resampled:
-    the merge's arithmetic vectorised over replicates (clipped per-video values, slot means over
-    the drawn videos that have the slot, min-max scaling, weighted sum). A slot no drawn video
-    has is NaN in mode "ours" (that replicate is left out) and 0 before scaling in "official"."""
-    cases = list(per_video)
-    draws = bootstrap.weights(len(cases), reps, seed)
-    slots: dict[str, np.ndarray] = {}
-    for slot in SLOTS:
-        clipped = []
-        for case in cases:
-            value = per_video[case].get(slot)
-            kept = None if value is None else clip_video_value(slot, value)
-            clipped.append(np.nan if kept is None else kept)
-        column = np.asarray(clipped)
-        present = np.isfinite(column)
-        counts = draws @ present
-        sums = draws @ np.where(present, column, 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            average = np.where(
-                counts > 0, sums / np.maximum(counts, 1), 0.0 if mode == "official" else np.nan
-            )
-        slots[slot] = normalise(slot, average)
-    total = np.zeros(reps)
-    for slot, weight in weights_for(domain, version):
-        total = total + weight * slots[slot]
-    return {"total_score": total * 100, **{slot: values * 100 for slot, values in slots.items()}}
-
-
-def _slot_interval(
-    per_video: dict[str, dict[str, float]], slot: str, reps: int, seed: int
-) -> tuple[float, float]:
-    """Interval of one normalised slot (percent): its mean is over the videos that have the slot,
-    so those are what is resampled (the Total resamples every video). The scaling is affine and
-    increasing, so the interval of the scaled mean is the scaled interval of the mean."""
-    clipped = [
-        clip_video_value(slot, scores[slot])
-        for scores in per_video.values()
-        if scores.get(slot) is not None
-    ]
-    low, high = bootstrap.mean_interval([x for x in clipped if x is not None], reps, seed)
-    return normalise(slot, low) * 100, normalise(slot, high) * 100
-
-
 def _put(
     row: dict[str, Any],
     column: str,
@@ -229,10 +145,11 @@ def _run_row(
 ) -> dict[str, Any]:
     first = run.iloc[0]
     kind, suite, domain, source = first["kind"], first["suite"], first["domain"], first["source"]
-    opens2v = is_opens2v(suite)
-    known = _suite_case_ids(kind, suite, domain, source, case_ids)
-    if opens2v and kind == "ours" and domain in OPENS2V_SUITES:
-        run = run[run["case"].isin(known)]
+    protocol = protocol_for(suite)
+    counted = protocol.counted_case_ids(domain)
+    known = counted if counted is not None else case_ids.get(source)
+    if counted is not None and kind == "ours":
+        run = run[run["case"].isin(counted)]
     if restrict is not None:
         run = run[run["case"].isin(restrict)]
         known = known & restrict if known is not None else None
@@ -247,34 +164,28 @@ def _run_row(
     }
     ok = run[run["status"] == "ok"]
     invalid = run[run["status"] == "invalid"]
-    if opens2v:
-        row["version"] = version
+    if protocol.has_total:
+        if protocol.versions:
+            row["version"] = version
+        reads = protocol.total_metrics
+        used = ok if reads is None else ok[ok["metric"].isin(reads)]
         per_video: dict[str, dict[str, float]] = {}
-        for case, metric, value in ok[ok["metric"].isin(METRIC_TO_SLOT)][
-            ["case", "metric", "value"]
-        ].itertuples(index=False):
-            per_video.setdefault(case, {})[METRIC_TO_SLOT[metric]] = value
-        mode = official_mode if kind == "official" else "ours"
-        result = compute_total(per_video, domain or "Open-Domain", version, mode)
-        percent = result.percent()
-        replicates = (
-            _total_replicates(per_video, result.domain, version, mode, reps, seed)
-            if per_video and reps > 0
-            else {}
+        for case, metric, value in used[["case", "metric", "value"]].itertuples(index=False):
+            per_video.setdefault(case, {})[metric] = value
+        bad = invalid if reads is None else invalid[invalid["metric"].isin(reads)]
+        columns = protocol.table_columns(
+            per_video,
+            list(bad[["case", "metric"]].itertuples(index=False, name=None)),
+            domain=domain,
+            version=version,
+            mode=official_mode if kind == "official" else "ours",
+            reps=reps,
+            seed=seed,
         )
-        slot_invalid = invalid[invalid["metric"].isin(METRIC_TO_SLOT)]
-        for slot, column in _percent_columns(result.domain, version):
-            n = len(per_video) if slot == "total_score" else result.counts[slot]
-            if slot == "total_score":
-                ci = bootstrap.interval(replicates[slot]) if replicates else (math.nan, math.nan)
-            else:
-                ci = _slot_interval(per_video, slot, reps, seed)
-            excluded = (
-                slot_invalid["case"].nunique()
-                if slot == "total_score"
-                else int((slot_invalid["metric"].map(METRIC_TO_SLOT) == slot).sum())
+        for column in columns:
+            _put(
+                row, column.name, column.value, column.n, column.ci, column.excluded, column.digits
             )
-            _put(row, column, percent[slot], n, ci, excluded, digits=2)
     metrics = dict.fromkeys(run.loc[run["metric"] != GENERATE, "metric"])
     for metric in metrics:
         rows = ok[ok["metric"] == metric]
@@ -309,13 +220,10 @@ def build_table(
 ) -> pd.DataFrame:
     """One row per run of `suite` (see the module docstring for the columns).
 
-    `case_ids`: source -> its suite's case ids (from `Results.case_ids()`; OpenS2V suites know
-    theirs), for `cases` / `partial`. `restrict`: only these cases (a category). `reps`:
+    `case_ids`: source -> its suite's case ids (from `Results.case_ids()`; a protocol with
+    `counted_case_ids` knows its own), for `cases` / `partial`. `restrict`: only these cases (a category). `reps`:
     bootstrap replicates (0: no intervals)."""
-    if version not in VERSIONS:
-        raise UnknownNameError(
-            f"unknown OpenS2V version {version!r} (known: {', '.join(VERSIONS)})"
-        )
+    check_version(version)
     runs = frame[frame["suite"] == suite]
     subset = frozenset(restrict) if restrict is not None else None
     rows = [
@@ -333,15 +241,20 @@ def build_table(
     ]
     table = pd.DataFrame(rows)
     domains = [d for d in dict.fromkeys(runs["domain"]) if d]
-    if is_opens2v(suite) and published and subset is None:
-        domain = domains[0] if domains else DOMAIN_OF_SUITE.get(suite, "Open-Domain")
-        if domain in OPENS2V_SUITES:
-            pub = published_rows(domain, version).assign(
-                kind="published", source="published", suite=suite, version=version
+    protocol = protocol_for(suite)
+    pub = None
+    if published and subset is None:
+        pub = protocol.published_rows(domains[0] if domains else protocol.domain_of(suite), version)
+    if pub is not None:
+        pub = pub.assign(kind="published", source="published", suite=suite)
+        if protocol.versions:
+            pub = pub.assign(version=version)
+        if protocol.total_column in pub.columns:
+            pub = pub.sort_values(
+                protocol.total_column, ascending=False, na_position="last", kind="stable"
             )
-            pub = pub.sort_values("TotalScore", ascending=False, na_position="last", kind="stable")
-            keep = [c for c in pub.columns if c in (*RUN_COLUMNS, "version", *PERCENT_COLUMNS)]
-            table = pd.concat([table, pub[keep]], ignore_index=True) if len(table) else pub[keep]
+        keep = [c for c in pub.columns if c in (*RUN_COLUMNS, "version", *protocol.columns)]
+        table = pd.concat([table, pub[keep]], ignore_index=True) if len(table) else pub[keep]
     return order_columns(table.reset_index(drop=True))
 
 
@@ -352,13 +265,12 @@ def order_columns(table: pd.DataFrame) -> pd.DataFrame:
     """Columns in the documented order and dtypes: counts as Int64 (published rows have none),
     `partial` as boolean, values and intervals as float (None -> NaN). `X.excluded` columns
     that are 0 for every run are dropped."""
-    head = [
-        c for c in (*RUN_COLUMNS, *COUNT_COLUMNS, "version", *PERCENT_COLUMNS) if c in table.columns
-    ]
+    leading = total_columns()
+    head = [c for c in (*RUN_COLUMNS, *COUNT_COLUMNS, "version", *leading) if c in table.columns]
     values = [c for c in table.columns if c not in _INFO and "." not in c and c not in head]
     known = [c for c in METRIC_ORDER if c in values]
     ordered_values = (
-        [c for c in head if c in PERCENT_COLUMNS] + known + [c for c in values if c not in known]
+        [c for c in head if c in leading] + known + [c for c in values if c not in known]
     )
     coverage = [c for c in COVERAGE_COLUMNS if c in table.columns]
     stats = [
@@ -422,7 +334,7 @@ def excluded_notes(table: pd.DataFrame) -> list[str]:
 
 def counts_table(frame: pd.DataFrame, suite: str | None = None) -> pd.DataFrame:
     """Per run and metric (generation included as "generate"): videos scored / absent / failed /
-    invalid. Not filtered by the OpenS2V case filter: it describes what the folder holds."""
+    invalid. Not filtered by a protocol's case filter: it describes what the folder holds."""
     if suite is not None:
         frame = frame[frame["suite"] == suite]
     counts = (

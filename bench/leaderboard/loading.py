@@ -18,7 +18,8 @@ metrics skipped for missing weights).
 A path is one of our run folders (it has `manifest.json`; scores come from
 `ResultStore(path).latest()`, so a retried error is replaced by its newer result) or a folder of
 the official OpenS2V scripts' per-metric JSON files (no `manifest.json`; read with
-`opens2v_total.read_official_folder`; its suite is the OpenS2V suite of `official_domain`).
+`protocols.opens2v.read_official_folder`; its suite is the OpenS2V suite of `official_domain`).
+A run's domain is its manifest's, else the one its suite's protocol gives (`protocol_for`).
 """
 
 from __future__ import annotations
@@ -28,21 +29,21 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from kaleido_bench.bench.opens2v_total import (
-    DOMAINS,
+from kaleido_bench.bench.protocols import protocol_for
+from kaleido_bench.bench.protocols.opens2v import (
+    OFFICIAL_DOMAIN,
     ScoreFileError,
     is_official_folder,
     read_official_folder,
+    suite_of_domain,
 )
 from kaleido_bench.bench.store import MANIFEST, ResultStore
-from kaleido_bench.core.errors import BenchError, UnknownNameError
+from kaleido_bench.core.errors import BenchError
 
 LONG_COLUMNS = (
     "source",
@@ -57,14 +58,6 @@ LONG_COLUMNS = (
     "details",
 )
 STATUSES = ("ok", "absent", "failed", "invalid")
-
-# OpenS2V domain -> our built-in suite name (bench/suites.py registers the same names)
-OPENS2V_SUITES: dict[str, str] = {
-    "Open-Domain": "opens2v",
-    "Human-Domain": "opens2v-human",
-    "Single-Domain": "opens2v-single",
-}
-DOMAIN_OF_SUITE = {suite: domain for domain, suite in OPENS2V_SUITES.items()}
 
 
 @dataclass(frozen=True)
@@ -129,23 +122,6 @@ def model_label(model: Mapping[str, Any], label: str = "") -> str:
     return label if label.startswith(name) else f"{name} ({label})"
 
 
-@cache
-def opens2v_case_ids(domain: str) -> frozenset[str]:
-    """Case ids of the packaged official suite file of `domain`."""
-    if domain not in OPENS2V_SUITES:
-        raise UnknownNameError(f"unknown OpenS2V domain {domain!r} (known: {', '.join(DOMAINS)})")
-    text = (
-        resources.files("kaleido_bench.bench")
-        .joinpath(f"data/opens2v/suites/{domain}_Eval.json")
-        .read_text()
-    )
-    return frozenset(json.loads(text))
-
-
-def is_opens2v(suite: str) -> bool:
-    return suite.lower().startswith("opens2v")
-
-
 def status_of(record) -> str:
     """ "failed" (an error), "absent" (a null value), "invalid" (not a finite number) or "ok"."""
     if record.error is not None:
@@ -194,7 +170,7 @@ def _our_run(path: Path) -> tuple[RunInfo, list[dict[str, Any]]]:
     except (OSError, json.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
         raise ScoreFileError(f"{path / MANIFEST} cannot be read: {exc}") from None
     suite_name = str(suite.get("name", ""))
-    domain = str(suite.get("domain") or DOMAIN_OF_SUITE.get(suite_name, ""))
+    domain = str(suite.get("domain") or protocol_for(suite_name).domain_of(suite_name))
     model = model_label(manifest.model, manifest.label)
     try:
         skipped = store.skipped()
@@ -244,7 +220,7 @@ def _details(record, status: str) -> dict[str, Any]:
 
 
 def _official_run(path: Path, domain: str) -> tuple[RunInfo, list[dict[str, Any]]]:
-    suite = OPENS2V_SUITES[domain]
+    suite = suite_of_domain(domain)
     info = RunInfo(str(path), "official", path.name, suite, domain, **_suite_info({"name": suite}))
     run = {
         "source": str(path),
@@ -270,16 +246,13 @@ def _official_run(path: Path, domain: str) -> tuple[RunInfo, list[dict[str, Any]
     return info, rows
 
 
-def load_runs(paths: Iterable[str | Path], *, official_domain: str = "Open-Domain") -> Results:
+def load_runs(paths: Iterable[str | Path], *, official_domain: str = OFFICIAL_DOMAIN) -> Results:
     """The long frame (`LONG_COLUMNS`) and a `RunInfo` per folder.
 
     A folder with `manifest.json` is one of our runs; a folder without one must hold official
     per-metric JSON files and is filed under the OpenS2V suite of `official_domain`. A path
     given twice is read once. A run with no score record yet contributes no rows."""
-    if official_domain not in OPENS2V_SUITES:
-        raise UnknownNameError(
-            f"unknown OpenS2V domain {official_domain!r} (known: {', '.join(DOMAINS)})"
-        )
+    suite_of_domain(official_domain)  # an unknown domain fails before any folder is read
     rows: list[dict[str, Any]] = []
     runs: list[RunInfo] = []
     seen: set[Path] = set()
@@ -306,7 +279,7 @@ def load_runs(paths: Iterable[str | Path], *, official_domain: str = "Open-Domai
 
 
 def load_results(
-    paths: Iterable[str | Path], *, official_domain: str = "Open-Domain"
+    paths: Iterable[str | Path], *, official_domain: str = OFFICIAL_DOMAIN
 ) -> pd.DataFrame:
     """The long frame alone (see `load_runs`)."""
     return load_runs(paths, official_domain=official_domain).frame

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from kaleido_bench.bench.leaderboard.aggregation import excluded_notes, stat_column, value_columns
-from kaleido_bench.bench.leaderboard.published import PERCENT_COLUMNS
+from kaleido_bench.bench.protocols import percent_columns
 
 PARTIAL_MARK = "*"
 EXCLUDED_MARK = "†"
@@ -46,7 +46,7 @@ def number(column: str, value: Any) -> str:
     """Percent columns with 2 decimals, raw averages with 4 significant-ish decimals."""
     if _missing(value):
         return "—"
-    if column in PERCENT_COLUMNS:
+    if column in percent_columns():
         return f"{value:.2f}"
     return f"{value:.4f}" if abs(value) < 1000 else f"{value:.1f}"
 

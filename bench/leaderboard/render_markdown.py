@@ -21,7 +21,7 @@ from kaleido_bench.bench.leaderboard.aggregation import (
     is_stat_column,
     stat_column,
 )
-from kaleido_bench.bench.leaderboard.published import PERCENT_COLUMNS
+from kaleido_bench.bench.protocols import percent_columns
 
 MISSING = "—"
 EXCLUDED_MARK = "†"
@@ -36,7 +36,7 @@ def cell(column: str, value: Any) -> str | None:
         return None
     if column == "partial":
         return "yes" if value else "no"
-    if column in PERCENT_COLUMNS:
+    if column in percent_columns():
         return f"{value:.2f}"
     if column in (*COUNT_COLUMNS, "cases"):
         return str(int(value))

@@ -13,7 +13,8 @@ Layout of `out_dir` (open `index.html` from disk; nothing is fetched from the ne
 Everything shown is read from `leaderboard.build_table` (values, counts, partial marks,
 intervals) and from the long frame (per-case scores and reasons): the report computes no
 number of its own except the radar's normalisation, which is min-max over the models shown for
-suites without an official one (OpenS2V uses its published slot scaling).
+suites whose protocol has no scale of its own (`SuiteProtocol.radar_axes`; OpenS2V uses its
+published slot scaling).
 """
 
 from __future__ import annotations
@@ -31,11 +32,9 @@ import numpy as np
 import pandas as pd
 
 from kaleido_bench.bench.leaderboard import (
-    PERCENT_COLUMNS,
     Results,
     RunInfo,
     category_tables,
-    is_opens2v,
     load_runs,
     metric_aggregators,
     render,
@@ -46,25 +45,17 @@ from kaleido_bench.bench.leaderboard import (
 )
 from kaleido_bench.bench.leaderboard import bootstrap as bootstrap_module
 from kaleido_bench.bench.leaderboard.render_html import LEGEND, notes_html, table_html
-from kaleido_bench.bench.opens2v_total import SLOT_TO_METRIC
+from kaleido_bench.bench.protocols import percent_columns, protocol_for, total_columns
+from kaleido_bench.bench.protocols.opens2v import OFFICIAL_DOMAIN
 from kaleido_bench.bench.report import charts, media, pages
 from kaleido_bench.bench.store import GENERATE
 from kaleido_bench.core.errors import BenchError, UnknownNameError
 
-# published column -> our metric whose page explains it
-PERCENT_METRIC = {
-    column: SLOT_TO_METRIC[slot]
-    for slot, column in {
-        "aes_score": "Aesthetics",
-        "motion_smoothness": "MotionSmoothness",
-        "motion_amplitude": "MotionAmplitude",
-        "facesim_cur": "FaceSim",
-        "gme_score": "GmeScore",
-        "nexus_score": "NexusScore",
-        "natural_score": "NaturalScore",
-    }.items()
-}
-PERCENT_METRIC["Motion"] = "motion_amplitude"
+
+def column_metric(suite: str, column: str) -> str:
+    """The metric whose page explains a table column: a protocol's Total column (OpenS2V's
+    "FaceSim" -> face_sim_cur) or the metric column itself."""
+    return protocol_for(suite).column_metric(column) or column
 
 
 class ReportError(BenchError):
@@ -156,7 +147,8 @@ def _suite_views(results: Results, *, version: str, published: bool, reps: int) 
         cases += rows["case"].tolist()
         cases = list(dict.fromkeys(cases))
         ordered = {case: categories.get(case, "") for case in cases}
-        metrics = [c for c in value_columns(table) if c not in PERCENT_COLUMNS]
+        leading = total_columns()
+        metrics = [c for c in value_columns(table) if c not in leading]
         views.append(
             SuiteView(
                 suite,
@@ -309,10 +301,10 @@ def _radar(
     table = _ours(view.table)
     if not len(table):
         return None
-    if is_opens2v(view.name):
-        axes = [c for c in value_columns(table) if c in PERCENT_COLUMNS and c != "TotalScore"]
-        values = table[axes].to_numpy(dtype=float) / 100
-        note = "OpenS2V's normalised slots (the published min-max ranges), 0-1."
+    own_scale = protocol_for(view.name).radar_axes(value_columns(table))
+    if own_scale is not None:
+        axes, divisor, note = own_scale
+        values = table[axes].to_numpy(dtype=float) / divisor
     else:
         axes = list(view.metrics)
         raw = table[axes].to_numpy(dtype=float)
@@ -385,7 +377,7 @@ def _charts(
             list(high),
             colours,
             f"{column} ({view.name})",
-            "percent" if column in PERCENT_COLUMNS else column,
+            "percent" if column in percent_columns() else column,
         )
         made["bars"][column] = media.relative_url(
             charts.save(figure, folder / f"bar-{slug(column)}", formats), out_dir
@@ -441,11 +433,11 @@ def _index(
     ]
     for view in views:
         links = {
-            c: f"metrics/{slug(PERCENT_METRIC.get(c, c))}.html"
+            c: f"metrics/{slug(column_metric(view.name, c))}.html"
             for c in value_columns(view.table)
-            if PERCENT_METRIC.get(c, c) in info
+            if column_metric(view.name, c) in info
         }
-        titles = {c: info[PERCENT_METRIC.get(c, c)].description for c in links}
+        titles = {c: info[column_metric(view.name, c)].description for c in links}
         body.append(f'<h2 id="suite-{slug(view.name)}">{pages.escape(view.name)}: leaderboard</h2>')
         body.append(f'<p class="legend">{LEGEND}</p>')
         body.append(
@@ -616,7 +608,7 @@ def build_report(
     videos: str = "reference",
     published: bool = True,
     version: str = "v1.1",
-    official_domain: str = "Open-Domain",
+    official_domain: str = OFFICIAL_DOMAIN,
     reps: int = bootstrap_module.REPS,
     title: str = "kaleido-bench report",
 ) -> Path:

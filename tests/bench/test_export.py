@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 
 from kaleido_bench.bench.export import ExportError, export_opens2v, run_values
-from kaleido_bench.bench.leaderboard import load_results, opens2v_case_ids, suite_table
-from kaleido_bench.bench.opens2v_total import (
+from kaleido_bench.bench.leaderboard import load_results, suite_table
+from kaleido_bench.bench.protocols.opens2v import (
     DOMAINS,
     compute_total,
     metrics_to_slots,
     official_total,
     read_official_folder,
 )
+from kaleido_bench.bench.protocols.opens2v import case_ids as opens2v_case_ids
 from kaleido_bench.bench.store import GENERATE, ResultStore, RunManifest, ScoreRecord
 
 OPEN_SUITE = {"name": "opens2v", "version": "v1.1", "domain": "Open-Domain", "data_root": "."}

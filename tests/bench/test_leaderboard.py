@@ -14,7 +14,6 @@ from kaleido_bench.bench.leaderboard import (
     leaderboard,
     load_results,
     model_label,
-    opens2v_case_ids,
     parse_percent,
     published_rows,
     render,
@@ -24,7 +23,8 @@ from kaleido_bench.bench.leaderboard import (
     to_markdown,
     write_leaderboard,
 )
-from kaleido_bench.bench.opens2v_total import ScoreFileError
+from kaleido_bench.bench.protocols.opens2v import ScoreFileError
+from kaleido_bench.bench.protocols.opens2v import case_ids as opens2v_case_ids
 from kaleido_bench.bench.store import ResultStore, RunManifest, ScoreRecord
 from kaleido_bench.core.errors import BenchError, UnknownNameError
 

@@ -22,8 +22,9 @@ from kaleido_bench.bench.leaderboard import (
     load_runs,
     render,
 )
-from kaleido_bench.bench.leaderboard.aggregation import _slot_interval, _total_replicates
-from kaleido_bench.bench.opens2v_total import compute_total
+from kaleido_bench.bench.protocols.opens2v import compute_total
+from kaleido_bench.bench.protocols.opens2v import slot_interval as _slot_interval
+from kaleido_bench.bench.protocols.opens2v import total_replicates as _total_replicates
 from kaleido_bench.bench.store import ScoreRecord
 
 

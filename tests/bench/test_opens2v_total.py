@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kaleido_bench.bench.opens2v_total import (
+from kaleido_bench.bench.protocols.opens2v import (
     METRIC_TO_SLOT,
     SLOTS,
     ScoreFileError,

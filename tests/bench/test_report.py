@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from synthetic_runs import make_run
 
-from kaleido_bench.bench.leaderboard import opens2v_case_ids
+from kaleido_bench.bench.protocols.opens2v import case_ids as opens2v_case_ids
 from kaleido_bench.bench.report import build_report
 from kaleido_bench.bench.store import ScoreRecord
 from kaleido_bench.core.errors import BenchError
