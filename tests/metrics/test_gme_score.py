@@ -121,17 +121,17 @@ def test_fp16_reduction_reproduces_official_stored_value() -> None:
         assert sims.mean().item() == ref["gme_score"]
 
 
-def test_prompt_embedded_once_per_case(ctx, embedder) -> None:
+def test_prompt_embedded_once_per_case(module_ctx, embedder) -> None:
     rng = np.random.default_rng(1)
     case = Case("singleobj_1", "a red kite over a beach, unique prompt for the cache test", ())
     metric = GmeScore(model_path=str(TINY))
-    metric.setup(ctx)
+    metric.setup(module_ctx)
     # one GME per folder, device and dtype (nexus_score shares it)
     assert metric.embedder is embedder
     before = dict(embedder.calls)
     for _ in range(2):
         frames = rng.integers(0, 256, (4, 56, 84, 3), dtype=np.uint8)
-        metric.score(DecodedVideo(frames, fps=8.0), case, ctx)
+        metric.score(DecodedVideo(frames, fps=8.0), case, module_ctx)
     assert embedder.calls["texts"] - before["texts"] == 1
     assert embedder.calls["images"] - before["images"] == 64
 
