@@ -61,6 +61,8 @@ class ModelAdapter(ABC):
     description: ClassVar[str] = ""
     #: shown in every table next to the model's name (e.g. "random weights")
     label: ClassVar[str] = ""
+    #: files `kaleido-bench weights list|download MODEL` know (those with a known source)
+    weights: ClassVar[tuple[Any, ...]] = ()
     #: the licence of the weights (or of the service's terms), e.g. "Apache-2.0"
     licence: ClassVar[str] = ""
     #: where the weights come from: a hub repository, "none (...)", or "remote API (...)"

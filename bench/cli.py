@@ -406,15 +406,12 @@ def _table(kind: str, rows: list[tuple[str, str]]) -> None:
 
 @weights_app.command("list")
 def weights_list() -> None:
-    """Every metric's model files, where they were looked for, and whether they are there."""
-    from kaleido_bench.metrics.base import load_builtin_metrics
+    """Every metric's and model's files, where they were looked for, and whether they are there."""
     from kaleido_bench.metrics.weights import locate, weights_dir
 
-    registry = load_builtin_metrics()
     # lines, not a table: paths are printed whole (a 4-column table squeezed them unreadably at 80 columns)
     out.print(f"weights dir: {weights_dir()}", markup=False, highlight=False)
-    for name in registry:
-        weights = registry.get(name).weights
+    for name, weights in _weight_owners().items():
         if not weights:
             continue
         out.print(f"\n[bold]{name}[/]")
@@ -428,15 +425,30 @@ def weights_list() -> None:
                 out.print(f"           {line}", markup=False, highlight=False)
 
 
+def _weight_owners() -> dict[str, tuple]:
+    """{metric or model name: its weight files}, metrics first, those without files left out."""
+    from kaleido_bench.baselines.base import load_builtin_models
+    from kaleido_bench.metrics.base import load_builtin_metrics
+
+    owners = {name: load_builtin_metrics().get(name).weights for name in load_builtin_metrics()}
+    models = load_builtin_models()
+    owners.update({name: models.get(name).weights for name in models if name not in owners})
+    return {name: weights for name, weights in owners.items() if weights}
+
+
 @weights_app.command("download")
-def weights_download(metrics: Annotated[list[str] | None, typer.Argument(help="Metric names (default: all).")] = None) -> None:
-    """Fetch the model files of the named metrics (needs a network connection)."""
+def weights_download(metrics: Annotated[list[str] | None, typer.Argument(
+        help="Metric or model names (default: every metric's).")] = None) -> None:
+    """Fetch the files of the named metrics and models (needs a network connection)."""
+    from kaleido_bench.core.errors import UnknownNameError
     from kaleido_bench.metrics.base import load_builtin_metrics
     from kaleido_bench.metrics.weights import download, locate
 
-    registry = load_builtin_metrics()
-    for name in metrics or registry.names():
-        for weight in registry.get(name).weights:
+    owners = _weight_owners()
+    for name in metrics or load_builtin_metrics().names():
+        if name not in owners:
+            raise UnknownNameError(f"no metric or model named {name!r} has weight files (see `kaleido-bench weights list`)")
+        for weight in owners[name]:
             if locate(weight).found:
                 console.print(f"{name}: {weight.filename} already present")
                 continue
