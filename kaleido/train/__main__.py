@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if result.records:
-        print(f"trained to step {result.records[-1].step}, last loss {result.records[-1].loss:.6f}; {result.output_dir}")
+        print(
+            f"trained to step {result.records[-1].step}, last loss {result.records[-1].loss:.6f}; {result.output_dir}"
+        )
     return 0
 
 

@@ -77,10 +77,22 @@ class TrainConfig:
         if not 0.0 <= self.caption_dropout <= 1.0:
             raise TrainConfigError(f"caption_dropout must be in [0, 1], got {self.caption_dropout}")
         if self.mixed_precision not in ("auto", "bf16", "no"):
-            raise TrainConfigError(f"mixed_precision must be auto, bf16 or no, got {self.mixed_precision!r}")
+            raise TrainConfigError(
+                f"mixed_precision must be auto, bf16 or no, got {self.mixed_precision!r}"
+            )
         if self.frozen_dtype not in ("auto", "bfloat16", "float32"):
-            raise TrainConfigError(f"frozen_dtype must be auto, bfloat16 or float32, got {self.frozen_dtype!r}")
-        for name in ("max_steps", "batch_size", "save_every", "log_every", "num_frames", "height", "width"):
+            raise TrainConfigError(
+                f"frozen_dtype must be auto, bfloat16 or float32, got {self.frozen_dtype!r}"
+            )
+        for name in (
+            "max_steps",
+            "batch_size",
+            "save_every",
+            "log_every",
+            "num_frames",
+            "height",
+            "width",
+        ):
             if getattr(self, name) < 1:
                 raise TrainConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
 
@@ -89,7 +101,9 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise TrainConfigError(f"unknown training config key(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+            raise TrainConfigError(
+                f"unknown training config key(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
         try:
             return cls(**values)
         except TypeError as exc:
@@ -104,7 +118,9 @@ class TrainConfig:
             raise TrainConfigError(f"training config not found: {path}")
         values = yaml.safe_load(path.read_text()) or {}
         if not isinstance(values, dict):
-            raise TrainConfigError(f"{path}: a mapping of settings expected, got {type(values).__name__}")
+            raise TrainConfigError(
+                f"{path}: a mapping of settings expected, got {type(values).__name__}"
+            )
         return cls.from_dict(values)
 
     def to_dict(self) -> dict[str, Any]:

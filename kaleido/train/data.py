@@ -82,9 +82,13 @@ def shard_directories(roots: Iterable[str | Path]) -> list[Path]:
         if (root / MANIFEST).is_file():
             found.append(root)
             continue
-        children = sorted(p for p in root.glob("*") if (p / MANIFEST).is_file()) if root.is_dir() else []
+        children = (
+            sorted(p for p in root.glob("*") if (p / MANIFEST).is_file()) if root.is_dir() else []
+        )
         if not children:
-            raise ShardError(f"no shard at {root}: expected {root / MANIFEST} or subfolders holding one")
+            raise ShardError(
+                f"no shard at {root}: expected {root / MANIFEST} or subfolders holding one"
+            )
         found.extend(children)
     return found
 
@@ -114,7 +118,9 @@ def read_shard(directory: str | Path) -> list[ShardRecord]:
                 raise ShardError(f"{row.sample_id}: {len(refs)} references but {len(kinds)} kinds")
             bad = [k for k in kinds if k not in REFERENCE_KINDS]
             if bad:
-                raise ShardError(f"{row.sample_id}: unknown reference kind(s) {bad} (known: {REFERENCE_KINDS})")
+                raise ShardError(
+                    f"{row.sample_id}: unknown reference kind(s) {bad} (known: {REFERENCE_KINDS})"
+                )
             video = directory / str(row.video)
             for path in (video, *refs):
                 if not path.is_file():
@@ -139,7 +145,9 @@ def resize_frame(frame: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(Image.fromarray(frame).resize((width, height), Image.BICUBIC))
 
 
-def decode_clip(path: str | Path, num_frames: int, height: int, width: int, fps: float) -> np.ndarray:
+def decode_clip(
+    path: str | Path, num_frames: int, height: int, width: int, fps: float
+) -> np.ndarray:
     """(num_frames, height, width, 3) uint8: frame k is the source frame nearest to time k / fps."""
     import av
 
@@ -159,7 +167,9 @@ def decode_clip(path: str | Path, num_frames: int, height: int, width: int, fps:
 class ShardDataset(torch.utils.data.Dataset):
     """Decoded training samples of one or more shards (map-style, index = row)."""
 
-    def __init__(self, roots: Iterable[str | Path], *, height: int, width: int, num_frames: int, fps: float) -> None:
+    def __init__(
+        self, roots: Iterable[str | Path], *, height: int, width: int, num_frames: int, fps: float
+    ) -> None:
         self.records = [r for d in shard_directories(roots) for r in read_shard(d)]
         if not self.records:
             raise ShardError(f"no samples in {list(roots)}")
@@ -176,13 +186,17 @@ class ShardDataset(torch.utils.data.Dataset):
         return TrainingSample(record.sample_id, record.caption, pixels, references, record.kinds)
 
 
-def sample_order(num_samples: int, seed: int, start: int = 0, shuffle: bool = True) -> Iterator[int]:
+def sample_order(
+    num_samples: int, seed: int, start: int = 0, shuffle: bool = True
+) -> Iterator[int]:
     """Endless dataset indices from position `start`: epoch e is randperm(seed + e), or 0..n-1."""
     position = start
     while True:
         epoch, offset = divmod(position, num_samples)
         if shuffle:
-            order = torch.randperm(num_samples, generator=torch.Generator().manual_seed(seed + epoch)).tolist()
+            order = torch.randperm(
+                num_samples, generator=torch.Generator().manual_seed(seed + epoch)
+            ).tolist()
         else:
             order = list(range(num_samples))
         for index in order[offset:]:
@@ -202,7 +216,12 @@ class PositionSampler(torch.utils.data.Sampler[int]):
         rank: int = 0, world_size: int = 1, shuffle: bool = True,
     ) -> None:  # fmt: skip
         self.num_samples, self.seed, self.shuffle = num_samples, seed, shuffle
-        self.start_step, self.batch_size, self.rank, self.world_size = start_step, batch_size, rank, world_size
+        self.start_step, self.batch_size, self.rank, self.world_size = (
+            start_step,
+            batch_size,
+            rank,
+            world_size,
+        )
 
     def __iter__(self) -> Iterator[int]:
         per_step = self.batch_size * self.world_size
@@ -224,17 +243,29 @@ def sample_loader(
 ) -> torch.utils.data.DataLoader:  # fmt: skip
     """Batches (lists of samples) of this process from optimiser step `start_step` on."""
     sampler = PositionSampler(
-        len(dataset), seed, start_step=start_step, batch_size=batch_size, rank=rank, world_size=world_size, shuffle=shuffle
+        len(dataset),
+        seed,
+        start_step=start_step,
+        batch_size=batch_size,
+        rank=rank,
+        world_size=world_size,
+        shuffle=shuffle,
     )
     return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_samples, num_workers=num_workers
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        collate_fn=collate_samples,
+        num_workers=num_workers,
     )
 
 
 # writing ---------------------------------------------------------------------------------------
 
 
-def write_shard(directory: str | Path, samples: Iterable[SampleToWrite], *, fps: float = 16.0) -> Path:
+def write_shard(
+    directory: str | Path, samples: Iterable[SampleToWrite], *, fps: float = 16.0
+) -> Path:
     """Write samples as a shard: `videos/ID.mp4`, `references/ID_K.png`, `part-00000.parquet`, manifest."""
     import pandas as pd
 
@@ -262,7 +293,13 @@ def write_shard(directory: str | Path, samples: Iterable[SampleToWrite], *, fps:
         )  # fmt: skip
     name = "part-00000.parquet"
     pd.DataFrame(rows, columns=list(COLUMNS)).to_parquet(directory / name, index=False)
-    manifest = {"format": SHARD_FORMAT, "version": 1, "num_samples": len(rows), "parquet": [name], "columns": list(COLUMNS)}
+    manifest = {
+        "format": SHARD_FORMAT,
+        "version": 1,
+        "num_samples": len(rows),
+        "parquet": [name],
+        "columns": list(COLUMNS),
+    }
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     read_shard(directory)  # the shard we wrote must read back
     return directory

@@ -40,7 +40,9 @@ def sample_sigmas(batch: int, patches: int, generator: torch.Generator) -> torch
     return training_sigma_shift(torch.sigmoid(u), patches).float()
 
 
-def drop_captions(captions: Sequence[str], probability: float, generator: torch.Generator) -> list[str]:
+def drop_captions(
+    captions: Sequence[str], probability: float, generator: torch.Generator
+) -> list[str]:
     """Each caption replaced by "" with `probability` (seeded by `generator`)."""
     draws = torch.rand(len(captions), generator=generator, dtype=torch.float64)
     return ["" if float(d) < probability else c for c, d in zip(captions, draws)]

@@ -99,7 +99,9 @@ class TrainResult:
 # models ----------------------------------------------------------------------------------------
 
 
-def build_models(config: TrainConfig, *, frozen_dtype: torch.dtype, device: torch.device) -> TrainingModels:
+def build_models(
+    config: TrainConfig, *, frozen_dtype: torch.dtype, device: torch.device
+) -> TrainingModels:
     """The release's weights from `weights_dir`, or random ones from `init_seed` (tiny tests, benchmarks).
 
     The transformer is loaded in float32 (master weights) on the CPU; accelerate places or
@@ -116,9 +118,13 @@ def build_models(config: TrainConfig, *, frozen_dtype: torch.dtype, device: torc
         from kaleido_bench.kaleido.text_encoder import load_text_encoder
 
         weights = Path(config.weights_dir)
-        transformer = load_transformer(model_config.transformer, weights / "model", dtype=torch.float32)
+        transformer = load_transformer(
+            model_config.transformer, weights / "model", dtype=torch.float32
+        )
         vae = vae_ops.load_vae(weights, model_config.vae, dtype=frozen_dtype, device=device)
-        text_encoder = load_text_encoder(weights, model_config.text_encoder, dtype=frozen_dtype, device=device)
+        text_encoder = load_text_encoder(
+            weights, model_config.text_encoder, dtype=frozen_dtype, device=device
+        )
     for frozen in (vae, text_encoder):
         if next(frozen.parameters()).dtype != frozen_dtype:
             frozen.to(dtype=frozen_dtype)
@@ -168,7 +174,9 @@ def encode_sample(
         refs = None
         if sample.references:
             pixels = reference_pixels(sample.references, height, width).to(device)
-            refs = torch.cat([vae_ops.encode(models.vae, pixels[k : k + 1]) for k in range(len(pixels))], dim=2)
+            refs = torch.cat(
+                [vae_ops.encode(models.vae, pixels[k : k + 1]) for k in range(len(pixels))], dim=2
+            )
         if cache is not None:
             cache[sample.sample_id] = (latents, refs)
     text = models.text_encoder.encode([caption]).float()
@@ -176,7 +184,10 @@ def encode_sample(
 
 
 def sample_loss(
-    transformer: torch.nn.Module, encoded: EncodedSample, patch_size: Sequence[int], generator: torch.Generator
+    transformer: torch.nn.Module,
+    encoded: EncodedSample,
+    patch_size: Sequence[int],
+    generator: torch.Generator,
 ) -> tuple[torch.Tensor, float]:
     """Flow-matching loss of one sample with sigma and noise drawn from `generator` (on the CPU)."""
     x0 = encoded.latents
@@ -190,7 +201,10 @@ def sample_loss(
 
 @torch.no_grad()
 def evaluation_loss(
-    models: TrainingModels, samples: Sequence[TrainingSample], sigmas: Sequence[float], seed: int = 1234
+    models: TrainingModels,
+    samples: Sequence[TrainingSample],
+    sigmas: Sequence[float],
+    seed: int = 1234,
 ) -> float:
     """Loss averaged over samples x fixed sigmas with fixed noise and no caption dropout: a steady gauge."""
     total, count = 0.0, 0
@@ -198,10 +212,17 @@ def evaluation_loss(
         encoded = encode_sample(models, sample, sample.caption)
         generator = torch.Generator().manual_seed(seed + index)
         for sigma in sigmas:
-            noise = torch.randn(encoded.latents.shape, generator=generator).to(encoded.latents.device)
+            noise = torch.randn(encoded.latents.shape, generator=generator).to(
+                encoded.latents.device
+            )
             s = torch.tensor([float(sigma)], device=encoded.latents.device)
             loss = flow_matching_loss(
-                models.transformer, encoded.latents, noise, s, encoded.text_states, encoded.reference_latents
+                models.transformer,
+                encoded.latents,
+                noise,
+                s,
+                encoded.text_states,
+                encoded.reference_latents,
             )
             total, count = total + float(loss), count + 1
     return total / count
@@ -253,7 +274,9 @@ def run(config: TrainConfig | str | Path) -> TrainResult:
         output_dir.mkdir(parents=True, exist_ok=True)
         import yaml
 
-        (output_dir / "train_config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        (output_dir / "train_config.yaml").write_text(
+            yaml.safe_dump(config.to_dict(), sort_keys=False)
+        )
 
     models = build_models(config, frozen_dtype=_frozen_dtype(config, device), device=device)
     if config.gradient_checkpointing:
@@ -266,7 +289,9 @@ def run(config: TrainConfig | str | Path) -> TrainResult:
         eps=config.epsilon,
     )
     warmup = config.warmup_steps
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0
+    )
     transformer, optimizer = accelerator.prepare(models.transformer, optimizer)
     progress = TrainProgress()
     # the scheduler is registered, not prepared: prepared, accelerate would step it once per process
@@ -279,7 +304,11 @@ def run(config: TrainConfig | str | Path) -> TrainResult:
         log.info("resumed from %s at step %d", resume, progress.step)
 
     dataset = ShardDataset(
-        config.data, height=config.height, width=config.width, num_frames=config.num_frames, fps=config.fps
+        config.data,
+        height=config.height,
+        width=config.width,
+        num_frames=config.num_frames,
+        fps=config.fps,
     )
     loader = sample_loader(
         dataset,
@@ -294,7 +323,9 @@ def run(config: TrainConfig | str | Path) -> TrainResult:
     patch = models.config.transformer.patch_size
     result = TrainResult(output_dir)
     batches = iter(loader)
-    cache: dict[str, tuple[torch.Tensor, torch.Tensor | None]] | None = {} if config.cache_latents else None
+    cache: dict[str, tuple[torch.Tensor, torch.Tensor | None]] | None = (
+        {} if config.cache_latents else None
+    )
     while progress.step < config.max_steps:
         started = time.perf_counter()
         samples = next(batches)
@@ -320,7 +351,9 @@ def run(config: TrainConfig | str | Path) -> TrainResult:
             sum(c == "" for c in captions), time.perf_counter() - started,
         )  # fmt: skip
         result.records.append(record)
-        if accelerator.is_main_process and (progress.step % config.log_every == 0 or progress.step == config.max_steps):
+        if accelerator.is_main_process and (
+            progress.step % config.log_every == 0 or progress.step == config.max_steps
+        ):
             with open(output_dir / LOSSES, "a") as handle:
                 handle.write(json.dumps(record.__dict__) + "\n")
             log.info("step %d loss %.6f grad %.4f", record.step, record.loss, record.grad_norm)
