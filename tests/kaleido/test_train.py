@@ -354,7 +354,21 @@ def test_cli_train_command(shard, tmp_path):
     path.write_text(yaml.safe_dump(config))
     result = CliRunner().invoke(app, ["train", "--config", str(path)])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "cli" / "checkpoints" / "step-00000001").is_dir()
+    checkpoint = tmp_path / "cli" / "checkpoints" / "step-00000001"
+    saved = {p.name for p in checkpoint.iterdir()}
+    assert {
+        "model.safetensors",
+        "optimizer.bin",
+        "random_states_0.pkl",
+    } <= saved  # + scheduler, step
+    # `resume_from: latest` picks that checkpoint up and goes on to step 2
+    path.write_text(yaml.safe_dump({**config, "max_steps": 2, "resume_from": "latest"}))
+    assert CliRunner().invoke(app, ["train", "--config", str(path)]).exit_code == 0
+    steps = [
+        json.loads(line)["step"]
+        for line in (tmp_path / "cli" / "losses.jsonl").read_text().splitlines()
+    ]
+    assert steps == [1, 2]
     path.write_text(yaml.safe_dump({**config, "epochs": 3}))
     result = CliRunner().invoke(app, ["train", "--config", str(path)])
     assert result.exit_code != 0 and "epochs" in str(result.exception)
@@ -375,3 +389,13 @@ def test_train_step_benchmark_runs_at_the_tiny_size(param_dtype):
     assert results["tokens"] == (2 + 3) * 2 * 2 and results["gradient_checkpointing"]
     assert results["param_dtype"] == {"fp32": "float32", "bf16": "bfloat16"}[param_dtype]
     assert all(math.isfinite(x) for x in results["losses"]) and len(results["step_seconds"]) == 1
+
+
+def test_module_entry_refuses_bad_configs(tmp_path, capsys):
+    from kaleido_bench.kaleido.train.__main__ import main
+
+    assert main([]) == 2
+    path = tmp_path / "bad.yaml"
+    path.write_text("data: [a]\noutput_dir: out\nlr: 1\n")
+    assert main([str(path)]) == 2
+    assert "unknown training config key(s): lr" in capsys.readouterr().err
