@@ -262,6 +262,7 @@ def _resume_path(config: TrainConfig, output_dir: Path) -> Path | None:
 def run(config: TrainConfig | str | Path) -> TrainResult:
     """Train `config.max_steps` steps (from a checkpoint when `resume_from` is set)."""
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
     from accelerate.utils import set_seed
 
     if not isinstance(config, TrainConfig):
@@ -364,4 +365,7 @@ def run(config: TrainConfig | str | Path) -> TrainResult:
     accelerator.wait_for_everyone()
     result.transformer = accelerator.unwrap_model(transformer)
     accelerator.end_training()
+    # accelerate keeps one precision setting a process; forget it (not the process group) so
+    # that a later run() in this process may choose another
+    AcceleratorState._reset_state()
     return result

@@ -399,3 +399,18 @@ def test_module_entry_refuses_bad_configs(tmp_path, capsys):
     path.write_text("data: [a]\noutput_dir: out\nlr: 1\n")
     assert main([str(path)]) == 2
     assert "unknown training config key(s): lr" in capsys.readouterr().err
+
+
+def test_bf16_autocast_keeps_float32_master_weights(shard, tmp_path):
+    """The GPU precision setting on the CPU: bf16 compute and frozen encoders, fp32 weights."""
+    common = dict(max_steps=2, save_every=100)
+    fp32 = run(tiny_config(shard, tmp_path / "fp32", **common))
+    bf16 = run(
+        tiny_config(
+            shard, tmp_path / "bf16", mixed_precision="bf16", frozen_dtype="bfloat16", **common
+        )
+    )
+    assert all(p.dtype == torch.float32 for p in bf16.transformer.parameters())
+    assert all(math.isfinite(x) for x in bf16.losses)
+    assert bf16.losses != fp32.losses  # bf16 really computed
+    assert bf16.losses == pytest.approx(fp32.losses, rel=0.05)
