@@ -288,7 +288,8 @@ def test_config_from_yaml_refuses_unknown_keys(tmp_path):
 
 
 def test_tiny_kaleido_overfits_a_shard(shard, tmp_path):
-    """Measured: 150 steps at lr 3e-3 take the fixed-noise loss from 1.32 to about 0.14 (x9.7)."""
+    """Measured (1 thread, CPU): 150 steps at lr 3e-3 take the fixed-noise loss 1.322 -> 0.136 (x9.7)
+    and the mean step loss 0.949 (steps 1-30) -> 0.097 (121-150); asserted: x4 and x3."""
     config = tiny_config(
         shard, tmp_path / "run", max_steps=150, save_every=1000, cache_latents=True
     )
