@@ -415,3 +415,31 @@ def test_bf16_autocast_keeps_float32_master_weights(shard, tmp_path):
     assert all(math.isfinite(x) for x in bf16.losses)
     assert bf16.losses != fp32.losses  # bf16 really computed
     assert bf16.losses == pytest.approx(fp32.losses, rel=0.05)
+
+
+def test_two_cpu_processes_train_and_save_both_rng_states(shard, tmp_path):
+    """DDP over gloo through accelerate (torchrun, ACCELERATE_USE_CPU): the multi-process path
+    that runs on a CPU. FSDP2 itself needs GPUs (accelerate enables it for GPU back-ends only)."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    config = tiny_config(shard, tmp_path / "ddp", max_steps=2, save_every=2).to_dict()
+    path = tmp_path / "ddp.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {
+        **os.environ,
+        "ACCELERATE_USE_CPU": "true",
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "kaleido_bench.kaleido.train", str(path)]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    checkpoint = tmp_path / "ddp" / "checkpoints" / "step-00000002"
+    assert {"random_states_0.pkl", "random_states_1.pkl"} <= {p.name for p in checkpoint.iterdir()}
+    lines = (tmp_path / "ddp" / "losses.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [1, 2]  # the main process alone writes
