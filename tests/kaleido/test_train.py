@@ -417,6 +417,7 @@ def test_bf16_autocast_keeps_float32_master_weights(shard, tmp_path):
     assert bf16.losses == pytest.approx(fp32.losses, rel=0.05)
 
 
+@pytest.mark.slow
 def test_two_cpu_processes_train_and_save_both_rng_states(shard, tmp_path):
     """DDP over gloo through accelerate (torchrun, ACCELERATE_USE_CPU): the multi-process path
     that runs on a CPU. FSDP2 itself needs GPUs (accelerate enables it for GPU back-ends only)."""
