@@ -492,6 +492,18 @@ def profile(
     out.print(text, markup=False, highlight=False, soft_wrap=True)  # no wrapping inside CSV / table lines
 
 
+@app.command()
+def train(config: Annotated[Path, typer.Option("--config", help="Training config (YAML): kaleido/train/configs/.")]) -> None:
+    """Fine-tune Kaleido on data-pipeline shards (one process; FSDP: accelerate launch -m kaleido_bench.kaleido.train)."""
+    from kaleido_bench.kaleido.train import ShardError, TrainConfig, TrainConfigError, run
+
+    try:
+        result = run(TrainConfig.from_yaml(config))
+    except (TrainConfigError, ShardError) as exc:
+        raise BenchError(str(exc)) from None
+    console.print(f"step {result.records[-1].step if result.records else 0}: {escape(str(result.output_dir))}")
+
+
 def _click_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
     """(ClickException types, Abort types) of the click that typer really uses: typer >= 0.20 vendors
     it as `typer._click` (its exceptions are not `click.ClickException`); older typer uses click."""

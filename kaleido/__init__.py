@@ -3,7 +3,7 @@
 Model code only, like diffusers: nothing here imports the benchmark harness. The parts:
 `config` (14B and tiny configs), `rope` (R-RoPE), `transformer` (the DiT), `scheduler`,
 `references` (reference preprocessing), `text_encoder` (umT5), `vae` (Wan VAE), `checkpoint`
-(SAT key map and loading), `pipeline`. Names are imported lazily so that importing the
+(SAT key map and loading), `pipeline`; `train/` fine-tunes it. Names are imported lazily so that importing the
 package does not import torch or diffusers.
 """
 

@@ -157,8 +157,12 @@ class KaleidoTransformer3DModel(WanTransformer3DModel):
             encoder_hidden_states = self.embed_text(encoder_hidden_states)
         temb, timestep_proj = self.embed_timestep(timestep, encoder_hidden_states)
 
+        # `enable_gradient_checkpointing()` (diffusers' ModelMixin) recomputes each block in the
+        # backward pass, as `WanTransformer3DModel.forward` does (transformer_wan.py, step 4).
+        checkpointing = torch.is_grad_enabled() and self.gradient_checkpointing
         for block in self.blocks:
-            hidden_states = block(hidden_states, encoder_hidden_states, timestep_proj, rotary_emb)
+            args = (hidden_states, encoder_hidden_states, timestep_proj, rotary_emb)
+            hidden_states = self._gradient_checkpointing_func(block, *args) if checkpointing else block(*args)
 
         # Reference tokens end here: the output is the video only.
         hidden_states = hidden_states[:, num_refs * grid[1] * grid[2] :]
