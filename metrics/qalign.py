@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from kaleido_bench.bench.errors import CheckpointMismatchError
 from kaleido_bench.metrics.weights import WeightFile
 
 ONE_ALIGN = WeightFile(
@@ -73,13 +74,6 @@ IMAGE_TOKEN_INDEX = -200
 LABELS = ("excellent", "good", "fair", "poor", "bad")
 LABEL_WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
 TEXT, IMAGE = 0, 1  # MultiwayNetwork indices (modality indicators)
-
-
-class CheckpointKeyError(KeyError):
-    """A checkpoint key we do not map, or a parameter of ours no checkpoint key fills."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; print it plainly
-        return str(self.args[0])
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -607,28 +601,33 @@ def load_state(folder: Path, config: QAlignConfig, expected: dict[str, Any]) -> 
     for key, tensor, path in read_checkpoint(files):
         if key.endswith(_IGNORED_SUFFIXES):
             continue
-        converted = convert_key(key, tensor, config.vision)
+        try:
+            converted = convert_key(key, tensor, config.vision)
+        except RuntimeError as error:  # a fused q/k/v tensor whose size does not split
+            raise CheckpointMismatchError(
+                f"key {key} in {path} has shape {tuple(tensor.shape)}: {error}"
+            ) from None
         if not converted:
-            raise CheckpointKeyError(
+            raise CheckpointMismatchError(
                 f"unexpected key {key} in {path}: not part of the mPLUG-Owl2 / Q-Align model"
             )
         for name, value in converted.items():
             if name not in expected:
-                raise CheckpointKeyError(
+                raise CheckpointMismatchError(
                     f"unexpected key {key} in {path} (as {name}): not part of the model"
                 )
             if tuple(value.shape) != tuple(expected[name]):
-                raise CheckpointKeyError(
+                raise CheckpointMismatchError(
                     f"key {key} in {path} has shape {tuple(value.shape)}, the config wants {tuple(expected[name])}"
                 )
             if name in state:
-                raise CheckpointKeyError(f"key {key} in {path} duplicates {origin[name]}")
+                raise CheckpointMismatchError(f"key {key} in {path} duplicates {origin[name]}")
             state[name], origin[name] = value, key
     missing = [
         name for name in expected if name not in state and not name.endswith(_OPTIONAL_SUFFIXES)
     ]
     if missing:
-        raise CheckpointKeyError(
+        raise CheckpointMismatchError(
             f"missing key for {missing[0]} in {', '.join(str(f) for f in files)}"
             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
         )
