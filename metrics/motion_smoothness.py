@@ -112,7 +112,11 @@ def window_scores(
 
 @register_metric("motion_smoothness")
 class MotionSmoothness(Metric):
-    """OpenS2V MotionSmoothness: share of frames without a Q-Align quality jump (higher = smoother)."""
+    """OpenS2V MotionSmoothness: share of frames without a Q-Align quality jump (higher = smoother).
+
+    Options: `qalign_path` (the one-align folder), `dtype` ("float16" / "float32"; default fp16
+    on a GPU as the official, fp32 on a CPU), `attn_implementation` of the vision tower.
+    """
 
     description = (
         "OpenS2V MotionSmoothness: 1 - frames at a Q-Align quality jump > 0.025 / frames (0-1)"
@@ -127,15 +131,9 @@ class MotionSmoothness(Metric):
         folder = resolve(ONE_ALIGN, self.options.get("qalign_path"), metric=self.name)
         device = str(backbones.torch_device(self.device))
         files = [folder / "config.json", *checkpoint_files(folder)]
-        key = (
-            "qalign",
-            *(backbones.file_identity(f) for f in files),
-            device,
-            self.options.get("dtype"),
-        )
-        self.model = backbones.memoized(
-            key, lambda: load_qalign(folder, device, self.options.get("dtype"))
-        )
+        dtype, attention = self.options.get("dtype"), self.options.get("attn_implementation")
+        key = ("qalign", *(backbones.file_identity(f) for f in files), device, dtype, attention)
+        self.model = backbones.memoized(key, lambda: load_qalign(folder, device, dtype, attention))
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "threshold": THRESHOLD, "window": WINDOW}
@@ -145,7 +143,8 @@ class MotionSmoothness(Metric):
             self.setup()
         if len(video.frames) == 0:
             return MetricResult.absent("video has no frames")
-        _, scores = window_scores(self.model, video.frames)
+        frame_batch = 64 if self.model.device.type == "cuda" else 16
+        _, scores = window_scores(self.model, video.frames, frame_batch=frame_batch)
         scores = scores.float().cpu().numpy().astype(np.float64)
         flagged = artifact_frames(scores)
         return MetricResult(

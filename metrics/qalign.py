@@ -658,15 +658,21 @@ def load_qalign(
     folder: str | Path,
     device: str = "cpu",
     dtype: str | None = None,
-    attn_implementation: str = "eager",
+    attn_implementation: str | None = None,
 ) -> QAlignModel:
-    """The release folder loaded strictly; fp16 on a GPU (as the official), fp32 on a CPU by default."""
+    """The release folder loaded strictly; fp16 on a GPU (as the official), fp32 on a CPU by default.
+
+    The vision tower's attention defaults to "eager" on a GPU (the official's explicit fp16
+    softmax, so fp16 results follow it) and to "sdpa" on a CPU (fp32: the same numbers to about
+    1e-7, faster).
+    """
     import torch
 
     folder = Path(folder)
     config = QAlignConfig.from_dict(json.loads((folder / "config.json").read_text()))
     dev = torch.device(device)
     dtype = dtype or ("float16" if dev.type == "cuda" else "float32")
+    attn_implementation = attn_implementation or ("eager" if dev.type == "cuda" else "sdpa")
     torch_dtype = getattr(torch, dtype)
     with torch.device("meta"):
         network = build_modules(config, attn_implementation)
