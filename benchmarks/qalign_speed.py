@@ -42,7 +42,7 @@ def run_official(args: argparse.Namespace, folder: Path) -> dict:
     return json.loads((folder / f"official_outputs_{args.preset}_float32.json").read_text())
 
 
-def run_ours(args: argparse.Namespace, folder: Path) -> dict:
+def run_ours(args: argparse.Namespace, folder: Path, attention: str) -> dict:
     import torch
 
     from kaleido_bench.bench.video import decode_video
@@ -59,7 +59,9 @@ def run_ours(args: argparse.Namespace, folder: Path) -> dict:
     )
 
     torch.set_num_threads(args.threads)
-    model = load_qalign(folder / f"one-align-{args.preset}", device="cpu")
+    model = load_qalign(
+        folder / f"one-align-{args.preset}", device="cpu", attn_implementation=attention
+    )
     results = {}
     for path in sorted(args.videos.glob("*.mp4")):
         best: dict[str, float] = {}
@@ -89,7 +91,8 @@ def run_ours(args: argparse.Namespace, folder: Path) -> dict:
             "value": 1 - len(flagged) / len(scores),
         }
         print(
-            f"ours {path.stem}: {results[path.stem]['value']} in {best['total']:.2f} s", flush=True
+            f"ours ({attention}) {path.stem}: {results[path.stem]['value']} in {best['total']:.2f} s",
+            flush=True,
         )
     return results
 
@@ -145,9 +148,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="qalign-speed-") as tmp:
         folder = Path(tmp)
         official = run_official(args, folder)
-        ours = run_ours(args, folder)
+        ours = run_ours(args, folder, "sdpa")  # the CPU default
+        from kaleido_bench.metrics.qalign import OFFICIAL_VISION_ATTENTION, QAlignConfig
+
+        # the official's own vision attention maths (what our GPU default runs)
+        ours_eager = run_ours(args, folder, OFFICIAL_VISION_ATTENTION)
         config_path = folder / f"one-align-{args.preset}" / "config.json"
-        from kaleido_bench.metrics.qalign import QAlignConfig
 
         config = QAlignConfig.from_dict(json.loads(config_path.read_text()))
         prompt_tokens = sum(1 for i in official["prompt_input_ids"] if i >= 0)
@@ -171,25 +177,35 @@ def main() -> None:
         f"{args.threads} torch threads; load average {load_before[0]:.1f} before, {load_after[0]:.1f} "
         "after (a shared 2-core machine: absolute seconds are noisy, both sides ran under the same load).",
         "",
-        "| video | frames | official s/video | ours s/video | speed-up | official value | ours value "
-        "| flagged equal | max abs diff window score |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "Ours twice: as it runs on a CPU (vision attention sdpa) and with the official's attention "
+        "maths in the vision tower (`mplug_owl2_eager`: explicit softmax, our GPU default), which "
+        "isolates what sharing the frame "
+        "features and the leaner loop give.",
+        "",
+        "| video | frames | official s/video | ours s/video | speed-up | ours, official vision attention: s/video "
+        "| speed-up | official value | ours value | flagged equal | max abs diff window score |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, result in ours.items():
         theirs = official["videos"][name]
         diff = np.abs(np.array(result["window_scores"]) - np.array(theirs["window_scores"])).max()
+        eager_diff = np.abs(np.array(ours_eager[name]["window_scores"]) - theirs["window_scores"])
+        diff = max(diff, eager_diff.max())
         official_s, ours_s = min(theirs["seconds"]), result["seconds"]["total"]
+        eager_s = ours_eager[name]["seconds"]["total"]
         lines.append(
             f"| {name} | {theirs['frames']} | {official_s:.2f} | {ours_s:.2f} | {official_s / ours_s:.2f}x "
+            f"| {eager_s:.2f} | {official_s / eager_s:.2f}x "
             f"| {theirs['motion_smoothness']:.6f} | {result['value']:.6f} "
-            f"| {result['flagged'] == theirs['flagged']} | {diff:.1e} |"
+            f"| {result['flagged'] == theirs['flagged'] == ours_eager[name]['flagged']} | {diff:.1e} |"
         )
     lines += [
         "",
         "Where our time goes (s/video): "
         + "; ".join(
-            f"{name}: " + ", ".join(f"{k} {v:.2f}" for k, v in result["seconds"].items())
-            for name, result in ours.items()
+            f"{name} ({kind}): " + ", ".join(f"{k} {v:.2f}" for k, v in result["seconds"].items())
+            for kind, runs in (("sdpa", ours), ("official attention", ours_eager))
+            for name, result in runs.items()
         )
         + ".",
         "",
@@ -215,10 +231,13 @@ def main() -> None:
         "",
         f"The issue's target of 3x would need the vision tower to cost far more than the LLM; with "
         f"one-align's shapes the LLM is {real_window / (real_frame + real_window):.0%} of our "
-        f"remaining work, so about {real_bound:.1f}x is what sharing the frame features can give on "
-        "compute-bound hardware. Official per-sample Python overheads (the multimodal input loop, "
-        "the `MultiwayNetwork` gathers) add to the official side on a GPU; not measured here (no "
-        "GPU in this session).",
+        f"remaining work, so about {real_bound:.1f}x is what sharing the frame features alone can "
+        "give on compute-bound hardware. Measured speed-ups above that bound come from the rest of "
+        "the official loop's per-window work: it runs the CLIP processor (transformers 4.36, numpy) "
+        "on 3T frames, we preprocess T frames once, and the multimodal input loop and "
+        "`MultiwayNetwork` gathers run per sample there; the second column of ours keeps the "
+        "official's vision attention maths so the kernel choice is not counted as sharing. Not measured on a "
+        "GPU (none in this session).",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")

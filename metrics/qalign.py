@@ -8,7 +8,8 @@ OpenS2V's MotionSmoothness (`eval/get_motion_smoothness.py` at 210eb08) runs Q-A
   with the CLIP layer order and QuickGELU, but a FUSED `query_key_value` whose rows are
   interleaved per head (`reshape(b, s, heads, 3, head_dim)`, line ~150) and `post_layernorm`
   applied to EVERY token (line ~425), not only the class token. Here: transformers'
-  `CLIPVisionModel` (eager attention, the official's explicit softmax), the fused rows split into
+  `CLIPVisionModel` (with the official's attention maths registered as an attention function
+  on a GPU, sdpa on a CPU), the fused rows split into
   `q_proj` / `k_proj` / `v_proj` at load, and `post_layernorm` on `last_hidden_state`.
 - visual abstractor (`MplugOwlVisualAbstractorModel`): 64 learned queries, 6 cross-attention
   layers whose keys are `[norm1(queries); normk(patches)] + sin-cos positions` and whose values
@@ -235,7 +236,37 @@ def _nn() -> Any:
     return nn
 
 
-def build_modules(config: QAlignConfig, attn_implementation: str = "eager") -> Any:
+OFFICIAL_VISION_ATTENTION = "mplug_owl2_eager"
+
+
+def official_vision_attention(
+    module: Any,
+    query: Any,
+    key: Any,
+    value: Any,
+    attention_mask: Any,
+    scaling: float,
+    dropout: float = 0.0,
+    **_: Any,
+) -> tuple[Any, Any]:
+    """`MplugOwlVisionAttention`'s own maths (visual_encoder.py, lines ~165-180): scores scaled
+    after the matmul and a softmax in the input dtype. transformers' "eager" upcasts the softmax
+    to fp32, which moves fp16 features by an ulp; this keeps fp16 runs on the official's numbers."""
+    import torch
+
+    probs = torch.softmax(torch.matmul(query, key.transpose(-1, -2)) * scaling, dim=-1)
+    return torch.matmul(probs, value).transpose(1, 2).contiguous(), probs
+
+
+def register_vision_attention() -> None:
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(OFFICIAL_VISION_ATTENTION, official_vision_attention)
+
+
+def build_modules(
+    config: QAlignConfig, attn_implementation: str = OFFICIAL_VISION_ATTENTION
+) -> Any:
     """The whole network (random, uninitialised) as one `nn.Module` with our parameter names."""
     import torch
     from torch import nn
@@ -258,6 +289,8 @@ def build_modules(config: QAlignConfig, attn_implementation: str = "eager") -> A
         hidden_act=vision.hidden_act,
         num_channels=3,
     )
+    if attn_implementation == OFFICIAL_VISION_ATTENTION:
+        register_vision_attention()
     clip_config._attn_implementation = attn_implementation
     lang = config.language
     llama_config = LlamaConfig(
@@ -662,9 +695,9 @@ def load_qalign(
 ) -> QAlignModel:
     """The release folder loaded strictly; fp16 on a GPU (as the official), fp32 on a CPU by default.
 
-    The vision tower's attention defaults to "eager" on a GPU (the official's explicit fp16
-    softmax, so fp16 results follow it) and to "sdpa" on a CPU (fp32: the same numbers to about
-    1e-7, faster).
+    The vision tower's attention defaults to the official's own maths on a GPU
+    (`official_vision_attention`: fp16 results follow the official's) and to "sdpa" on a CPU
+    (fp32: the same numbers to about 1e-7, faster).
     """
     import torch
 
@@ -672,7 +705,9 @@ def load_qalign(
     config = QAlignConfig.from_dict(json.loads((folder / "config.json").read_text()))
     dev = torch.device(device)
     dtype = dtype or ("float16" if dev.type == "cuda" else "float32")
-    attn_implementation = attn_implementation or ("eager" if dev.type == "cuda" else "sdpa")
+    attn_implementation = attn_implementation or (
+        OFFICIAL_VISION_ATTENTION if dev.type == "cuda" else "sdpa"
+    )
     torch_dtype = getattr(torch, dtype)
     with torch.device("meta"):
         network = build_modules(config, attn_implementation)

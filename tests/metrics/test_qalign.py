@@ -20,6 +20,7 @@ from kaleido_bench.bench.video import decode_video
 from kaleido_bench.metrics.motion_smoothness import qalign_pixels, sliding_windows
 from kaleido_bench.metrics.qalign import (
     LABELS,
+    OFFICIAL_VISION_ATTENTION,
     SlowLlamaTokenizer,
     frame_tokens,
     label_token_ids,
@@ -36,6 +37,11 @@ TINY = FIXTURES / "one-align-tiny"
 @pytest.fixture(scope="module")
 def official() -> dict:
     return json.loads((FIXTURES / "official_outputs.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def official_fp16() -> dict:
+    return json.loads((FIXTURES / "official_outputs_tiny_float16.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +142,27 @@ def test_vision_key_with_wrong_shape_is_an_error(tmp_path):
     folder = _copy_with_state(tmp_path, lambda state: state.__setitem__(key, state[key][:-3]))
     with pytest.raises(CheckpointMismatchError, match="query_key_value"):
         load_qalign(folder)
+
+
+def test_fp16_follows_the_official_fp16_run(shared_dir, official, official_fp16):
+    """The official loop in fp16 (run on a CPU) against ours in fp16 with the official's vision
+    attention maths: the same cast points give the same fp16 numbers. fp16 itself moves the
+    scores by a few 1e-3 from fp32 (which is why the details keep the per-window scores)."""
+    model16 = load_qalign(
+        TINY, device="cpu", dtype="float16", attn_implementation=OFFICIAL_VISION_ATTENTION
+    )
+    frames = decode_video(shared_dir / "opens2v/videos/faceobj_14.mp4").frames
+    chosen = [0, 1, 2, 3, 4, 5]  # windows over frames 0-6
+    tokens = frame_tokens(model16, qalign_pixels(frames[:7]))
+    logits = window_label_logits(model16, tokens, sliding_windows(69)[:6])
+    scores = quality_scores(logits)
+    assert scores.dtype == torch.float16
+    expected16 = np.array(official_fp16["videos"]["faceobj_14"]["window_scores"])[chosen]
+    expected32 = np.array(official["videos"]["faceobj_14"]["window_scores"])[chosen]
+    assert official_fp16["dtype"] == "float16" and np.abs(expected16 - expected32).max() > 1e-3
+    np.testing.assert_allclose(
+        logits.float().numpy(),
+        np.array(official_fp16["videos"]["faceobj_14"]["window_logits"])[chosen],
+        atol=1e-2,
+    )
+    np.testing.assert_allclose(scores.float().numpy(), expected16, rtol=0, atol=1e-3)
