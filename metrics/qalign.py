@@ -230,12 +230,6 @@ def label_token_ids(tokenizer: SlowLlamaTokenizer, labels: Iterable[str] = LABEL
 # ----------------------------------------------------------------------------- modules
 
 
-def _nn() -> Any:
-    import torch.nn as nn
-
-    return nn
-
-
 OFFICIAL_VISION_ATTENTION = "mplug_owl2_eager"
 
 
