@@ -166,3 +166,60 @@ def test_fp16_follows_the_official_fp16_run(shared_dir, official, official_fp16)
         atol=1e-2,
     )
     np.testing.assert_allclose(scores.float().numpy(), expected16, rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize("layout", ["bin", "sharded-safetensors", "sharded-bin"])
+def test_every_release_layout_loads_the_same_tensors(tmp_path, model, layout):
+    """one-align's exact file layout is not checked here: .bin, sharded files and an index all load."""
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / layout
+    shutil.copytree(TINY, folder)
+    state = load_file(str(folder / "model.safetensors"))
+    (folder / "model.safetensors").unlink()
+    keys = sorted(state)
+    if layout == "bin":
+        torch.save(state, folder / "pytorch_model.bin")
+    else:
+        half = len(keys) // 2
+        suffix = "safetensors" if layout == "sharded-safetensors" else "bin"
+        stem = "model" if suffix == "safetensors" else "pytorch_model"
+        weight_map = {}
+        for index, part in enumerate((keys[:half], keys[half:]), start=1):
+            name = f"{stem}-0000{index}-of-00002.{suffix}"
+            shard = {k: state[k] for k in part}
+            if suffix == "safetensors":
+                save_file(shard, str(folder / name))
+            else:
+                torch.save(shard, folder / name)
+            weight_map.update(dict.fromkeys(part, name))
+        index_name = (
+            "model.safetensors.index.json"
+            if suffix == "safetensors"
+            else "pytorch_model.bin.index.json"
+        )
+        (folder / index_name).write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    loaded = load_qalign(folder).network.state_dict()
+    reference = model.network.state_dict()
+    assert loaded.keys() == reference.keys()
+    assert all(torch.equal(loaded[k], reference[k]) for k in reference)
+
+
+def test_config_defaults_are_the_release_shapes():
+    from kaleido_bench.metrics.qalign import QAlignConfig
+
+    config = QAlignConfig.from_dict({})
+    assert (
+        config.vision.hidden_size,
+        config.vision.num_hidden_layers,
+        config.vision.image_size,
+    ) == (1024, 24, 448)
+    assert (config.abstractor.num_learnable_queries, config.abstractor.num_hidden_layers) == (64, 6)
+    assert (config.language.hidden_size, config.language.num_hidden_layers) == (4096, 32)
+    assert config.tokens_per_frame == 65
+    tiny = QAlignConfig.from_dict(json.loads((TINY / "config.json").read_text()))
+    assert (
+        tiny.language.rms_norm_eps == 1e-5
+        and tiny.vision.patch_size == 14
+        and tiny.abstractor.grid_size == 32
+    )
