@@ -792,3 +792,72 @@ def quality_scores(logits: Any) -> Any:
 
     weights = torch.tensor(LABEL_WEIGHTS, dtype=logits.dtype, device=logits.device)
     return torch.softmax(logits, -1) @ weights
+
+
+# ----------------------------------------------------------------------------- writing (random weights)
+
+
+def official_state(network: Any, config: QAlignConfig) -> dict[str, Any]:
+    """Our state dict in the release's key names (the inverse of `convert_key`), for random weights."""
+    import torch
+
+    heads = config.vision.num_attention_heads
+    out: dict[str, Any] = {}
+    state = network.state_dict()
+    for name, tensor in state.items():
+        if name.startswith("vision_model."):
+            rest = name[len("vision_model.") :]
+            if ".self_attn.k_proj." in rest or ".self_attn.v_proj." in rest:
+                continue  # written with q_proj as one fused tensor
+            if ".self_attn.q_proj." in rest:
+                kind = rest.rsplit(".", 1)[1]
+                prefix = rest.split(".self_attn.")[0]
+                parts = [state[f"vision_model.{prefix}.self_attn.{x}_proj.{kind}"] for x in "qkv"]
+                fused = torch.stack([p.reshape(heads, -1, *p.shape[1:]) for p in parts], dim=1)
+                out[f"model.vision_model.{prefix}.self_attn.query_key_value.{kind}"] = (
+                    fused.reshape(-1, *parts[0].shape[1:])
+                )
+                continue
+            renames = {
+                "embeddings.patch_embedding.weight": "embeddings.patch_embed.weight",
+                "pre_layrnorm.weight": "embeddings.pre_layernorm.weight",
+                "pre_layrnorm.bias": "embeddings.pre_layernorm.bias",
+                "embeddings.class_embedding": "embeddings.cls_token",
+                "embeddings.position_embedding.weight": "embeddings.position_embedding",
+            }
+            if rest in renames:
+                value = tensor.reshape(1, 1, -1) if rest == "embeddings.class_embedding" else tensor
+                value = (
+                    value.unsqueeze(0) if rest == "embeddings.position_embedding.weight" else value
+                )
+                out[f"model.vision_model.{renames[rest]}"] = value
+                continue
+            for ours, theirs in (("layer_norm1.", "input_layernorm."), ("layer_norm2.", "post_attention_layernorm."),
+                                 ("self_attn.out_proj.", "self_attn.dense.")):  # fmt: skip
+                rest = rest.replace(ours, theirs)
+            out[f"model.vision_model.{rest}"] = tensor
+        elif name.startswith("visual_abstractor."):
+            out["model." + name] = tensor
+        elif name.startswith("language_model."):
+            out["model." + name[len("language_model.") :]] = tensor
+        else:
+            out[name] = tensor
+    return {k: v.contiguous() for k, v in out.items()}
+
+
+def release_config(config: QAlignConfig) -> dict[str, Any]:
+    """A `config.json` with the fields the official `MPLUGOwl2Config` writes that define the network."""
+    lang, vision, abstract = config.language, config.vision, config.abstractor
+    return {
+        "architectures": ["MPLUGOwl2LlamaForCausalLM"],
+        "model_type": "mplug_owl2",
+        **{k: getattr(lang, k) for k in lang.__dataclass_fields__},
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "rope_scaling": None,
+        "torch_dtype": "float16",
+        "visual_config": {
+            "visual_model": {"model_type": "mplug_owl_vision_model", **vision.__dict__},
+            "visual_abstractor": {"model_type": "mplug_owl_visual_abstract", **abstract.__dict__},
+        },
+    }

@@ -80,3 +80,31 @@ def test_missing_weights_say_how_to_download_them():
         WeightsMissingError, match="kaleido-bench weights download motion_smoothness"
     ):
         MotionSmoothness().setup()
+
+
+def test_random_one_align_folder_round_trips_the_key_map(tmp_path):
+    """`random_weights.write_qalign`: the release's key names written by the inverse map load strictly."""
+    import torch
+
+    from kaleido_bench.metrics.qalign import load_qalign
+    from kaleido_bench.metrics.random_weights import write_random_weights
+
+    written = write_random_weights(tmp_path, ["motion_smoothness"], size="tiny")
+    folder = written["hf/q-future--one-align"]
+    model = load_qalign(folder)
+    assert model.config.vision.num_hidden_layers == 2 and len(set(model.label_ids)) == 5
+    from safetensors.torch import load_file
+
+    from kaleido_bench.metrics.qalign import official_state
+
+    on_disk = load_file(str(folder / "model.safetensors"))
+    back = official_state(model.network, model.config)
+    assert back.keys() == on_disk.keys()
+    assert all(
+        torch.equal(back[k].half(), on_disk[k]) for k in on_disk
+    )  # fused q/k/v rows included
+    frames = decode_video(FIXTURES / "cuts.mp4").frames[:4]
+    metric = MotionSmoothness(qalign_path=str(folder))
+    result = metric.score(type("Video", (), {"frames": frames})(), Case("cuts", "", ()))
+    assert 0 <= result.value <= 1 and len(result.details["window_scores"]) == 4
+    assert all(torch.isfinite(torch.tensor(result.details["window_scores"])))
