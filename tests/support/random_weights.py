@@ -15,6 +15,7 @@ loaders read:
 | `dino/dino_vitbase16_pretrain.pth` | `torch.save` of `backbones.dino_vision_transformer()` | ViT-B/16 |
 | `glint360k_curricular_face_r101_backbone.bin` | `torch.save` of TFace's IR state dict | IR-101 |
 | `insightface_buffalo_l/models/buffalo_l/*.onnx` | ONNX, read by insightface's `FaceAnalysis` | SYNTHETIC and TINY, see below |
+| `hf/q-future--one-align/` | one-align's folder: official config fields and key names, fp16 safetensors, a small sentencepiece tokenizer | mPLUG-Owl2 at the release's shapes (8B parameters) |
 
 The buffalo_l pack is NOT full size: a real SCRFD-10G detector and ArcFace R50 cannot be built
 here, so both sizes write the synthetic pack the face tests use (`synthetic_buffalo_l`: two
@@ -193,6 +194,7 @@ def _writers() -> dict[str, Callable[[Path, str, int], None]]:
     from kaleido_bench.metrics.aesthetics import AESTHETIC_MLP
     from kaleido_bench.metrics.face_sim_arc import BUFFALO_L
     from kaleido_bench.metrics.face_sim_cur import CURRICULAR_FACE
+    from kaleido_bench.metrics.qalign import ONE_ALIGN
 
     return {
         backbones.OPENCLIP_VIT_B32_OPENAI.filename: lambda p, s, _: write_open_clip(p, "ViT-B-32", s),
@@ -203,7 +205,123 @@ def _writers() -> dict[str, Callable[[Path, str, int], None]]:
         backbones.DINO_VITB16.filename: lambda p, s, _: write_dino_v1(p, s),
         CURRICULAR_FACE.filename: lambda p, s, _: write_curricular_face(p, s),
         BUFFALO_L.filename: lambda p, s, seed: write_buffalo_l(p, seed),
+        ONE_ALIGN.filename: lambda p, s, seed: write_qalign(p, s, seed),
     }
+
+
+#: a tiny mPLUG-Owl2 (vision 2 x 32 at 448/14, abstractor 2 x 32 with 8 queries, LLaMA 2 x 64)
+TINY_QALIGN = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "visual_config": {
+        "visual_model": {
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+        },
+        "visual_abstractor": {
+            "hidden_size": 32,
+            "intermediate_size": 48,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "num_learnable_queries": 8,
+            "encoder_hidden_size": 32,
+        },
+    },
+}
+#: Q-Align's own preprocessor_config.json (Q-Future/Q-Align, repository root)
+QALIGN_PREPROCESSOR_CONFIG = {
+    "crop_size": 448,
+    "do_center_crop": True,
+    "do_normalize": True,
+    "do_resize": True,
+    "feature_extractor_type": "CLIPFeatureExtractor",
+    "image_mean": [0.48145466, 0.4578275, 0.40821073],
+    "image_std": [0.26862954, 0.26130258, 0.27577711],
+    "resample": 3,
+    "size": 448,
+}
+
+
+def write_qalign(folder: Path, size: str = "full", seed: int = 0) -> None:
+    """`q-future/one-align`'s folder: config.json, Q-Align's preprocessor config, a sentencepiece
+    `tokenizer.model` (LLaMA's options, trained on a few sentences; the five rating words are single
+    pieces) with a slow-tokenizer config, and `model.safetensors` in fp16 with the official key
+    names (`qalign.official_state`). "full" has the release's shapes (about 8B parameters, 16 GB)."""
+    import io
+
+    import sentencepiece as spm
+    import torch
+    from safetensors.torch import save_file
+
+    from kaleido_bench.metrics.qalign import (
+        LABELS,
+        QAlignConfig,
+        build_modules,
+        official_state,
+        release_config,
+    )
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    words = [
+        "how",
+        "would",
+        "you",
+        "rate",
+        "the",
+        "quality",
+        "of",
+        "this",
+        "video",
+        "is",
+        *LABELS * 6,
+    ]
+    lines = [" ".join(rng.choice(words, size=10)) for _ in range(2000)]
+    lines += [
+        "USER: How would you rate the quality of this video?",
+        "ASSISTANT: The quality of the video is",
+    ] * 50
+    model_file = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines), model_writer=model_file, model_type="bpe", vocab_size=400,
+        byte_fallback=True, split_digits=True, add_dummy_prefix=True, remove_extra_whitespaces=False,
+        normalization_rule_name="identity", unk_id=0, bos_id=1, eos_id=2, pad_id=-1, character_coverage=1.0,
+        minloglevel=2,
+    )  # fmt: skip
+    (folder / "tokenizer.model").write_bytes(model_file.getvalue())
+    tokenizer_config = {"tokenizer_class": "LlamaTokenizer", "legacy": False, "add_bos_token": True}
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2))
+    (folder / "preprocessor_config.json").write_text(
+        json.dumps(QALIGN_PREPROCESSOR_CONFIG, indent=2)
+    )
+    raw = dict(TINY_QALIGN) if size == "tiny" else {}
+    config = QAlignConfig.from_dict(
+        {**raw, "vocab_size": 400 if size == "tiny" else 32000, "rms_norm_eps": 1e-5}
+    )
+    network = build_modules(config, "sdpa")
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in network.named_parameters():
+            noise = torch.randn(tensor.shape, generator=generator)
+            if "norm" in name or "ffn_ln" in name:
+                tensor.copy_(1.0 + 0.1 * noise if name.endswith("weight") else 0.02 * noise)
+            elif tensor.ndim >= 2:
+                tensor.copy_(
+                    noise / np.sqrt(np.prod(tensor.shape[1:]))
+                    if "embed" not in name
+                    else 0.5 * noise
+                )
+            else:
+                tensor.copy_(0.02 * noise)
+    state = {k: v.half() for k, v in official_state(network, config).items()}
+    save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    (folder / "config.json").write_text(json.dumps(release_config(config), indent=2))
+
+
 
 
 def write_open_clip(path: Path, model_name: str, size: str = "full") -> None:
