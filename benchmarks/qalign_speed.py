@@ -45,7 +45,7 @@ def run_official(args: argparse.Namespace, folder: Path) -> dict:
 def run_ours(args: argparse.Namespace, folder: Path, attention: str) -> dict:
     import torch
 
-    from kaleido_bench.bench.video import decode_video
+    from kaleido_bench.core.video import decode_video
     from kaleido_bench.metrics.motion_smoothness import (
         artifact_frames,
         qalign_pixels,

@@ -30,10 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.video import DecodedVideo
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.video import DecodedVideo
 from kaleido_bench.metrics import backbones
-from kaleido_bench.metrics.base import Metric, MetricResult, register_metric
+from kaleido_bench.metrics.base import Metric, MetricResult, Needs, register_metric
+from kaleido_bench.metrics.context import ScoringContext
 from kaleido_bench.metrics.qalign import (
     ONE_ALIGN,
     QAlignModel,
@@ -122,25 +123,27 @@ class MotionSmoothness(Metric):
         "OpenS2V MotionSmoothness: 1 - frames at a Q-Align quality jump > 0.025 / frames (0-1)"
     )
     weights = (ONE_ALIGN,)
+    option_names = frozenset({"qalign_path", "dtype", "attn_implementation"})
+    path_options = {ONE_ALIGN.filename: "qalign_path"}
+    # mPLUG-Owl2 (8.2 B parameters, 16.4 GB in fp16), every frame
+    needs = Needs(frames="all", group="qalign-one-align", model_bytes=16_400_000_000)
 
-    def __init__(self, device: str = "cpu", **options: Any) -> None:
-        super().__init__(device, **options)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self.model: QAlignModel | None = None
 
-    def setup(self) -> None:
+    def setup(self, context: ScoringContext) -> None:
         folder = resolve(ONE_ALIGN, self.options.get("qalign_path"), metric=self.name)
-        device = str(backbones.torch_device(self.device))
+        device = str(backbones.torch_device(context.device))
         files = [folder / "config.json", *checkpoint_files(folder)]
         dtype, attention = self.options.get("dtype"), self.options.get("attn_implementation")
         key = ("qalign", *(backbones.file_identity(f) for f in files), device, dtype, attention)
-        self.model = backbones.memoized(key, lambda: load_qalign(folder, device, dtype, attention))
+        self.model = context.models.get(key, lambda: load_qalign(folder, device, dtype, attention))
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "threshold": THRESHOLD, "window": WINDOW}
 
-    def score(self, video: DecodedVideo, case: Case) -> MetricResult:
-        if self.model is None:
-            self.setup()
+    def score(self, video: DecodedVideo, case: Case, context: ScoringContext) -> MetricResult:
         if len(video.frames) == 0:
             return MetricResult.absent("video has no frames")
         frame_batch = 64 if self.model.device.type == "cuda" else 16

@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from kaleido_bench.bench.errors import CheckpointMismatchError
+from kaleido_bench.core.errors import CheckpointMismatchError
 from kaleido_bench.metrics.weights import WeightFile
 
 ONE_ALIGN = WeightFile(

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kaleido_bench.bench.cases import Case
-from kaleido_bench.bench.errors import WeightsMissingError
-from kaleido_bench.bench.video import decode_video
+from kaleido_bench.core.cases import Case
+from kaleido_bench.core.errors import WeightsMissingError
+from kaleido_bench.core.video import decode_video
 from kaleido_bench.metrics.base import get_metric_class
 from kaleido_bench.metrics.motion_smoothness import (
     CLIP_MEAN_COLOUR,
@@ -60,11 +60,12 @@ def test_the_0025_rule_flags_both_frames_of_a_step(scores, flagged, value):
     assert smoothness_value(scores) == value
 
 
-def test_metric_reproduces_official_values_on_the_cut_clip():
+def test_metric_reproduces_official_values_on_the_cut_clip(ctx):
     """The clip cuts between the shared videos every 6 frames: 10 of its 24 frames are flagged."""
     official = json.loads((FIXTURES / "official_outputs.json").read_text())["videos"]["cuts"]
     metric = get_metric_class("motion_smoothness")(qalign_path=str(FIXTURES / "one-align-tiny"))
-    result = metric.score(decode_video(FIXTURES / "cuts.mp4"), Case("cuts", "", ()))
+    metric.setup(ctx)
+    result = metric.score(decode_video(FIXTURES / "cuts.mp4"), Case("cuts", "", ()), ctx)
     np.testing.assert_allclose(
         result.details["window_scores"], official["window_scores"], rtol=0, atol=1e-3
     )
@@ -75,19 +76,19 @@ def test_metric_reproduces_official_values_on_the_cut_clip():
     assert result.details["dtype"] == "float32" and result.details["frames"] == 24
 
 
-def test_missing_weights_say_how_to_download_them():
+def test_missing_weights_say_how_to_download_them(ctx):
     with pytest.raises(
         WeightsMissingError, match="kaleido-bench weights download motion_smoothness"
     ):
-        MotionSmoothness().setup()
+        MotionSmoothness().setup(ctx)
 
 
-def test_random_one_align_folder_round_trips_the_key_map(tmp_path):
+def test_random_one_align_folder_round_trips_the_key_map(ctx, tmp_path):
     """`random_weights.write_qalign`: the release's key names written by the inverse map load strictly."""
     import torch
+    from support.random_weights import write_random_weights
 
     from kaleido_bench.metrics.qalign import load_qalign
-    from kaleido_bench.metrics.random_weights import write_random_weights
 
     written = write_random_weights(tmp_path, ["motion_smoothness"], size="tiny")
     folder = written["hf/q-future--one-align"]
@@ -105,6 +106,7 @@ def test_random_one_align_folder_round_trips_the_key_map(tmp_path):
     )  # fused q/k/v rows included
     frames = decode_video(FIXTURES / "cuts.mp4").frames[:4]
     metric = MotionSmoothness(qalign_path=str(folder))
-    result = metric.score(type("Video", (), {"frames": frames})(), Case("cuts", "", ()))
+    metric.setup(ctx)
+    result = metric.score(type("Video", (), {"frames": frames})(), Case("cuts", "", ()), ctx)
     assert 0 <= result.value <= 1 and len(result.details["window_scores"]) == 4
     assert all(torch.isfinite(torch.tensor(result.details["window_scores"])))

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from kaleido_bench.bench.errors import CheckpointMismatchError
-from kaleido_bench.bench.video import decode_video
+from kaleido_bench.core.errors import CheckpointMismatchError
+from kaleido_bench.core.video import decode_video
 from kaleido_bench.metrics.motion_smoothness import qalign_pixels, sliding_windows
 from kaleido_bench.metrics.qalign import (
     LABELS,
@@ -46,7 +46,7 @@ def official_fp16() -> dict:
 
 @pytest.fixture(scope="module")
 def model():
-    return load_qalign(TINY, device="cpu")
+    return load_qalign(TINY)
 
 
 @pytest.mark.parametrize("legacy", [True, False])
@@ -149,7 +149,7 @@ def test_fp16_follows_the_official_fp16_run(shared_dir, official, official_fp16)
     attention maths: the same cast points give the same fp16 numbers. fp16 itself moves the
     scores by a few 1e-3 from fp32 (which is why the details keep the per-window scores)."""
     model16 = load_qalign(
-        TINY, device="cpu", dtype="float16", attn_implementation=OFFICIAL_VISION_ATTENTION
+        TINY, dtype="float16", attn_implementation=OFFICIAL_VISION_ATTENTION
     )
     frames = decode_video(shared_dir / "opens2v/videos/faceobj_14.mp4").frames
     chosen = [0, 1, 2, 3, 4, 5]  # windows over frames 0-6
