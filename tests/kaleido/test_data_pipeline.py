@@ -22,7 +22,9 @@ from kaleido_bench.kaleido.data.video import read_frames, write_mp4
 ray = pytest.importorskip("ray")
 
 
-def _panning_clip(photo: np.ndarray, frames: int = 8, size: tuple[int, int] = (96, 128)) -> np.ndarray:
+def _panning_clip(
+    photo: np.ndarray, frames: int = 8, size: tuple[int, int] = (96, 128)
+) -> np.ndarray:
     """A camera pan over the photo: a window sliding left to right (a synthetic training clip)."""
     h, w = size
     scaled = cv2.resize(photo, (int(w * 1.5), h), interpolation=cv2.INTER_AREA)
@@ -37,7 +39,10 @@ def clips(tmp_path_factory):
         "cat": (data.chelsea(), {"caption": "a cat looks around", "subjects": ["cat"]}),
         "coffee": (data.coffee(), {"caption": "a cup of coffee on a table", "subjects": ["cup"]}),
         "cat2": (data.chelsea()[:, ::-1], {"caption": "a cat, mirrored", "subjects": ["cat"]}),
-        "two": (data.astronaut(), {"caption": "two things in one place", "subjects": ["cat", "cup"]}),
+        "two": (
+            data.astronaut(),
+            {"caption": "two things in one place", "subjects": ["cat", "cup"]},
+        ),
         "vlm": (data.chelsea(), None),  # no sidecar: the tiny VLM's reply is not JSON
     }
     for name, (photo, meta) in sidecars.items():
@@ -78,7 +83,9 @@ def test_pipeline_writes_cross_paired_shards_and_resumes(local_ray, clips, data_
     assert (second.skipped, second.processed) == (2, 3)
     calls = _stage_calls(out)
     assert set(calls) == {c.sample_id for c in list_clips(clips)}
-    assert all(len(runs) == 1 for runs in calls.values()), "a finished sample went through the stages again"
+    assert all(len(runs) == 1 for runs in calls.values()), (
+        "a finished sample went through the stages again"
+    )
     assert {p: p.stat().st_mtime_ns for p in first_media} == first_media  # nothing rewritten
     assert build(clips, out, config).processed == 0
 
@@ -92,10 +99,16 @@ def test_pipeline_writes_cross_paired_shards_and_resumes(local_ray, clips, data_
     assert "samples in: 5" in (out / "funnel.md").read_text()
 
     manifest = json.loads((out / "manifest.json").read_text())
-    table = pq.read_table([out / s for s in manifest["shards"]]) if len(manifest["shards"]) == 1 else None
+    table = (
+        pq.read_table([out / s for s in manifest["shards"]])
+        if len(manifest["shards"]) == 1
+        else None
+    )
     rows = [r for s in manifest["shards"] for r in pq.read_table(out / s).to_pylist()]
     assert table is None or table.column_names == list(SHARD_COLUMNS)
-    assert all(pq.read_table(out / s).column_names == list(SHARD_COLUMNS) for s in manifest["shards"])
+    assert all(
+        pq.read_table(out / s).column_names == list(SHARD_COLUMNS) for s in manifest["shards"]
+    )
     assert len(rows) == manifest["num_samples"] == funnel["kept"]
     assert {r["sample_id"] for r in rows} <= {"cat", "coffee", "cat2"}
 
@@ -109,6 +122,8 @@ def test_pipeline_writes_cross_paired_shards_and_resumes(local_ray, clips, data_
             ref = np.asarray(Image.open(out / path).convert("RGB"))
             label = json.loads((clips / f"{row['sample_id']}.json").read_text())["subjects"][0]
             assert cutout_failures(label, ref, None, config.filters, clip, faces) == []
-            resized = cv2.resize(ref, target.shape[2:0:-1], interpolation=cv2.INTER_AREA).astype(np.int16)
+            resized = cv2.resize(ref, target.shape[2:0:-1], interpolation=cv2.INTER_AREA).astype(
+                np.int16
+            )
             differences = [np.abs(resized - frame.astype(np.int16)).mean() for frame in target]
             assert min(differences) > 10, "a reference is a copy of a target frame"
