@@ -1,30 +1,23 @@
-"""`build`: clips in, a sharded cross-paired dataset out, as a Ray Data pipeline.
+"""`build`: clips in, a sharded cross-paired dataset out (layout: `shards.py`), as a Ray Data
+pipeline.
 
 Input: a folder of `.mp4` clips (searched recursively). A clip may come with a sidecar
 `<clip>.json` holding `{"caption": str, "subjects": [str, ...]}`: those subjects are used and the
 VLM is skipped for that clip (curated data, and the tests: a tiny random VLM writes no JSON).
 
-Output (the shard format the trainer reads; keep it exactly):
-- `part-*.parquet`: kept samples, columns `sample_id` (str), `caption` (str), `video` (path of the
-  target clip, relative to the dataset folder), `references` (list of relative image paths),
-  `kind` (list of str, one per reference: cutout / inpainted / reposed);
-- `media/<sample_id>/`: the clip (`video.mp4`) and its reference images;
-- `funnel/part-*.parquet`: every processed sample, kept or not, with its rejection reasons;
-  a sample id found here is finished, and a rerun skips it (resume);
-- `manifest.json`, `funnel.json`, `funnel.md`: rewritten at the end of every run.
-
-Each model stage is an actor pool (`map_batches` with a callable class, `concurrency=workers`,
-`num_gpus` when on GPU). Media files are written by the workers: on a multi-node cluster the
-output folder must be on a filesystem every node sees.
+Each model stage is an actor pool (`map_batches` with a callable class,
+`ActorPoolStrategy(size=workers)`, `num_gpus` when on GPU) that loads its model once; the driver
+writes the results as they stream back, a parquet part every `shard_size` samples, so a killed
+run loses at most one part and a rerun redoes only what no funnel part records. Only the driver
+reads the input clips' files and writes the output folder; the actors read the clips too, so on
+a multi-node cluster the input must be on a filesystem every node sees.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import time
-import uuid
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,10 +28,13 @@ from kaleido_bench.kaleido.data.filters import FilterConfig
 from kaleido_bench.kaleido.data.funnel import funnel_report, write_funnel
 from kaleido_bench.kaleido.data.records import SampleState
 from kaleido_bench.kaleido.data.segmenter import SegmenterConfig
+from kaleido_bench.kaleido.data.shards import (
+    finished_ids,
+    write_manifest,
+    write_part,
+    write_sample,
+)
 from kaleido_bench.kaleido.data.synthesis import InpainterConfig, MixConfig, ReposerConfig
-
-SHARD_COLUMNS = ("sample_id", "caption", "video", "references", "kind")
-FORMAT = "kaleido-s2v-shards/1"
 
 
 @dataclass(frozen=True)
@@ -129,56 +125,6 @@ def list_clips(folder: str | Path) -> list[Clip]:
     return clips
 
 
-def finished_ids(out: Path) -> set[str]:
-    """Sample ids of every funnel part written (kept or rejected): a rerun skips them. A kept
-    shard without its funnel part (a run killed between the two writes) is removed first."""
-    import pyarrow.parquet as pq
-
-    funnel = out / "funnel"
-    parts = {p.name for p in funnel.glob("part-*.parquet")} if funnel.is_dir() else set()
-    for shard in out.glob("part-*.parquet"):
-        if shard.name not in parts:
-            shard.unlink()
-    ids: set[str] = set()
-    for name in parts:
-        ids.update(
-            pq.read_table(funnel / name, columns=["sample_id"]).column("sample_id").to_pylist()
-        )
-    return ids
-
-
-def _write_part(out: Path, records: list[dict[str, Any]]) -> None:
-    """Kept rows to `part-X.parquet`, then every row to `funnel/part-X.parquet` (the commit mark)."""
-    import pyarrow as pa
-
-    name = f"part-{uuid.uuid4().hex[:12]}.parquet"
-    kept = [r for r in records if r["kept"]]
-    if kept:
-        schema = pa.schema(
-            [("sample_id", pa.string()), ("caption", pa.string()), ("video", pa.string()),
-             ("references", pa.list_(pa.string())), ("kind", pa.list_(pa.string()))]
-        )  # fmt: skip
-        table = pa.Table.from_pylist(
-            [{c: r[c] for c in SHARD_COLUMNS} for r in kept], schema=schema
-        )
-        _atomic_parquet(table, out / name)
-    funnel = pa.Table.from_pylist(
-        [{k: r[k] for k in ("sample_id", "kept", "reason", "rejections", "stages")} for r in records],
-        schema=pa.schema([("sample_id", pa.string()), ("kept", pa.bool_()), ("reason", pa.string()),
-                          ("rejections", pa.list_(pa.string())), ("stages", pa.list_(pa.string()))]),
-    )  # fmt: skip
-    _atomic_parquet(funnel, out / "funnel" / name)
-
-
-def _atomic_parquet(table: Any, path: Path) -> None:
-    import pyarrow.parquet as pq
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
-
-
 def _start_ray(address: str | None, num_cpus: int | None) -> None:
     import ray
 
@@ -190,7 +136,7 @@ def _start_ray(address: str | None, num_cpus: int | None) -> None:
         ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
 
 
-def _dataset(clips: list[Clip], config: PipelineConfig, out: Path):
+def _dataset(clips: list[Clip], config: PipelineConfig):
     import ray.data
 
     from kaleido_bench.kaleido.data import stages
@@ -207,7 +153,7 @@ def _dataset(clips: list[Clip], config: PipelineConfig, out: Path):
     def pool(stage: type, device: str, **kwargs: Any):
         gpus = config.actor_num_gpus if device.startswith("cuda") else 0
         return ds.map_batches(
-            stage, fn_constructor_kwargs=kwargs, batch_size=1, concurrency=config.workers,
+            stage, fn_constructor_kwargs=kwargs, batch_size=1, compute=ray.data.ActorPoolStrategy(size=config.workers),
             num_cpus=config.actor_num_cpus, num_gpus=gpus,
         )  # fmt: skip
 
@@ -237,8 +183,24 @@ def _dataset(clips: list[Clip], config: PipelineConfig, out: Path):
         filters=config.filters,
         mix=config.mix,
     )
-    return ds.map_batches(stages.WriteStage, fn_constructor_kwargs={"out_dir": str(out)}, batch_size=8,
-                          concurrency=1, num_cpus=config.actor_num_cpus)  # fmt: skip
+    return ds
+
+
+def check_models(config: PipelineConfig) -> None:
+    """Every stage's model is on disk (folder or HF cache), checked before Ray starts: a missing
+    one is one `DataModelNotFoundError` here, not an actor dying inside the cluster."""
+    from kaleido_bench.kaleido.data.models import resolve_model
+
+    for stage, ref in (
+        ("captioner", config.captioner.model),
+        ("subject detector", config.detector.model),
+        ("segmenter", config.segmenter.model),
+        ("CLIP filter", config.filters.clip_model),
+        ("inpainter", config.inpainter.model),
+        ("re-poser", config.reposer.model),
+        ("re-poser (Redux)", config.reposer.redux_model),
+    ):
+        resolve_model(ref, stage)
 
 
 def build(
@@ -262,33 +224,20 @@ def build(
     if limit is not None:
         todo = todo[:limit]
     if todo:
+        from kaleido_bench.kaleido.data import stages
+
+        check_models(config)
         _start_ray(ray_address, num_cpus)
         pending: list[dict[str, Any]] = []
-        for batch in _dataset(todo, config, out).iter_batches(
-            batch_size=None, batch_format="numpy"
-        ):
-            pending.extend(json.loads(r) for r in batch["record"])
+        for batch in _dataset(todo, config).iter_batches(batch_size=None, batch_format="numpy"):
+            pending.extend(write_sample(state, out) for state in stages.unpack(batch))
             if len(pending) >= config.shard_size:
-                _write_part(out, pending)
+                write_part(out, pending)
                 pending = []
         if pending:
-            _write_part(out, pending)
+            write_part(out, pending)
     report = funnel_report(out)
     write_funnel(out, report)
-    _write_manifest(out, config, report)
+    write_manifest(out, asdict(config), report["kept"])
     return BuildReport(len(clips), len(clips) - len([c for c in clips if c.sample_id not in done]),
                        len(todo), report["kept"], time.perf_counter() - start)  # fmt: skip
-
-
-def _write_manifest(out: Path, config: PipelineConfig, report: dict[str, Any]) -> None:
-    manifest = {
-        "format": FORMAT,
-        "columns": list(SHARD_COLUMNS),
-        "shards": sorted(p.name for p in out.glob("part-*.parquet")),
-        "num_samples": report["kept"],
-        "funnel": "funnel.json",
-        "config": asdict(config),
-    }
-    tmp = out / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2))
-    os.replace(tmp, out / "manifest.json")

@@ -1,14 +1,12 @@
 """The pipeline's stages as Ray Data callable classes (`map_batches(StageClass, concurrency=n)`):
 each actor loads its model once and handles batches of rows `{sample_id, state}`, `state`
 being a pickled `SampleState`. A rejected sample passes through later stages untouched; every
-model call is recorded in `state.stages`, so a resumed run can be checked to redo nothing."""
+model call is recorded in `state.stages`, so a resumed run can be checked to redo nothing. The
+driver writes the results (`shards.py`): only it needs to see the output folder."""
 
 from __future__ import annotations
 
-import json
 import pickle
-import shutil
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -212,53 +210,11 @@ class ReposeStage(_Filtered):
                 state.drop_subject(subject, self.name, "no reference kind left")
             else:
                 state.chosen.append((subject.label, kind))
+            subject.variants = {k: v for k, v in subject.variants.items() if k == kind}
+            subject.mask = None  # only the chosen image travels back to the writer
 
 
 def _variant_rejection(stage: str, kind: str, filter_name: str, label: str):
     from kaleido_bench.kaleido.data.records import Rejection
 
     return Rejection(stage, f"{kind}: {REASONS[filter_name]}", label)
-
-
-class WriteStage:
-    """Writes a kept sample's target clip and chosen references under `media/<sample_id>/`
-    (paths relative to the dataset folder) and returns its record as JSON."""
-
-    def __init__(self, out_dir: str):
-        self.out_dir = Path(out_dir)
-
-    def __call__(self, batch: dict[str, Any]) -> dict[str, np.ndarray]:
-        from PIL import Image
-
-        records = []
-        for state in unpack(batch):
-            record = {
-                "sample_id": state.sample_id,
-                "kept": not state.rejected,
-                "reason": state.rejections[-1].reason if state.rejected else "",
-                "rejections": [
-                    f"{r.stage}: {r.reason}" + (f" ({r.subject})" if r.subject else "")
-                    for r in state.rejections
-                ],
-                "stages": state.stages,
-            }
-            if not state.rejected:
-                folder = Path("media") / state.sample_id
-                (self.out_dir / folder).mkdir(parents=True, exist_ok=True)
-                video = folder / "video.mp4"
-                shutil.copyfile(state.video_path, self.out_dir / video)
-                by_label = {s.label: s for s in state.live_subjects()}
-                references, kinds = [], []
-                for i, (label, kind) in enumerate(state.chosen):
-                    path = folder / f"ref{i}_{kind}.png"
-                    Image.fromarray(by_label[label].variants[kind]).save(self.out_dir / path)
-                    references.append(path.as_posix())
-                    kinds.append(kind)
-                record.update(
-                    caption=state.caption, video=video.as_posix(), references=references, kind=kinds
-                )
-            records.append(json.dumps(record))
-        return {
-            "sample_id": np.array([json.loads(r)["sample_id"] for r in records]),
-            "record": np.array(records),
-        }

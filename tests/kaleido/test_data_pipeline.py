@@ -16,7 +16,8 @@ from skimage import data
 
 from kaleido_bench.kaleido.data.captioner import CAPTION_UNPARSABLE
 from kaleido_bench.kaleido.data.filters import REASONS, ClipScorer, FaceDetector, cutout_failures
-from kaleido_bench.kaleido.data.pipeline import SHARD_COLUMNS, build, list_clips
+from kaleido_bench.kaleido.data.pipeline import build, list_clips
+from kaleido_bench.kaleido.data.shards import SHARD_COLUMNS
 from kaleido_bench.kaleido.data.video import read_frames, write_mp4
 
 ray = pytest.importorskip("ray")
@@ -67,6 +68,7 @@ def _stage_calls(out) -> dict[str, list[str]]:
     return calls
 
 
+@pytest.mark.slow
 def test_pipeline_writes_cross_paired_shards_and_resumes(local_ray, clips, data_models, tmp_path):
     from data_tiny_models import tiny_pipeline_config
 
