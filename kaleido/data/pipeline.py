@@ -117,9 +117,12 @@ def list_clips(folder: str | Path) -> list[Clip]:
         sidecar = path.with_suffix(".json")
         if sidecar.exists():
             meta = json.loads(sidecar.read_text())
-            clips.append(
-                Clip(sample_id, path, str(meta.get("caption", "")), tuple(meta["subjects"]))
-            )
+            subjects = meta.get("subjects") if isinstance(meta, dict) else None
+            if not isinstance(subjects, list) or not all(
+                isinstance(s, str) and s for s in subjects
+            ):
+                raise ValueError(f"{sidecar}: 'subjects' must be a list of non-empty strings")
+            clips.append(Clip(sample_id, path, str(meta.get("caption", "")), tuple(subjects)))
         else:
             clips.append(Clip(sample_id, path))
     return clips
@@ -226,7 +229,8 @@ def build(
     if todo:
         from kaleido_bench.kaleido.data import stages
 
-        check_models(config)
+        if ray_address is None:  # a remote cluster's nodes hold their own model caches
+            check_models(config)
         _start_ray(ray_address, num_cpus)
         pending: list[dict[str, Any]] = []
         for batch in _dataset(todo, config).iter_batches(batch_size=None, batch_format="numpy"):

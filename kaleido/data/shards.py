@@ -23,7 +23,15 @@ from typing import Any
 from kaleido_bench.kaleido.data.records import SampleState
 
 SHARD_COLUMNS = ("sample_id", "caption", "video", "references", "kind")
-FUNNEL_COLUMNS = ("sample_id", "kept", "reason", "rejections", "stages", "finished_at")
+FUNNEL_COLUMNS = (
+    "sample_id",
+    "kept",
+    "reason",
+    "rejections",
+    "rejected_subjects",
+    "stages",
+    "finished_at",
+)
 FORMAT = "kaleido-s2v-shards/1"
 
 
@@ -35,10 +43,8 @@ def write_sample(state: SampleState, out: Path) -> dict[str, Any]:
         "sample_id": state.sample_id,
         "kept": not state.rejected,
         "reason": state.rejections[-1].reason if state.rejected else "",
-        "rejections": [
-            f"{r.stage}: {r.reason}" + (f" ({r.subject})" if r.subject else "")
-            for r in state.rejections
-        ],
+        "rejections": [f"{r.stage}: {r.reason}" for r in state.rejections],
+        "rejected_subjects": [r.subject or "" for r in state.rejections],  # "" = the whole sample
         "stages": list(state.stages),
     }
     if not state.rejected:
@@ -78,7 +84,8 @@ def write_part(out: Path, records: list[dict[str, Any]]) -> None:
             out / name,
         )
     schema = pa.schema([("sample_id", pa.string()), ("kept", pa.bool_()), ("reason", pa.string()),
-                        ("rejections", strings), ("stages", strings), ("finished_at", pa.float64())])  # fmt: skip
+                        ("rejections", strings), ("rejected_subjects", strings), ("stages", strings),
+                        ("finished_at", pa.float64())])  # fmt: skip
     table = pa.Table.from_pylist(
         [{c: r[c] for c in FUNNEL_COLUMNS} for r in records], schema=schema
     )
