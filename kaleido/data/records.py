@@ -58,6 +58,7 @@ class SampleState:
     injected_subjects: list[str] | None = None
     rejections: list[Rejection] = field(default_factory=list)
     stages: list[str] = field(default_factory=list)  # model stages that processed this sample
+    stage_seconds: list[float] = field(default_factory=list)  # time in each of `stages`
     rejected: bool = False
     chosen: list[tuple[str, str]] = field(default_factory=list)  # (label, kind) per reference
 

@@ -30,6 +30,7 @@ FUNNEL_COLUMNS = (
     "rejections",
     "rejected_subjects",
     "stages",
+    "stage_seconds",
     "finished_at",
 )
 FORMAT = "kaleido-s2v-shards/1"
@@ -46,6 +47,7 @@ def write_sample(state: SampleState, out: Path) -> dict[str, Any]:
         "rejections": [f"{r.stage}: {r.reason}" for r in state.rejections],
         "rejected_subjects": [r.subject or "" for r in state.rejections],  # "" = the whole sample
         "stages": list(state.stages),
+        "stage_seconds": list(state.stage_seconds),
     }
     if not state.rejected:
         folder = Path("media") / state.sample_id
@@ -85,6 +87,7 @@ def write_part(out: Path, records: list[dict[str, Any]]) -> None:
         )
     schema = pa.schema([("sample_id", pa.string()), ("kept", pa.bool_()), ("reason", pa.string()),
                         ("rejections", strings), ("rejected_subjects", strings), ("stages", strings),
+                        ("stage_seconds", pa.list_(pa.float64())),
                         ("finished_at", pa.float64())])  # fmt: skip
     table = pa.Table.from_pylist(
         [{c: r[c] for c in FUNNEL_COLUMNS} for r in records], schema=schema

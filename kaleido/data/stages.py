@@ -7,6 +7,7 @@ driver writes the results (`shards.py`): only it needs to see the output folder.
 from __future__ import annotations
 
 import pickle
+import time
 from typing import Any
 
 import numpy as np
@@ -64,7 +65,9 @@ class _Stage:
         for state in states:
             if not state.rejected:
                 state.stages.append(self.name)
+                start = time.perf_counter()
                 self.process(state)
+                state.stage_seconds.append(time.perf_counter() - start)
                 if not state.rejected and not state.live_subjects():
                     state.reject(self.name, NO_SUBJECT_LEFT)
         return pack(states)
