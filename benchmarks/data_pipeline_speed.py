@@ -93,7 +93,7 @@ def main() -> None:
         "# Data pipeline speed, CPU, tiny random models",
         "",
         f"`python benchmarks/data_pipeline_speed.py --clips {args.clips}`: local Ray (num_cpus=2), five model-stage",
-        "actor pools (caption, detect, cut-out + filters, inpaint, re-pose) + a writer; 8-frame 128x96 clips,",
+        "actor pools (caption, detect, cut-out + filters, inpaint, re-pose), the driver writes; 8-frame 128x96 clips,",
         "FLUX at 32x32 with 1 step. `workers` = actors per model stage. Wall time includes starting the actors",
         "(loading the models). 'Bottleneck' = 60 x workers / the slowest stage's mean seconds per sample",
         "(measured inside the actors): the rate once every actor is loaded and busy.",
