@@ -1,5 +1,6 @@
-"""The funnel report: samples in, kept, and dropped per reason (sample level), plus every
-subject- and variant-level rejection, read back from the dataset's `funnel/` parts."""
+"""The funnel report: samples in, kept, samples dropped per reason, subjects (or their
+synthesised variants) dropped per stage and filter, and the kinds of the kept references, read
+back from the dataset's `funnel/` parts and shards."""
 
 from __future__ import annotations
 
@@ -17,13 +18,25 @@ def funnel_report(out: Path) -> dict[str, Any]:
     for part in sorted((out / "funnel").glob("part-*.parquet")):
         rows.extend(pq.read_table(part).to_pylist())
     dropped = Counter(r["reason"] for r in rows if not r["kept"])
-    rejections = Counter(x for r in rows for x in r["rejections"])
+    subjects = Counter(
+        why for r in rows for why, who in zip(r["rejections"], r["rejected_subjects"]) if who
+    )
+    kinds: Counter[str] = Counter()
+    for part in sorted(out.glob("part-*.parquet")):
+        for row in pq.read_table(part, columns=["kind"]).column("kind").to_pylist():
+            kinds.update(row)
     return {
         "samples_in": len(rows),
         "kept": sum(r["kept"] for r in rows),
         "dropped": dict(dropped.most_common()),
-        "rejections": dict(rejections.most_common()),
+        "subjects_dropped": dict(subjects.most_common()),
+        "reference_kinds": dict(kinds.most_common()),
     }
+
+
+def _table(title: str, header: str, counts: dict[str, int]) -> list[str]:
+    rows = [f"| {k} | {v} |" for k, v in counts.items()] or ["| (none) | 0 |"]
+    return ["", f"## {title}", "", f"| {header} |", "|---|---:|", *rows]
 
 
 def funnel_markdown(report: dict[str, Any]) -> str:
@@ -32,18 +45,16 @@ def funnel_markdown(report: dict[str, Any]) -> str:
         "",
         f"- samples in: {report['samples_in']}",
         f"- kept: {report['kept']}",
-        "",
     ]
-    lines += ["## Samples dropped, by reason", "", "| reason | samples |", "|---|---:|"]
-    lines += [f"| {k} | {v} |" for k, v in report["dropped"].items()] or ["| (none) | 0 |"]
-    lines += [
-        "",
-        "## Every rejection (stage: reason (subject))",
-        "",
-        "| rejection | count |",
-        "|---|---:|",
-    ]
-    lines += [f"| {k} | {v} |" for k, v in report["rejections"].items()] or ["| (none) | 0 |"]
+    lines += _table("Samples dropped, by reason", "reason | samples", report["dropped"])
+    lines += _table(
+        "Subjects (or their synthesised variants) dropped, by stage and filter",
+        "stage: reason | subjects",
+        report["subjects_dropped"],
+    )
+    lines += _table(
+        "Reference kinds in the kept samples", "kind | references", report["reference_kinds"]
+    )
     return "\n".join(lines) + "\n"
 
 
