@@ -37,6 +37,8 @@ list_app = typer.Typer(help="List what is registered.", no_args_is_help=True)
 weights_app = typer.Typer(help="Model files the metrics need.", no_args_is_help=True)
 app.add_typer(list_app, name="list")
 app.add_typer(weights_app, name="weights")
+data_app = typer.Typer(help="Training data for Kaleido (the cross-paired pipeline).", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 console = Console(stderr=True, soft_wrap=True)  # paths and messages never wrapped mid-word
 out = Console(soft_wrap=True)
 
@@ -522,6 +524,34 @@ def _click_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
         usage.append(click.ClickException)
         aborts.append(click.exceptions.Abort)
     return tuple(usage), tuple(aborts)
+
+
+@data_app.command("build")
+def data_build(
+    input: Annotated[Path, typer.Option("--input", help="Folder of .mp4 clips (a <clip>.json beside one may give its caption and subjects).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Dataset folder (parquet shards, media, manifest, funnel); rerun to resume.")],
+    config: Annotated[Path | None, typer.Option("--config", help="Pipeline config (JSON or YAML; PipelineConfig fields).")] = None,
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="An existing Ray cluster (default: local Ray).")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="Run every model stage on this device (cpu, cuda).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Actors per model stage.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Process at most this many new clips.")] = None,
+) -> None:
+    """Build a cross-paired training set: caption, detect, segment, filter, synthesise, shard."""
+    from dataclasses import replace
+
+    from kaleido_bench.kaleido import data
+    from kaleido_bench.kaleido.data.pipeline import PipelineConfig, load_config
+    from kaleido_bench.kaleido.errors import KaleidoError
+
+    try:
+        settings = load_config(config) if config else PipelineConfig()
+        settings = settings.on(device, "bfloat16" if device.startswith("cuda") else None) if device else settings
+        settings = replace(settings, workers=workers) if workers else settings
+        report = data.build(input, out_dir, settings, ray_address=ray_address, limit=limit)
+    except (KaleidoError, FileNotFoundError, ValueError) as exc:
+        raise BenchError(str(exc)) from None
+    out.print(f"{report.processed} clips processed ({report.skipped} already done), {report.kept} samples kept; "
+              f"funnel: {out_dir / 'funnel.md'}")
 
 
 def main() -> None:

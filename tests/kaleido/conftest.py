@@ -91,3 +91,13 @@ def tiny_pipeline():
     from kaleido_bench.kaleido.pipeline import KaleidoPipeline
 
     return KaleidoPipeline.tiny()
+
+
+# --- data pipeline (kaleido/data): tiny random models of every stage, built once per session ---
+
+
+@pytest.fixture(scope="session")
+def data_models(tmp_path_factory):
+    from data_tiny_models import write_all
+
+    return write_all(tmp_path_factory.mktemp("data_models"))
