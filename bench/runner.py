@@ -98,7 +98,7 @@ def select_metrics(names: Iterable[str],
     metrics, absent = [], []
     for name in expanded:
         metric = registry.get(name)(**dict((options or {}).get(name, {})))
-        missing = [w for w in metric.weights if not locate(w).found]
+        missing = [w for w in metric.weights if not locate(w, metric.explicit_path(w)).found]
         if missing and skip_missing:
             skipped[name] = "weights missing: " + ", ".join(w.filename for w in missing)
             continue

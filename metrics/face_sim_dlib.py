@@ -86,11 +86,13 @@ class FaceSimDlib(Metric):
             "num_frames": self.num_frames,
         }
 
+    def explicit_path(self, weight: WeightFile) -> Path | None:
+        folder = self.options.get("model_dir")
+        return Path(folder) / Path(weight.filename).name if folder else None
+
     def _weight_path(self, weight: WeightFile) -> Path:
         """Option `model_dir` first, then the installed package, the weights dir, the hub cache."""
-        folder = self.options.get("model_dir")
-        explicit = Path(folder) / Path(weight.filename).name if folder else None
-        return resolve(weight, explicit, metric=self.name)
+        return resolve(weight, self.explicit_path(weight), metric=self.name)
 
     def setup(self, context: ScoringContext) -> None:
         """Resolve the model files (package folder first) and load them once."""
