@@ -202,7 +202,9 @@ def run(
         raise BenchError("--out names one result folder: give one --model with it")
     adapters = [get_model_class(name)(**options_for(name, options, model)) for name in model]
     the_suite = _load(suite, data_root, cases, limit)
-    the_suite.check_images()
+    from kaleido_bench.bench.protocols import protocol_for
+
+    the_suite.check_images(protocol_for(the_suite.name).missing_images_note())
     chosen, skipped = select_metrics(_split(metrics), _metric_options(natural_endpoint, natural_model),
                                      defaults=_suite_defaults(the_suite.name))
     overlap = Overlap.for_device(_device(device), metric_workers)

@@ -13,6 +13,7 @@ from pathlib import Path
 from kaleido_bench.baselines.base import ModelAdapter
 from kaleido_bench.bench.concurrency import SEQUENTIAL, Overlap
 from kaleido_bench.bench.executors import Executor, LocalExecutor, RunRequest
+from kaleido_bench.bench.protocols import protocol_for
 from kaleido_bench.bench.runner import RunSummary
 from kaleido_bench.bench.store import ResultStore, RunManifest, git_commit, package_versions
 from kaleido_bench.core.cases import Suite
@@ -35,7 +36,7 @@ def run_model(model: ModelAdapter, suite: Suite, metrics: list[Metric], *, seed:
               device: str = "cpu", memory_budget: int | None = None,
               executor: Executor | None = None) -> tuple[ResultStore, RunSummary]:
     """Generate (resuming) and score every case of `suite` with `model`."""
-    suite.check_images()  # every missing image at once, before any generation
+    suite.check_images(protocol_for(suite.name).missing_images_note())  # every missing image at once, first
     manifest = RunManifest(
         model=model.config(), suite=suite_record(suite), seed=seed, label=model.label,
         packages=package_versions(), git_commit=git_commit(),

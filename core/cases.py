@@ -77,10 +77,9 @@ class Suite:
     def missing_images(self) -> list[Path]:
         return sorted({ref.path for case in self.cases for ref in case.references if not ref.path.is_file()})
 
-    def check_images(self) -> None:
-        """Raise one error listing every missing reference image at once, before any generation."""
-        from kaleido_bench.bench.protocols import protocol_for
-
+    def check_images(self, note: str = "") -> None:
+        """Raise one error listing every missing reference image at once, before any generation;
+        `note` (the suite protocol's, e.g. which public dataset holds the images) ends a one-liner."""
         missing = self.missing_images()
         total = len({ref.path for case in self.cases for ref in case.references})
         if missing and len(missing) == total:  # a wrong or empty folder: one line, not every path
@@ -89,7 +88,7 @@ class Suite:
             raise MissingImageError(
                 f"all {total} reference image(s) of suite {self.name!r} are missing under data root "
                 f"{self.data_root} (the first: {shown}); download the suite's images there or pass --data-root"
-                + protocol_for(self.name).missing_images_note()
+                + note
             )
         if missing:
             root = self.data_root
