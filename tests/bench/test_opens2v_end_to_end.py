@@ -89,7 +89,7 @@ def test_our_run_exports_the_official_files_and_reads_back_to_its_own_total(shar
     back = official_total(tmp_path / "export", "Open-Domain")
     assert direct.total is not None and np.isfinite(direct.total)
     assert back.total == pytest.approx(direct.total, abs=1e-12, rel=0)
-    assert back.counts == direct.counts and back.counts["natural"] == 2  # both videos, every slot counted
+    assert back.counts == direct.counts and back.counts["natural_score"] == back.counts["gme_score"] == 2  # both videos
     table = suite_table(load_results([store.root, tmp_path / "export"]), "opens2v")
     ours, official = table.iloc[0], table.iloc[1]
     assert ours["TotalScore"] == official["TotalScore"]
