@@ -51,6 +51,7 @@ from kaleido_bench.metrics.yolo_world import (
     YOLO_WORLD_V2_L,
     YOLO_WORLD_V2_L_IMAGE_PROMPT,
     Detections,
+    PostprocessConfig,
     YoloWorldArch,
 )
 
@@ -62,6 +63,12 @@ KEEP_BOX_SCORE = 0.6  # main, l.357
 KEEP_TEXT_SIMILARITY = 0.30
 TEXT_INSTRUCTION = "Find an image that matches the given text."  # main, l.343
 HUMAN_LABELS = ("Man", "Woman")
+#: the detector's own post-processing with its score threshold raised to the script's 0.5: the
+#: boxes that survive the script's filter are the same, because NMS only ever suppresses a box
+#: in favour of a HIGHER-scored one (all of them above 0.5 too) and the 300 / 30000 caps keep the
+#: best scores first; only the low-scored boxes the script drops anyway are never sorted and
+#: NMS'd (tested against the full post-processing and the official fixtures)
+NEXUS_POSTPROCESS = PostprocessConfig(score_thr=SCRIPT_SCORE_THR)
 
 #: the same folder as `metrics/gme.py`'s GME_QWEN2_VL_7B (branch gme): one download, one load per run
 GME_QWEN2_VL_7B = WeightFile(
@@ -314,7 +321,11 @@ class NexusModels:
 
         references = [p.reference for p in prompts]
         raw = detect(
-            self.detector, frames, self.prompt_embeddings(references), frame_batch=self.frame_batch
+            self.detector,
+            frames,
+            self.prompt_embeddings(references),
+            cfg=NEXUS_POSTPROCESS,
+            frame_batch=self.frame_batch,
         )
         filtered = [[script_filter(d) for d in per_frame] for per_frame in raw]
         if not any(len(d) for per_frame in filtered for d in per_frame):

@@ -278,3 +278,53 @@ def test_reference_embeddings_are_cached_by_file_content(models, tmp_path):
     assert shared_cache().misses == 1 and torch.equal(first[0], first[1])
     models.prompt_embeddings(refs[:1])
     assert shared_cache().hits == 2
+
+
+def test_end_to_end_against_official_get_nexusscore_with_tiny_gme(shared_dir):
+    """`get_nexusscore.main()` itself (tests/fixtures/nexus/e2e_*.json, tiny random GME from
+    branch gme's tests/fixtures/gme/tiny_gme, fp32): per-video values within 1e-4, same absent set."""
+    import json
+
+    gme = pytest.importorskip(
+        "kaleido_bench.metrics.gme", reason="metrics/gme.py (branch gme) not merged"
+    )
+    gme_dir = Path(__file__).resolve().parents[1] / "fixtures" / "gme" / "tiny_gme"
+    if not gme_dir.is_dir() or not (FIXTURES / "e2e_nexusscore.json").is_file():
+        pytest.skip("tiny GME fixture or end-to-end fixture missing")
+    arch = json.loads((FIXTURES / "arch.json").read_text())
+    fields = (
+        "deepen_factor",
+        "widen_factor",
+        "last_stage_out_channels",
+        "text_channels",
+        "num_train_classes",
+    )
+    models = NexusModels(
+        load_yolo_world(
+            FIXTURES / "yolo_world_tiny.pth", YoloWorldArch(**{k: arch[k] for k in fields})
+        ),
+        load_hf_clip_vision(FIXTURES / "clip_b32_tiny"),
+        gme.load_gme(gme_dir, device="cpu", precision="fp32", metric="nexus_score"),
+    )
+    official = json.loads((FIXTURES / "e2e_nexusscore.json").read_text())
+    videos = {
+        "faceobj_14": "faceobj_14",
+        "singleface_3": "singleface_3",
+        "humanobj_7": "faceobj_14",
+        "singleobj_5": "singleface_3",
+    }
+    metric = NexusScore()
+    metric.models = models
+    for case_id, entry in json.loads((FIXTURES / "e2e_cases.json").read_text()).items():
+        refs = tuple(
+            ReferenceImage(path, FIXTURES / path, Role.OBJECT, label)
+            for path, label in zip(entry["img_paths"], entry["class_label"])
+        )
+        video = decode_video(shared_dir / "opens2v" / "videos" / f"{videos[case_id]}.mp4")
+        result = metric.score(video, Case(case_id, "", refs))
+        if case_id not in official:
+            assert result.value is None, case_id
+        else:
+            assert result.value == pytest.approx(official[case_id]["nexus_score"], abs=1e-4), (
+                case_id
+            )

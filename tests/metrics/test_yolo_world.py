@@ -213,3 +213,22 @@ def test_wrong_architecture_is_an_error(tmp_path):
             FIXTURES / "yolo_world_tiny.pth",
             yolo_world.YoloWorldArch(deepen_factor=0.33, widen_factor=0.25, num_train_classes=8),
         )
+
+
+def test_nexus_score_threshold_shortcut_keeps_the_same_final_boxes(golden, model, video_frames):
+    """NexusScore post-processes with score_thr 0.5 (`NEXUS_POSTPROCESS`): same boxes after the script."""
+    from kaleido_bench.metrics.nexus_score import NEXUS_POSTPROCESS
+
+    arrays, meta = golden
+    prompts = torch.stack([torch.from_numpy(arrays[f"clip/{n}"]) for n in meta["references"]])
+    prompts = yolo_world.prompt_embeddings(model, prompts)
+    frames = video_frames["faceobj_14"][9:11]  # the frames with the most boxes
+    full = yolo_world.detect(model, frames, prompts)
+    short = yolo_world.detect(model, frames, prompts, cfg=NEXUS_POSTPROCESS)
+    kept = 0
+    for per_frame_full, per_frame_short in zip(full, short):
+        for a, b in zip(per_frame_full, per_frame_short):
+            a, b = script_filter(a), script_filter(b)
+            assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.scores, b.scores)
+            kept += len(a)
+    assert kept > 10
