@@ -194,7 +194,7 @@ def main() -> None:
     parser.add_argument("--size", choices=("tiny", "full"), default="tiny")
     parser.add_argument("--checkpoint", default="")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--frame-batch", type=int, default=32)
+    parser.add_argument("--frame-batch", type=int, default=4)
     parser.add_argument(
         "--frames", type=int, default=32, help="time only the first N of the 32 sampled frames"
     )
@@ -229,6 +229,8 @@ def main() -> None:
         str(args.threads),
         "--json",
         str(official_json),
+        "--frames",
+        str(args.frames),
     ]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     official = json.loads(official_json.read_text())
