@@ -11,6 +11,7 @@ Backbones, their files and where they are used:
 | backbone | file (resolver name) | loaded by | used by |
 |---|---|---|---|
 | OpenAI CLIP ViT-L/14, transformers | `openai/clip-vit-large-patch14` folder | `clip_vision.load_hf_clip_vision` (image tower) | aesthetics (OpenS2V) |
+| OpenAI CLIP ViT-B/32, transformers | `openai/clip-vit-base-patch32` folder | `clip_vision.load_hf_clip_vision` (image tower) | nexus_score's detector prompts (OpenS2V) |
 | OpenAI CLIP ViT-B/32, ViT-L/14 | `timm/vit_*_clip_224.openai` `open_clip_model.safetensors` | `open_clip.create_model_and_transforms(name, pretrained=<file>, force_quick_gelu=True)` | clip_t's text, background_consistency |
 | the same files' image towers | either of the two above | `clip_vision.py`: transformers' tower, one per distinct weights | aesthetics, clip_i, clip_t |
 | DINOv2 ViT-B/14 | `timm/vit_base_patch14_dinov2.lvd142m` `model.safetensors` | `timm.create_model(..., pretrained_cfg_overlay={"file": ...}, img_size=224)` | dino_i |
@@ -60,6 +61,13 @@ CLIP_VIT_L14_HF = WeightFile(
     "hf/openai--clip-vit-large-patch14",
     "OpenAI CLIP ViT-L/14, transformers folder (config, preprocessor config, weights)",
     repo_id="openai/clip-vit-large-patch14",
+    snapshot=True,
+    allow_patterns=("config.json", "preprocessor_config.json", "model.safetensors"),
+)
+CLIP_VIT_B32_HF = WeightFile(
+    "hf/openai--clip-vit-base-patch32",
+    "OpenAI CLIP ViT-B/32, transformers folder (config, preprocessor config, weights)",
+    repo_id="openai/clip-vit-base-patch32",
     snapshot=True,
     allow_patterns=("config.json", "preprocessor_config.json", "model.safetensors"),
 )
