@@ -109,10 +109,10 @@ def official_side(args: argparse.Namespace) -> None:
 def our_side(args: argparse.Namespace, checkpoint: Path) -> dict:
     import torch
 
-    from kaleido_bench.bench.cases import ReferenceImage, Role
-    from kaleido_bench.bench.video import decode_video
+    from kaleido_bench.core.cases import ReferenceImage, Role
+    from kaleido_bench.core.video import decode_video
     from kaleido_bench.metrics.clip_vision import load_hf_clip_vision
-    from kaleido_bench.metrics.embedding_cache import shared_cache
+    from kaleido_bench.metrics.context import ScoringContext
     from kaleido_bench.metrics.nexus_score import NEXUS_POSTPROCESS, NexusModels, script_filter
     from kaleido_bench.metrics.yolo_world import (
         YOLO_WORLD_V2_L,
@@ -134,10 +134,11 @@ def our_side(args: argparse.Namespace, checkpoint: Path) -> dict:
         arch = YoloWorldArch(**{k: spec[k] for k in fields})
     else:
         arch = YOLO_WORLD_V2_L
+    context = ScoringContext.create("cpu")
     start = time.perf_counter()
     models = NexusModels(
-        load_yolo_world(checkpoint, arch),
-        load_hf_clip_vision(FIXTURES / "clip_b32_tiny"),
+        load_yolo_world(context, checkpoint, arch),
+        load_hf_clip_vision(context, FIXTURES / "clip_b32_tiny"),
         embedder=None,
     )
     setup = time.perf_counter() - start
@@ -145,12 +146,12 @@ def our_side(args: argparse.Namespace, checkpoint: Path) -> dict:
         ReferenceImage(f"refs/{n}.jpg", FIXTURES / "refs" / f"{n}.jpg", Role.OBJECT, label)
         for n, label in PROMPTS
     ]
-    shared_cache().clear()
+    context.cache.clear()
     results = {"setup": setup, "videos": {}}
     for video_path in sorted(VIDEOS.glob("*.mp4")):
         start, cpu = time.perf_counter(), time.process_time()
         frames = decode_video(video_path).linspace(32)[: args.frames]
-        prompts = models.prompt_embeddings(references)
+        prompts = models.prompt_embeddings(references, context.cache)
         raw = detect(
             models.detector, frames, prompts, cfg=NEXUS_POSTPROCESS, frame_batch=args.frame_batch
         )

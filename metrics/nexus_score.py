@@ -28,7 +28,7 @@ lines 283-380 and `run_image` lines 78-130. Per case:
   (OpenS2V-Nexus issue 36: the official division rewards flicker). Absent in the same cases.
 
 Speed (issue 13): reference CLIP and GME embeddings are computed once per file content
-(`embedding_cache.shared_cache`), label embeddings once per label, every crop once even when
+(the run's `EmbeddingCache`), label embeddings once per label, every crop once even when
 two prompts give the same box on the same frame, all crops of a video in one GME call, and the
 detector runs its backbone once per batch of frames for all prompts (`yolo_world.detect`).
 """
@@ -42,10 +42,13 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from kaleido_bench.bench.cases import Case, ReferenceImage
-from kaleido_bench.bench.video import DecodedVideo
+from kaleido_bench.core.cases import Case, ReferenceImage
+from kaleido_bench.core.video import DecodedVideo
 from kaleido_bench.metrics import backbones
-from kaleido_bench.metrics.base import Metric, MetricResult, register_metric
+from kaleido_bench.metrics.base import Metric, MetricResult, Needs, register_metric
+from kaleido_bench.metrics.context import ScoringContext
+from kaleido_bench.metrics.embedding_cache import EmbeddingCache
+from kaleido_bench.metrics.gme import GME_QWEN2_VL_7B, load_gme
 from kaleido_bench.metrics.weights import WeightFile, resolve
 from kaleido_bench.metrics.yolo_world import (
     YOLO_WORLD_V2_L,
@@ -70,16 +73,6 @@ HUMAN_LABELS = ("Man", "Woman")
 #: NMS'd (tested against the full post-processing and the official fixtures)
 NEXUS_POSTPROCESS = PostprocessConfig(score_thr=SCRIPT_SCORE_THR)
 
-#: the same folder as `metrics/gme.py`'s GME_QWEN2_VL_7B (branch gme): one download, one load per run
-GME_QWEN2_VL_7B = WeightFile(
-    "hf/Alibaba-NLP--gme-Qwen2-VL-7B-Instruct",
-    "GME-Qwen2-VL-7B-Instruct, transformers folder (config, tokenizer, processor, 9 safetensors shards)",
-    repo_id="Alibaba-NLP/gme-Qwen2-VL-7B-Instruct",
-    snapshot=True,
-    allow_patterns=("*.json", "*.safetensors", "merges.txt", "vocab.json"),
-)
-
-
 class CropEmbedder(Protocol):
     """What NexusScore needs from GME: L2-normalised rows, one per image / text.
 
@@ -92,16 +85,11 @@ class CropEmbedder(Protocol):
 
 
 def load_crop_embedder(
-    path: str | Path, device: str = "cpu", precision: str | None = None, metric: str = "nexus_score"
+    context: ScoringContext, path: str | Path, precision: str | None = None, metric: str = "nexus_score"
 ) -> CropEmbedder:
-    """The GME embedder of the weights folder `path` (`metrics/gme.py`, shared with `gme_score`)."""
-    try:
-        from kaleido_bench.metrics import gme
-    except ImportError as exc:  # pragma: no cover - present once the gme branch is merged
-        raise RuntimeError(
-            f"{metric} needs the GME embedder module kaleido_bench.metrics.gme: {exc}"
-        ) from None
-    return gme.load_gme(path, device=device, precision=precision, metric=metric)
+    """The GME embedder of the weights folder `path` (`metrics/gme.py`: the same instance as
+    `gme_score`'s in the run's model pool)."""
+    return load_gme(context, path, precision=precision, metric=metric)
 
 
 @dataclass(frozen=True)
@@ -270,11 +258,10 @@ class NexusModels:
         4  # frames per backbone pass: 4 was fastest on a 2-core CPU (tiny model); 32 on a GPU
     )
 
-    def prompt_embeddings(self, references: Sequence[ReferenceImage]) -> Any:
+    def prompt_embeddings(self, references: Sequence[ReferenceImage], cache: EmbeddingCache) -> Any:
         """Detector prompts: CLIP ViT-B/32 `image_embeds` per reference file content, projected."""
         import torch
 
-        from kaleido_bench.metrics.embedding_cache import shared_cache
         from kaleido_bench.metrics.yolo_world import prompt_embeddings
 
         def compute(paths: list[Path]) -> Any:
@@ -284,20 +271,16 @@ class NexusModels:
             with torch.inference_mode():
                 return self.clip.forward(pixels.to(self.clip.device, self.clip.dtype)).float().cpu()
 
-        rows = shared_cache().embeddings(
-            [r.path for r in references], self.clip.id, self.clip.preprocess_id, compute
-        )
+        rows = cache.embeddings([r.path for r in references], self.clip.id, self.clip.preprocess_id, compute)
         return prompt_embeddings(self.detector, torch.stack(rows))
 
-    def reference_embeddings(self, references: Sequence[ReferenceImage]) -> Any:
+    def reference_embeddings(self, references: Sequence[ReferenceImage], cache: EmbeddingCache) -> Any:
         """GME rows of the reference images, once per file content (cached as float32, exact for fp16)."""
         import torch
 
-        from kaleido_bench.metrics.embedding_cache import shared_cache
-
         model_id = f"crop-embedder:{getattr(self.embedder, 'id', type(self.embedder).__name__)}"
         preprocess_id = str(getattr(self.embedder, "preprocess_id", ""))
-        rows = shared_cache().embeddings(
+        rows = cache.embeddings(
             [r.path for r in references],
             model_id,
             preprocess_id,
@@ -318,14 +301,14 @@ class NexusModels:
                 cache[label] = row[None]
         return {label: cache[label] for label in labels}
 
-    def outcome(self, frames: np.ndarray, prompts: Sequence[NexusPrompt]) -> NexusOutcome:
+    def outcome(self, frames: np.ndarray, prompts: Sequence[NexusPrompt], cache: EmbeddingCache) -> NexusOutcome:
         from kaleido_bench.metrics.yolo_world import detect
 
         references = [p.reference for p in prompts]
         raw = detect(
             self.detector,
             frames,
-            self.prompt_embeddings(references),
+            self.prompt_embeddings(references, cache),
             cfg=NEXUS_POSTPROCESS,
             frame_batch=self.frame_batch,
         )
@@ -339,20 +322,19 @@ class NexusModels:
             prompts,
             filtered,
             self.embedder,
-            self.reference_embeddings(references),
+            self.reference_embeddings(references, cache),
             self.label_embeddings([p.label for p in prompts]),
         )
 
 
-def video_outcome(models: NexusModels, video: DecodedVideo, case: Case) -> NexusOutcome | str:
-    """The outcome of one video, or the reason it is absent before any model runs."""
+def video_outcome(models: NexusModels, video: DecodedVideo, case: Case, cache: EmbeddingCache) -> NexusOutcome | str:
+    """The outcome of one video, or the reason it is absent before any model runs; computed once
+    per video for both variants (their models are the same objects from the run's pool)."""
     reason = absent_reason(case)
     if reason is not None:
         return reason
-    return video.cached(
-        ("nexus-outcome", id(models), case.id),
-        lambda: models.outcome(video.linspace(NUM_FRAMES), nexus_prompts(case)),
-    )
+    key = ("nexus-outcome", id(models.detector), id(models.clip.model), id(models.embedder), case.id)
+    return video.cached(key, lambda: models.outcome(video.linspace(NUM_FRAMES), nexus_prompts(case), cache))
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -367,12 +349,20 @@ class _NexusBase(Metric):
         GME_QWEN2_VL_7B,
     )
     value_attribute: ClassVar[str] = ""
+    option_names = frozenset({"detector_path", "clip_path", "gme_path", "arch", "gme_precision"})
+    path_options = {
+        YOLO_WORLD_V2_L_IMAGE_PROMPT.filename: "detector_path",
+        backbones.CLIP_VIT_B32_HF.filename: "clip_path",
+        GME_QWEN2_VL_7B.filename: "gme_path",
+    }
+    # GME-Qwen2-VL-7B (shared with gme_score: the same group keeps it resident for both) + the detector
+    needs = Needs(frames="sampled", group="gme-qwen2-vl-7b", model_bytes=17_000_000_000)
 
-    def __init__(self, device: str = "cpu", **options: Any) -> None:
-        super().__init__(device, **options)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self.models: NexusModels | None = None
 
-    def setup(self) -> None:
+    def setup(self, context: ScoringContext) -> None:
         from kaleido_bench.metrics.clip_vision import load_hf_clip_vision
         from kaleido_bench.metrics.yolo_world import load_yolo_world
 
@@ -386,24 +376,17 @@ class _NexusBase(Metric):
         arch = self.options.get("arch", YOLO_WORLD_V2_L)
         arch = arch if isinstance(arch, YoloWorldArch) else YoloWorldArch(**arch)
         self.models = NexusModels(
-            load_yolo_world(detector_path, arch, device=self.device, precision="fp32"),
-            load_hf_clip_vision(clip_path, device=self.device, precision="fp32"),
-            load_crop_embedder(
-                gme_path,
-                device=self.device,
-                precision=self.options.get("gme_precision"),
-                metric=self.name,
-            ),
-            frame_batch=NUM_FRAMES if backbones.torch_device(self.device).type == "cuda" else 4,
+            load_yolo_world(context, detector_path, arch, precision="fp32"),
+            load_hf_clip_vision(context, clip_path, precision="fp32"),
+            load_crop_embedder(context, gme_path, precision=self.options.get("gme_precision"), metric=self.name),
+            frame_batch=NUM_FRAMES if backbones.torch_device(context.device).type == "cuda" else 4,
         )
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "frames": NUM_FRAMES}
 
-    def score(self, video: DecodedVideo, case: Case) -> MetricResult:
-        if self.models is None:
-            self.setup()
-        outcome = video_outcome(self.models, video, case)
+    def score(self, video: DecodedVideo, case: Case, context: ScoringContext) -> MetricResult:
+        outcome = video_outcome(self.models, video, case, context.cache)
         if isinstance(outcome, str):
             return MetricResult.absent(outcome)
         details = {

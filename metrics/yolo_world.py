@@ -63,7 +63,7 @@ from typing import Any
 
 import numpy as np
 
-from kaleido_bench.bench.errors import CheckpointMismatchError
+from kaleido_bench.core.errors import CheckpointMismatchError
 from kaleido_bench.metrics.weights import WeightFile
 
 YOLO_WORLD_V2_L_IMAGE_PROMPT = WeightFile(
@@ -578,16 +578,16 @@ def check_keys(model: Any, state: Mapping[str, Any], source: str) -> dict[str, A
 
 
 def load_yolo_world(
+    context: Any,
     path: str | Path,
     arch: YoloWorldArch = YOLO_WORLD_V2_L,
-    device: str = "cpu",
     precision: str = "fp32",
 ) -> Any:
     """The detector filled STRICTLY from an official checkpoint, once per (file, arch, device, dtype)."""
     from kaleido_bench.metrics import backbones
 
     path = Path(path)
-    dev, dtype = backbones.torch_device(device), backbones.torch_dtype(precision)
+    dev, dtype = backbones.torch_device(context.device), backbones.torch_dtype(precision)
 
     def build() -> Any:
         model = build_yolo_world(arch)
@@ -601,7 +601,7 @@ def load_yolo_world(
         str(dev),
         str(dtype),
     )
-    return backbones.memoized(key, build)
+    return context.models.get(key, build)
 
 
 # ----------------------------------------------------------------------------- inference

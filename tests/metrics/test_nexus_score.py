@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from kaleido_bench.bench.cases import Case, ReferenceImage, Role
-from kaleido_bench.bench.errors import WeightsMissingError
-from kaleido_bench.bench.video import DecodedVideo, decode_video
+from kaleido_bench.core.cases import Case, ReferenceImage, Role
+from kaleido_bench.core.errors import WeightsMissingError
+from kaleido_bench.core.video import DecodedVideo, decode_video
 from kaleido_bench.metrics import backbones, nexus_score
 from kaleido_bench.metrics.clip_vision import load_hf_clip_vision
 from kaleido_bench.metrics.nexus_score import (
@@ -205,7 +205,15 @@ def test_shared_crops_are_embedded_once(images, embedder):
 
 
 @pytest.fixture(scope="module")
-def models(embedder):
+def module_ctx():
+    from kaleido_bench.metrics.context import ScoringContext
+
+    with ScoringContext.create("cpu") as context:
+        yield context
+
+
+@pytest.fixture(scope="module")
+def models(module_ctx, embedder):
     import json
 
     arch = json.loads((FIXTURES / "arch.json").read_text())
@@ -217,12 +225,12 @@ def models(embedder):
         "num_train_classes",
     )
     detector = load_yolo_world(
-        FIXTURES / "yolo_world_tiny.pth", YoloWorldArch(**{k: arch[k] for k in fields})
+        module_ctx, FIXTURES / "yolo_world_tiny.pth", YoloWorldArch(**{k: arch[k] for k in fields})
     )
-    return NexusModels(detector, load_hf_clip_vision(FIXTURES / "clip_b32_tiny"), embedder)
+    return NexusModels(detector, load_hf_clip_vision(module_ctx, FIXTURES / "clip_b32_tiny"), embedder)
 
 
-def test_metrics_on_a_real_video_share_one_outcome(models, shared_dir):
+def test_metrics_on_a_real_video_share_one_outcome(ctx, models, shared_dir):
     full = decode_video(shared_dir / "opens2v/videos/faceobj_14.mp4")
     video = DecodedVideo(
         full.frames[::4], full.fps
@@ -235,7 +243,7 @@ def test_metrics_on_a_real_video_share_one_outcome(models, shared_dir):
     case = Case("faceobj_14", "a woman with a cat and a cup", refs)
     official, ours = NexusScore(), NexusScoreAllFrames()
     official.models = ours.models = models
-    a, b = official.score(video, case), ours.score(video, case)
+    a, b = official.score(video, case, ctx), ours.score(video, case, ctx)
     assert a.details["labels"] == ["Cat", "Cup"] and a.details["boxes"] > 0
     assert a.details == b.details  # one detector / GME pass for both metrics
     frames = a.details["frames_with_detection"]
@@ -245,17 +253,17 @@ def test_metrics_on_a_real_video_share_one_outcome(models, shared_dir):
     else:
         assert a.value == 0.0 == b.value
     face_only = Case("singleface_3", "a man", (reference("astronaut", "Man", Role.FACE),))
-    result = official.score(video, face_only)
+    result = official.score(video, face_only, ctx)
     assert result.value is None and "singleface_3" in result.details["absent"]
 
 
-def test_missing_weights_name_the_download_command(monkeypatch, tmp_path):
+def test_missing_weights_name_the_download_command(ctx, monkeypatch, tmp_path):
     monkeypatch.setenv("KALEIDO_BENCH_WEIGHTS", str(tmp_path))
     with pytest.raises(
         WeightsMissingError,
         match="yolo_world_v2_l_image_prompt_adapter-719a7afb.pth.*weights download nexus_score",
     ):
-        NexusScore().setup()
+        NexusScore().setup(ctx)
     names = {w.filename for w in NexusScoreAllFrames.weights}
     assert names == {
         "opens2v/yolo_world_v2_l_image_prompt_adapter-719a7afb.pth",
@@ -264,23 +272,20 @@ def test_missing_weights_name_the_download_command(monkeypatch, tmp_path):
     }
 
 
-def test_reference_embeddings_are_cached_by_file_content(models, tmp_path):
-    from kaleido_bench.metrics.embedding_cache import shared_cache
-
-    shared_cache().clear()
+def test_reference_embeddings_are_cached_by_file_content(ctx, models, tmp_path):
     copy = tmp_path / "same_cat.jpg"
     copy.write_bytes((REFS / "chelsea.jpg").read_bytes())
     refs = [
         reference("chelsea", "Cat"),
         ReferenceImage("x/same_cat.jpg", Path(copy), Role.OBJECT, "Cat"),
     ]
-    first = models.prompt_embeddings(refs)
-    assert shared_cache().misses == 1 and torch.equal(first[0], first[1])
-    models.prompt_embeddings(refs[:1])
-    assert shared_cache().hits == 2
+    first = models.prompt_embeddings(refs, ctx.cache)
+    assert ctx.cache.misses == 1 and torch.equal(first[0], first[1])
+    models.prompt_embeddings(refs[:1], ctx.cache)
+    assert ctx.cache.hits == 2
 
 
-def test_end_to_end_against_official_get_nexusscore_with_tiny_gme(shared_dir):
+def test_end_to_end_against_official_get_nexusscore_with_tiny_gme(ctx, shared_dir):
     """`get_nexusscore.main()` itself (tests/fixtures/nexus/e2e_*.json, tiny random GME from
     branch gme's tests/fixtures/gme/tiny_gme, fp32): per-video values within 1e-4, same absent set."""
     import json
@@ -301,10 +306,10 @@ def test_end_to_end_against_official_get_nexusscore_with_tiny_gme(shared_dir):
     )
     models = NexusModels(
         load_yolo_world(
-            FIXTURES / "yolo_world_tiny.pth", YoloWorldArch(**{k: arch[k] for k in fields})
+            ctx, FIXTURES / "yolo_world_tiny.pth", YoloWorldArch(**{k: arch[k] for k in fields})
         ),
-        load_hf_clip_vision(FIXTURES / "clip_b32_tiny"),
-        gme.load_gme(gme_dir, device="cpu", precision="fp32", metric="nexus_score"),
+        load_hf_clip_vision(ctx, FIXTURES / "clip_b32_tiny"),
+        gme.load_gme(ctx, gme_dir, precision="fp32", metric="nexus_score"),
     )
     official = json.loads((FIXTURES / "e2e_nexusscore.json").read_text())
     videos = {
@@ -321,7 +326,7 @@ def test_end_to_end_against_official_get_nexusscore_with_tiny_gme(shared_dir):
             for path, label in zip(entry["img_paths"], entry["class_label"])
         )
         video = decode_video(shared_dir / "opens2v" / "videos" / f"{videos[case_id]}.mp4")
-        result = metric.score(video, Case(case_id, "", refs))
+        result = metric.score(video, Case(case_id, "", refs), ctx)
         if case_id not in official:
             assert result.value is None, case_id
         else:

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from kaleido_bench.bench.errors import CheckpointMismatchError
-from kaleido_bench.bench.video import decode_video
+from kaleido_bench.core.errors import CheckpointMismatchError
+from kaleido_bench.core.video import decode_video
 from kaleido_bench.metrics import backbones, yolo_world
 from kaleido_bench.metrics.clip_vision import load_hf_clip_vision
 from kaleido_bench.metrics.nexus_score import script_filter
@@ -47,7 +47,9 @@ def golden():
 
 @pytest.fixture(scope="module")
 def model():
-    return yolo_world.load_yolo_world(FIXTURES / "yolo_world_tiny.pth", fixture_arch())
+    from kaleido_bench.metrics.context import ScoringContext
+
+    return yolo_world.load_yolo_world(ScoringContext.create("cpu"), FIXTURES / "yolo_world_tiny.pth", fixture_arch())
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +103,9 @@ def test_letterbox_gives_the_official_network_input(golden, video_frames):
     )  # its bgr_to_rgb flip: the net sees BGR
 
 
-def test_prompts_through_the_shared_clip_tower_match(golden, model):
+def test_prompts_through_the_shared_clip_tower_match(ctx, golden, model):
     arrays, meta = golden
-    clip = load_hf_clip_vision(FIXTURES / "clip_b32_tiny")
+    clip = load_hf_clip_vision(ctx, FIXTURES / "clip_b32_tiny")
     for name, ref in meta["references"].items():
         image = backbones.load_rgb(FIXTURES / ref["file"])
         embeds = clip.forward(clip.preprocess(image[None])).detach()
@@ -187,16 +189,16 @@ def _rewrite(tmp_path: Path, edit) -> Path:
     return path
 
 
-def test_missing_key_is_an_error_naming_key_and_file(tmp_path):
+def test_missing_key_is_an_error_naming_key_and_file(ctx, tmp_path):
     path = _rewrite(tmp_path, lambda s: s.pop("neck.bottom_up_layers.1.attn_block.guide_fc.weight"))
     with pytest.raises(
         CheckpointMismatchError,
         match=r"edited\.pth.*missing tensor\(s\) neck\.bottom_up_layers\.1\.attn_block\.guide_fc\.weight",
     ):
-        yolo_world.load_yolo_world(path, fixture_arch())
+        yolo_world.load_yolo_world(ctx, path, fixture_arch())
 
 
-def test_extra_key_is_an_error_naming_key_and_file(tmp_path):
+def test_extra_key_is_an_error_naming_key_and_file(ctx, tmp_path):
     path = _rewrite(
         tmp_path, lambda s: s.__setitem__("bbox_head.head_module.extra.weight", torch.zeros(3))
     )
@@ -204,13 +206,13 @@ def test_extra_key_is_an_error_naming_key_and_file(tmp_path):
         CheckpointMismatchError,
         match=r"edited\.pth.*unexpected tensor\(s\) bbox_head\.head_module\.extra\.weight",
     ):
-        yolo_world.load_yolo_world(path, fixture_arch())
+        yolo_world.load_yolo_world(ctx, path, fixture_arch())
 
 
-def test_wrong_architecture_is_an_error(tmp_path):
+def test_wrong_architecture_is_an_error(ctx, tmp_path):
     with pytest.raises(CheckpointMismatchError, match="wrong shape"):
         yolo_world.load_yolo_world(
-            FIXTURES / "yolo_world_tiny.pth",
+            ctx, FIXTURES / "yolo_world_tiny.pth",
             yolo_world.YoloWorldArch(deepen_factor=0.33, widen_factor=0.25, num_train_classes=8),
         )
 
