@@ -40,7 +40,9 @@ class ClipCropEmbedder:
     preprocess_id = backbones.HF_CLIP_PREPROCESS_ID
 
     def __init__(self, label_images: dict[str, np.ndarray]) -> None:
-        self.clip = load_hf_clip_vision(FIXTURES / "clip_b32_tiny")
+        from kaleido_bench.metrics.context import ScoringContext
+
+        self.clip = load_hf_clip_vision(ScoringContext.create("cpu"), FIXTURES / "clip_b32_tiny")
         self.label_images = label_images
         self.image_rows = 0
 
