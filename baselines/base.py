@@ -92,7 +92,11 @@ class ModelAdapter(ABC):
 
     def config(self) -> dict[str, Any]:
         """Everything that changes the videos; its hash names the run folder."""
-        return {"model": self.name, "options": self.options, "capabilities": asdict(self.capabilities)}
+        return {
+            "model": self.name,
+            "options": self.options,
+            "capabilities": asdict(self.capabilities),
+        }
 
 
 MODELS: Registry[type[ModelAdapter]] = Registry("model")
@@ -117,7 +121,9 @@ def load_builtin_models() -> Registry[type[ModelAdapter]]:
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         if entry.name not in MODELS:
             cls = entry.load()
-            if isinstance(cls, type) and not getattr(cls, "name", ""):  # no @register_model: the entry point names it
+            if isinstance(cls, type) and not getattr(
+                cls, "name", ""
+            ):  # no @register_model: the entry point names it
                 cls.name = entry.name
             MODELS.add(entry.name, cls)
     return MODELS

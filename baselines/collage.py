@@ -82,7 +82,9 @@ class Camera:
     height: int
     width: int
     zoom: tuple[float, float]  # at t = 0 and t = 1
-    centre: tuple[tuple[float, float], tuple[float, float]]  # (x, y) in scene pixels, at t = 0 and t = 1
+    centre: tuple[
+        tuple[float, float], tuple[float, float]
+    ]  # (x, y) in scene pixels, at t = 0 and t = 1
 
     def window(self, t: float) -> tuple[float, float, float, float]:
         """The scene rectangle (left, top, right, bottom) shown at time t in [0, 1]."""
@@ -137,7 +139,9 @@ def draw_camera(rng: np.random.Generator, height: int, width: int) -> Camera:
 
 
 def lay_out(
-    rng: np.random.Generator, cutouts: list[tuple[Cutout, Role]], region: tuple[float, float, float, float]
+    rng: np.random.Generator,
+    cutouts: list[tuple[Cutout, Role]],
+    region: tuple[float, float, float, float],
 ) -> list[Placement]:
     """Side by side, one slot each across `region`, with a little jitter in scale and position."""
     if not cutouts:
@@ -153,8 +157,12 @@ def lay_out(
         scale = min(SLOT_FILL * slot / w, HEIGHT_FILL * (bottom - top) / h)
         scale *= ROLE_SCALE.get(role, 1.0) * rng.uniform(0.9, 1.0)
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        rgb = np.asarray(Image.fromarray(cutout.rgb).resize(size, Image.Resampling.LANCZOS), np.float32)
-        alpha = np.asarray(Image.fromarray(cutout.alpha).resize(size, Image.Resampling.BILINEAR), np.float32)
+        rgb = np.asarray(
+            Image.fromarray(cutout.rgb).resize(size, Image.Resampling.LANCZOS), np.float32
+        )
+        alpha = np.asarray(
+            Image.fromarray(cutout.alpha).resize(size, Image.Resampling.BILINEAR), np.float32
+        )
         if cutout.keyed:  # soften the key's hard edge
             alpha = cv2.GaussianBlur(alpha, (0, 0), 0.6)
         alpha = np.clip(alpha, 0.0, 1.0)[..., None]
@@ -199,7 +207,14 @@ def paste(frame: np.ndarray, placement: Placement, view: np.ndarray, t: float) -
         return
     # frame pixel (u0 + a, v0 + b) shows subject pixel inv * (u0 + a) + left - x, likewise in y
     matrix = np.array([[inv, 0.0, inv * u0 + left - x], [0.0, inv, inv * v0 + top - y]], np.float64)
-    rgba = cv2.warpAffine(placement.rgba, matrix, (u1 - u0, v1 - v0), flags=WARP, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    rgba = cv2.warpAffine(
+        placement.rgba,
+        matrix,
+        (u1 - u0, v1 - v0),
+        flags=WARP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
     alpha = rgba[..., 3:]
     # premultiplied RGB: the zero border around the subject blends cleanly
     blended = frame[v0:v1, u0:u1] * (1 - alpha) + rgba[..., :3]
@@ -208,7 +223,9 @@ def paste(frame: np.ndarray, placement: Placement, view: np.ndarray, t: float) -
 
 @register_model("collage")
 class CollageAdapter(SyntheticVideoAdapter):
-    description = "references cut out (or pasted whole) onto the background reference under a slow camera"
+    description = (
+        "references cut out (or pasted whole) onto the background reference under a slow camera"
+    )
     label = "non-learned"
 
     def config(self) -> dict[str, Any]:
@@ -232,7 +249,14 @@ class CollageAdapter(SyntheticVideoAdapter):
             t = i / (f.num_frames - 1) if f.num_frames > 1 else 0.0
             view = camera.at(t)
             frame = frames[i]
-            cv2.warpAffine(background, view, (f.width, f.height), dst=frame, flags=WARP, borderMode=cv2.BORDER_REFLECT)
+            cv2.warpAffine(
+                background,
+                view,
+                (f.width, f.height),
+                dst=frame,
+                flags=WARP,
+                borderMode=cv2.BORDER_REFLECT,
+            )
             for p in placements:
                 paste(frame, p, view, t)
         return frames

@@ -42,9 +42,13 @@ def load_reference(ref: ReferenceImage) -> Image.Image:
         with Image.open(ref.path) as image:
             return rgb_image(image, ref.path)  # 16-bit greyscale scaled, not clipped
     except FileNotFoundError:
-        raise MissingImageError(f"reference image {ref.path} ({ref.relpath}) does not exist") from None
+        raise MissingImageError(
+            f"reference image {ref.path} ({ref.relpath}) does not exist"
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise MissingImageError(f"reference image {ref.path} ({ref.relpath}) cannot be decoded: {exc}") from None
+        raise MissingImageError(
+            f"reference image {ref.path} ({ref.relpath}) cannot be decoded: {exc}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,14 @@ def subject_mask(rgb: np.ndarray) -> np.ndarray | None:
     keep = [i + 1 for i in order if areas[i] >= MIN_COMPONENT_SHARE * areas[order[0]]]
     mask = ndimage.binary_fill_holes(np.isin(labels, keep))
     if scale < 1.0:
-        mask = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize((w, h), Image.Resampling.BILINEAR)) >= 128
+        mask = (
+            np.asarray(
+                Image.fromarray(mask.astype(np.uint8) * 255).resize(
+                    (w, h), Image.Resampling.BILINEAR
+                )
+            )
+            >= 128
+        )
     share = float(mask.mean())
     if not MIN_MASK_SHARE <= share <= MAX_MASK_SHARE:
         return None

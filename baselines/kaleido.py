@@ -75,7 +75,9 @@ class KaleidoOptions:
         return out
 
 
-def parse_options(model: str, options: dict[str, Any], defaults: dict[str, Any], known: tuple[str, ...]) -> KaleidoOptions:
+def parse_options(
+    model: str, options: dict[str, Any], defaults: dict[str, Any], known: tuple[str, ...]
+) -> KaleidoOptions:
     """Options from the command line (strings) or Python (numbers), refusing unknown keys."""
     refuse_unknown(model, options, known)
     values = {**defaults, **options}
@@ -86,7 +88,9 @@ def parse_options(model: str, options: dict[str, Any], defaults: dict[str, Any],
     if parsed["steps"] < 1:
         raise ModelOptionError(f"model {model!r}: steps must be >= 1, got {parsed['steps']}")
     check_wan_video_size(model, parsed["height"], parsed["width"], parsed["num_frames"])
-    dtypes = {key: dtype_option(model, key, values.get(key, "bf16")) for key in ("dtype", "vae_dtype")}
+    dtypes = {
+        key: dtype_option(model, key, values.get(key, "bf16")) for key in ("dtype", "vae_dtype")
+    }
     device = str(values.get("device", "auto")).strip().lower()
     weights = values.get("weights")
     converted = values.get("converted")
@@ -108,7 +112,9 @@ class _KaleidoBase(ModelAdapter):
     known_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **options: Any) -> None:
-        self.parsed = parse_options(self.name or type(self).__name__, options, self.defaults, self.known_options)
+        self.parsed = parse_options(
+            self.name or type(self).__name__, options, self.defaults, self.known_options
+        )
         super().__init__(**self.parsed.video_config())
         self.pipeline = None
 
@@ -163,7 +169,9 @@ class KaleidoAdapter(_KaleidoBase):
         if not self.parsed.weights:
             raise WeightsMissingError(f"model 'kaleido' needs its weights: {WEIGHTS_HINT}")
         root = Path(self.parsed.weights)
-        converted = Path(self.parsed.converted) if self.parsed.converted else root / "model-diffusers"
+        converted = (
+            Path(self.parsed.converted) if self.parsed.converted else root / "model-diffusers"
+        )
         has_converted = (converted / "diffusion_pytorch_model.safetensors.index.json").is_file()
         needed = [] if has_converted else [root / "model" / "latest"]
         needed += [root / "Wan2.1_VAE.pth", root / "umt5-xxl" / "models_t5_umt5-xxl-enc-bf16.pth"]
@@ -175,9 +183,13 @@ class KaleidoAdapter(_KaleidoBase):
             iteration = (root / "model" / "latest").read_text().strip()
             sat = root / "model" / iteration / "mp_rank_00_model_states.pt"
             if not sat.is_file():
-                missing.append(f"{sat} (named by model/latest; run `python merge_kaleido.py` inside the download to join the uploaded parts)")
+                missing.append(
+                    f"{sat} (named by model/latest; run `python merge_kaleido.py` inside the download to join the uploaded parts)"
+                )
         if missing:
-            raise WeightsMissingError(f"model 'kaleido': missing {', '.join(missing)}; {WEIGHTS_HINT}")
+            raise WeightsMissingError(
+                f"model 'kaleido': missing {', '.join(missing)}; {WEIGHTS_HINT}"
+            )
 
     def _check_memory(self) -> None:
         device = self._device()
@@ -238,7 +250,9 @@ class KaleidoAdapter(_KaleidoBase):
 
 @register_model("kaleido-tiny")
 class KaleidoTinyAdapter(_KaleidoBase):
-    description = "Kaleido code path with a tiny random network (fixed seed, no files): smoke runs and tests"
+    description = (
+        "Kaleido code path with a tiny random network (fixed seed, no files): smoke runs and tests"
+    )
     label = "random weights"
     licence = "Apache-2.0 (this project's code)"
     weights_source = "none (random, built from a fixed seed)"
@@ -247,10 +261,21 @@ class KaleidoTinyAdapter(_KaleidoBase):
     defaults: ClassVar[dict[str, Any]] = {"steps": 4, "cfg_scale": 6.0, "height": 64, "width": 64,
                                           "num_frames": 9, "fps": 16.0, "device": "cpu", "dtype": "fp32",
                                           "vae_dtype": "fp32"}  # fmt: skip
-    known_options = ("steps", "cfg_scale", "height", "width", "num_frames", "fps", "device", "rope_continue")
+    known_options = (
+        "steps",
+        "cfg_scale",
+        "height",
+        "width",
+        "num_frames",
+        "fps",
+        "device",
+        "rope_continue",
+    )
 
     def setup(self) -> None:
         if self.pipeline is None:
             from kaleido_bench.kaleido.pipeline import KaleidoPipeline
 
-            self.pipeline = KaleidoPipeline.tiny(device=self._device(), rope_continue=self.parsed.rope_continue)
+            self.pipeline = KaleidoPipeline.tiny(
+                device=self._device(), rope_continue=self.parsed.rope_continue
+            )

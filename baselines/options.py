@@ -20,7 +20,9 @@ def refuse_unknown(model: str, options: Mapping[str, Any], known: Iterable[str])
     known = tuple(known)
     unknown = sorted(set(options) - set(known))
     if unknown:
-        raise ModelOptionError(f"model {model!r} has no option(s) {', '.join(unknown)} (known: {', '.join(known)})")
+        raise ModelOptionError(
+            f"model {model!r} has no option(s) {', '.join(unknown)} (known: {', '.join(known)})"
+        )
 
 
 def int_option(model: str, key: str, value: Any) -> int:
@@ -33,7 +35,9 @@ def int_option(model: str, key: str, value: Any) -> int:
             raise ValueError
         return int(number)
     except ValueError:
-        raise ModelOptionError(f"model {model!r}: option {key} must be an integer, got {value!r}") from None
+        raise ModelOptionError(
+            f"model {model!r}: option {key} must be an integer, got {value!r}"
+        ) from None
 
 
 def float_option(model: str, key: str, value: Any) -> float:
@@ -42,7 +46,9 @@ def float_option(model: str, key: str, value: Any) -> float:
             raise ValueError
         return float(str(value).strip())
     except ValueError:
-        raise ModelOptionError(f"model {model!r}: option {key} must be a number, got {value!r}") from None
+        raise ModelOptionError(
+            f"model {model!r}: option {key} must be a number, got {value!r}"
+        ) from None
 
 
 def bool_option(model: str, key: str, value: Any) -> bool | None:
@@ -72,7 +78,9 @@ def options_for(model: str, options: Mapping[str, Any], models: Iterable[str]) -
             plain[key] = value
             continue
         if scope not in models:
-            raise ModelOptionError(f"option {key!r} is for model {scope!r}, which is not one of --model {', '.join(models)}")
+            raise ModelOptionError(
+                f"option {key!r} is for model {scope!r}, which is not one of --model {', '.join(models)}"
+            )
         if scope == model:
             scoped[name] = value
     return {**plain, **scoped}
@@ -86,7 +94,9 @@ def dtype_option(model: str, key: str, value: Any) -> str:
     """A torch dtype name ("bfloat16", "float16", "float32") from bf16 / fp16 / fp32 or the full names."""
     text = str(value).strip().lower()
     if text not in _DTYPES:
-        raise ModelOptionError(f"model {model!r}: {key} must be one of bf16, fp16, fp32, got {value!r}")
+        raise ModelOptionError(
+            f"model {model!r}: {key} must be one of bf16, fp16, fp32, got {value!r}"
+        )
     return _DTYPES[text]
 
 
@@ -94,6 +104,10 @@ def check_wan_video_size(model: str, height: int, width: int, num_frames: int) -
     """Sizes the Wan VAE + DiT can make: H, W multiples of 16 (VAE 8 x patch 2), 4k + 1 frames."""
     for key, value in (("height", height), ("width", width)):
         if value < 16 or value % 16:
-            raise ModelOptionError(f"model {model!r}: {key} must be a multiple of 16 (VAE 8 x patch 2), got {value}")
+            raise ModelOptionError(
+                f"model {model!r}: {key} must be a multiple of 16 (VAE 8 x patch 2), got {value}"
+            )
     if num_frames < 1 or (num_frames - 1) % 4:
-        raise ModelOptionError(f"model {model!r}: num_frames must be 4k + 1 (Wan VAE), e.g. 81, got {num_frames}")
+        raise ModelOptionError(
+            f"model {model!r}: num_frames must be 4k + 1 (Wan VAE), e.g. 81, got {num_frames}"
+        )

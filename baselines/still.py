@@ -41,7 +41,9 @@ class FrameOptions:
     fps: float = 16.0
 
     @classmethod
-    def parse(cls, model: str, options: dict[str, Any], extra: tuple[str, ...] = ()) -> FrameOptions:
+    def parse(
+        cls, model: str, options: dict[str, Any], extra: tuple[str, ...] = ()
+    ) -> FrameOptions:
         """Read the frame options from `options` (strings from the command line or numbers).
 
         Keys other than these four and `extra` are refused, so a typo cannot silently run the
@@ -55,7 +57,9 @@ class FrameOptions:
         fps = float_option(model, "fps", options.get("fps", default.fps))
         for key, value in (("height", height), ("width", width)):
             if value < 2 or value % 2:
-                raise ModelOptionError(f"model {model!r}: {key} must be an even number >= 2 (H.264), got {value}")
+                raise ModelOptionError(
+                    f"model {model!r}: {key} must be an even number >= 2 (H.264), got {value}"
+                )
         if num_frames < 1:
             raise ModelOptionError(f"model {model!r}: num_frames must be >= 1, got {num_frames}")
         if not fps > 0:
@@ -84,7 +88,9 @@ class SyntheticVideoAdapter(ModelAdapter):
         limit = options.get("max_references")
         self.max_references = None if limit is None else int_option(model, "max_references", limit)
         if self.max_references is not None and self.max_references < 0:
-            raise ModelOptionError(f"model {model!r}: max_references must be >= 0, got {self.max_references}")
+            raise ModelOptionError(
+                f"model {model!r}: max_references must be >= 0, got {self.max_references}"
+            )
         # parsed values, not the raw strings: `-o height=240` and the default make the same run
         parsed = asdict(self.frame)
         if self.max_references is not None:  # only when given, so default runs keep their folder
@@ -125,4 +131,3 @@ class StillAdapter(SyntheticVideoAdapter):
 
     def generate(self, case: Case, seed: int, out_path: Path) -> None:
         write_video(out_path, self.render(case), self.frame.fps)
-

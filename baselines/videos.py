@@ -36,12 +36,18 @@ class VideosAdapter(ModelAdapter):
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - {"dir"})
         if unknown:
-            raise ModelOptionError(f"model 'videos' has no option(s) {', '.join(unknown)} (known: dir)")
+            raise ModelOptionError(
+                f"model 'videos' has no option(s) {', '.join(unknown)} (known: dir)"
+            )
         if not str(options.get("dir") or "").strip():
-            raise ModelOptionError("model 'videos' needs the folder of <case_id>.mp4 files: -o dir=PATH")
+            raise ModelOptionError(
+                "model 'videos' needs the folder of <case_id>.mp4 files: -o dir=PATH"
+            )
         folder = Path(str(options["dir"])).expanduser().resolve()
         if not folder.is_dir():
-            raise VideoError(f"video folder {folder} (model 'videos', -o dir) does not exist or is not a folder")
+            raise VideoError(
+                f"video folder {folder} (model 'videos', -o dir) does not exist or is not a folder"
+            )
         self.folder = folder
         super().__init__(dir=str(folder))
 
@@ -54,7 +60,9 @@ class VideosAdapter(ModelAdapter):
         """Where the case's video must be: `<dir>/<case id>.mp4`."""
         path = self.folder / f"{case.id}.mp4"
         if path.parent != self.folder:  # a case id with a path separator
-            raise VideoError(f"case id {case.id!r} cannot name a file in the video folder {self.folder}")
+            raise VideoError(
+                f"case id {case.id!r} cannot name a file in the video folder {self.folder}"
+            )
         return path
 
     def generate(self, case: Case, seed: int, out_path: Path) -> None:

@@ -31,13 +31,19 @@ from kaleido_bench.bench.protocols.opens2v import DOMAINS as OPENS2V_DOMAINS
 from kaleido_bench.bench.protocols.opens2v import OFFICIAL_DOMAIN
 from kaleido_bench.core.errors import BenchError, MissingImageError, VideoError
 
-app = typer.Typer(help="Subject-to-video benchmark: run models on suites, score videos, publish tables.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Subject-to-video benchmark: run models on suites, score videos, publish tables.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 list_app = typer.Typer(help="List what is registered.", no_args_is_help=True)
 weights_app = typer.Typer(help="Model files the metrics need.", no_args_is_help=True)
 app.add_typer(list_app, name="list")
 app.add_typer(weights_app, name="weights")
-data_app = typer.Typer(help="Training data for Kaleido (the cross-paired pipeline).", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Training data for Kaleido (the cross-paired pipeline).", no_args_is_help=True
+)
 app.add_typer(data_app, name="data")
 console = Console(stderr=True, soft_wrap=True)  # paths and messages never wrapped mid-word
 out = Console(soft_wrap=True)
@@ -49,8 +55,10 @@ DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 def _metrics_option(text: str) -> str:
     """Refuse a --metrics that names no metric at all (`,`, `""`): it would score nothing, silently."""
     if not _split(text):
-        raise typer.BadParameter("names no metric; give metric names, 'default', 'all', 'available' or 'none' "
-                                 "(generate only)")
+        raise typer.BadParameter(
+            "names no metric; give metric names, 'default', 'all', 'available' or 'none' "
+            "(generate only)"
+        )
     return text
 
 
@@ -60,31 +68,80 @@ def _device_option(text: str) -> str:
     return text
 
 
-MetricsOpt = Annotated[str, typer.Option("--metrics", callback=_metrics_option, help="Comma list of metric names; "
-                                         "'default' (the suite's own: OpenS2V's seven official metrics, those not in "
-                                         "this install skipped and reported; every metric for other suites), 'all' "
-                                         "(every metric, weights required) or 'available' (skip metrics whose weights "
-                                         "are missing).")]
-DataRootOpt = Annotated[Path | None, typer.Option("--data-root", help="Folder the suite's image paths are relative to.")]
+MetricsOpt = Annotated[
+    str,
+    typer.Option(
+        "--metrics",
+        callback=_metrics_option,
+        help="Comma list of metric names; "
+        "'default' (the suite's own: OpenS2V's seven official metrics, those not in "
+        "this install skipped and reported; every metric for other suites), 'all' "
+        "(every metric, weights required) or 'available' (skip metrics whose weights "
+        "are missing).",
+    ),
+]
+DataRootOpt = Annotated[
+    Path | None, typer.Option("--data-root", help="Folder the suite's image paths are relative to.")
+]
 CasesOpt = Annotated[str | None, typer.Option("--cases", help="Comma list of case ids to run.")]
-LimitOpt = Annotated[int | None, typer.Option("--limit", min=1, help="Run at most this many cases.")]
-OutOpt = Annotated[Path | None, typer.Option("--out", help="Result folder (default: runs/<model>_<suite>_seed<seed>_<hash>).")]
-DeviceOpt = Annotated[str, typer.Option("--device", callback=_device_option, help="auto, cpu, cuda or cuda:N.")]
-NaturalEndpointOpt = Annotated[str | None, typer.Option(
-    "--natural-endpoint", help="natural_score: an OpenAI-compatible base URL (vLLM, SGLang, Ollama, ...; default the "
-    "OpenAI API). The key comes from KALEIDO_BENCH_NATURAL_API_KEY or OPENAI_API_KEY.")]
-NaturalModelOpt = Annotated[str | None, typer.Option(
-    "--natural-model", help="natural_score: the model name to ask (default gpt-4o-2024-11-20).")]
-MetricWorkersOpt = Annotated[int | None, typer.Option(
-    "--metric-workers", min=1, help="Metrics scored side by side on each video (default: 4 on a GPU, 1 on a CPU).")]
-ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (this process) or ray (cases as Ray tasks).")]
-ShardOpt = Annotated[str | None, typer.Option("--shard", help="i/N: do only shard i of N of the cases (N processes "
-                                              "or a Slurm array share one run folder).")]
-RayAddressOpt = Annotated[str | None, typer.Option("--ray-address", help="An existing Ray cluster (default: start a "
-                                                   "local one).")]
-RayWorkersOpt = Annotated[int, typer.Option("--ray-workers", help="Ray worker actors (each loads the models once).")]
-BudgetOpt = Annotated[float | None, typer.Option("--memory-budget", help="GiB of model memory to keep resident: model "
-                                                 "groups that do not fit together are loaded one after another.")]
+LimitOpt = Annotated[
+    int | None, typer.Option("--limit", min=1, help="Run at most this many cases.")
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="Result folder (default: runs/<model>_<suite>_seed<seed>_<hash>)."),
+]
+DeviceOpt = Annotated[
+    str, typer.Option("--device", callback=_device_option, help="auto, cpu, cuda or cuda:N.")
+]
+NaturalEndpointOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--natural-endpoint",
+        help="natural_score: an OpenAI-compatible base URL (vLLM, SGLang, Ollama, ...; default the "
+        "OpenAI API). The key comes from KALEIDO_BENCH_NATURAL_API_KEY or OPENAI_API_KEY.",
+    ),
+]
+NaturalModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--natural-model", help="natural_score: the model name to ask (default gpt-4o-2024-11-20)."
+    ),
+]
+MetricWorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--metric-workers",
+        min=1,
+        help="Metrics scored side by side on each video (default: 4 on a GPU, 1 on a CPU).",
+    ),
+]
+ExecutorOpt = Annotated[
+    str, typer.Option("--executor", help="local (this process) or ray (cases as Ray tasks).")
+]
+ShardOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        help="i/N: do only shard i of N of the cases (N processes "
+        "or a Slurm array share one run folder).",
+    ),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option("--ray-address", help="An existing Ray cluster (default: start a local one)."),
+]
+RayWorkersOpt = Annotated[
+    int, typer.Option("--ray-workers", help="Ray worker actors (each loads the models once).")
+]
+BudgetOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--memory-budget",
+        help="GiB of model memory to keep resident: model "
+        "groups that do not fit together are loaded one after another.",
+    ),
+]
 
 
 def _bytes(gib: float | None) -> int | None:
@@ -96,8 +153,16 @@ def _bytes(gib: float | None) -> int | None:
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("eta"), TimeRemainingColumn(), console=console, transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 def _device(device: str) -> str:
@@ -106,7 +171,9 @@ def _device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise BenchError(f"--device {device}: torch sees no CUDA device here (use --device cpu or auto)")
+        raise BenchError(
+            f"--device {device}: torch sees no CUDA device here (use --device cpu or auto)"
+        )
     return device
 
 
@@ -153,27 +220,49 @@ def _suite_defaults(suite_name: str) -> tuple[str, ...]:
 
 def _report(store, summary) -> None:
     console.print(f"[green]results[/]: {escape(str(store.root))}")
-    console.print(f"generated {summary.generated} (reused {summary.reused_videos}), scored {summary.scored} "
-                  f"(reused {summary.reused_scores}), failed {len(summary.failures)}")
+    console.print(
+        f"generated {summary.generated} (reused {summary.reused_videos}), scored {summary.scored} "
+        f"(reused {summary.reused_scores}), failed {len(summary.failures)}"
+    )
     for name, reason in summary.skipped_metrics.items():
         console.print(f"[yellow]skipped metric[/] {name}: {escape(reason)}")
     for record in summary.failures[:10]:
-        console.print(f"[red]failed[/] {record.case} / {record.metric}: {escape(record.error or '')}")
+        console.print(
+            f"[red]failed[/] {record.case} / {record.metric}: {escape(record.error or '')}"
+        )
 
 
 @app.command()
 def run(
-    model: Annotated[list[str], typer.Option("--model", help="Registered model name, entry point, or "
-                                             "package.module:Class (repeat to run several).")],
-    suite: Annotated[str, typer.Option("--suite", help="Suite name (mini, opens2v, ...) or suite file.")] = "mini",
+    model: Annotated[
+        list[str],
+        typer.Option(
+            "--model",
+            help="Registered model name, entry point, or "
+            "package.module:Class (repeat to run several).",
+        ),
+    ],
+    suite: Annotated[
+        str, typer.Option("--suite", help="Suite name (mini, opens2v, ...) or suite file.")
+    ] = "mini",
     data_root: DataRootOpt = None,
     metrics: MetricsOpt = DEFAULT_METRICS,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     cases: CasesOpt = None,
     limit: LimitOpt = None,
-    option: Annotated[list[str] | None, typer.Option("-o", "--option", help="Model option key=value, or model.key=value for one of several "
-                                                         "--model (repeatable).")] = None,
-    weights: Annotated[Path | None, typer.Option("--weights", help="Model weights folder (same as -o weights=DIR).")] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-o",
+            "--option",
+            help="Model option key=value, or model.key=value for one of several "
+            "--model (repeatable).",
+        ),
+    ] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option("--weights", help="Model weights folder (same as -o weights=DIR)."),
+    ] = None,
     out_dir: OutOpt = None,
     runs_dir: Annotated[Path, typer.Option("--runs-dir")] = Path("runs"),
     device: DeviceOpt = "auto",
@@ -185,8 +274,14 @@ def run(
     memory_budget: BudgetOpt = None,
     natural_endpoint: NaturalEndpointOpt = None,
     natural_model: NaturalModelOpt = None,
-    table: Annotated[Path | None, typer.Option("--leaderboard", help="Afterwards write the leaderboard of these "
-                                               "runs here (the format follows the suffix: .md, .csv or .html).")] = None,
+    table: Annotated[
+        Path | None,
+        typer.Option(
+            "--leaderboard",
+            help="Afterwards write the leaderboard of these "
+            "runs here (the format follows the suffix: .md, .csv or .html).",
+        ),
+    ] = None,
 ) -> None:
     """Generate videos for a suite with a model, then score them (resumes where it stopped)."""
     from kaleido_bench.baselines.base import get_model_class
@@ -205,18 +300,34 @@ def run(
     from kaleido_bench.bench.protocols import protocol_for
 
     the_suite.check_images(protocol_for(the_suite.name).missing_images_note())
-    chosen, skipped = select_metrics(_split(metrics), _metric_options(natural_endpoint, natural_model),
-                                     defaults=_suite_defaults(the_suite.name))
+    chosen, skipped = select_metrics(
+        _split(metrics),
+        _metric_options(natural_endpoint, natural_model),
+        defaults=_suite_defaults(the_suite.name),
+    )
     overlap = Overlap.for_device(_device(device), metric_workers)
     folders, failed = [], 0
     for adapter in adapters:
-        console.print(f"[bold]{escape(adapter.name)}[/] on {escape(the_suite.name)} ({len(the_suite.cases)} cases)")
+        console.print(
+            f"[bold]{escape(adapter.name)}[/] on {escape(the_suite.name)} ({len(the_suite.cases)} cases)"
+        )
         with _progress() as progress:
-            store, summary = run_model(adapter, the_suite, chosen, seed=seed, out_dir=out_dir, runs_dir=runs_dir,
-                                       progress=progress, skipped=skipped, overlap=overlap,
-                                       device=_device(device), memory_budget=_bytes(memory_budget),
-                                       executor=make_executor(executor, shard=shard, ray_address=ray_address,
-                                                              ray_workers=ray_workers))
+            store, summary = run_model(
+                adapter,
+                the_suite,
+                chosen,
+                seed=seed,
+                out_dir=out_dir,
+                runs_dir=runs_dir,
+                progress=progress,
+                skipped=skipped,
+                overlap=overlap,
+                device=_device(device),
+                memory_budget=_bytes(memory_budget),
+                executor=make_executor(
+                    executor, shard=shard, ray_address=ray_address, ray_workers=ray_workers
+                ),
+            )
         _report(store, summary)
         folders.append(store.root)
         failed += len(summary.failures)
@@ -232,7 +343,9 @@ def score(
     suite: Annotated[str, typer.Option("--suite")] = "opens2v",
     data_root: DataRootOpt = None,
     metrics: MetricsOpt = DEFAULT_METRICS,
-    name: Annotated[str | None, typer.Option("--name", help="Model name for the tables (default: folder name).")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Model name for the tables (default: folder name).")
+    ] = None,
     cases: CasesOpt = None,
     limit: LimitOpt = None,
     out_dir: OutOpt = None,
@@ -255,19 +368,33 @@ def score(
     if not videos.is_dir():
         raise VideoError(f"videos folder {videos} does not exist")
     the_suite = _load(suite, data_root, cases, limit)
-    chosen, skipped = select_metrics(_split(metrics), _metric_options(natural_endpoint, natural_model),
-                                     defaults=_suite_defaults(the_suite.name))
+    chosen, skipped = select_metrics(
+        _split(metrics),
+        _metric_options(natural_endpoint, natural_model),
+        defaults=_suite_defaults(the_suite.name),
+    )
     with _progress() as progress:
-        store, summary, unmatched = score_videos(videos, the_suite, chosen, model_name=name, out_dir=out_dir,
-                                                 runs_dir=runs_dir, progress=progress, skipped=skipped,
-                                                 overlap=Overlap.for_device(_device(device), metric_workers),
-                                                 device=_device(device), memory_budget=_bytes(memory_budget),
-                                                 executor=make_executor(executor, shard=shard,
-                                                                        ray_address=ray_address,
-                                                                        ray_workers=ray_workers))
+        store, summary, unmatched = score_videos(
+            videos,
+            the_suite,
+            chosen,
+            model_name=name,
+            out_dir=out_dir,
+            runs_dir=runs_dir,
+            progress=progress,
+            skipped=skipped,
+            overlap=Overlap.for_device(_device(device), metric_workers),
+            device=_device(device),
+            memory_budget=_bytes(memory_budget),
+            executor=make_executor(
+                executor, shard=shard, ray_address=ray_address, ray_workers=ray_workers
+            ),
+        )
     if unmatched:
-        console.print(f"[yellow]ignored[/] {len(unmatched)} video(s) named after no case of {the_suite.name}: "
-                      + escape(", ".join(f"{stem}.mp4" for stem in unmatched[:10])))
+        console.print(
+            f"[yellow]ignored[/] {len(unmatched)} video(s) named after no case of {the_suite.name}: "
+            + escape(", ".join(f"{stem}.mp4" for stem in unmatched[:10]))
+        )
     _report(store, summary)
     _report_costs(chosen)
     _exit_on_failures(len(summary.failures))
@@ -277,7 +404,9 @@ def _exit_on_failures(failed: int) -> None:
     """Exit 1 when any case failed (generation or a metric raised), so CI sees it; 2 stays for bad input.
     The results that did succeed are saved, and the same command retries the failed ones."""
     if failed:
-        console.print(f"[red]{failed} failure(s)[/] recorded: exit code 1 (rerun the same command to retry them)")
+        console.print(
+            f"[red]{failed} failure(s)[/] recorded: exit code 1 (rerun the same command to retry them)"
+        )
         raise typer.Exit(1)
 
 
@@ -294,13 +423,29 @@ class LeaderboardFormat(str, Enum):
 
 @app.command()
 def leaderboard(
-    results: Annotated[list[Path], typer.Argument(help="Result folders (ours, or folders of official OpenS2V JSON files).")],
-    fmt: Annotated[LeaderboardFormat | None, typer.Option("--format", help="md, csv or html (default: from --out's suffix, else md).")] = None,
-    out_file: Annotated[Path | None, typer.Option("--out", help="Write the table(s) here instead of stdout.")] = None,
-    version: Annotated[str, typer.Option("--version", help="OpenS2V Total version: v1.1 or v1.0.")] = "v1.1",
-    published: Annotated[bool, typer.Option("--published/--no-published", help="Add the published OpenS2V rows.")] = False,
-    domain: Annotated[str, typer.Option("--domain", help="Domain of official JSON folders "
-                                        f"({', '.join(OPENS2V_DOMAINS)}).")] = OFFICIAL_DOMAIN,
+    results: Annotated[
+        list[Path],
+        typer.Argument(help="Result folders (ours, or folders of official OpenS2V JSON files)."),
+    ],
+    fmt: Annotated[
+        LeaderboardFormat | None,
+        typer.Option("--format", help="md, csv or html (default: from --out's suffix, else md)."),
+    ] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the table(s) here instead of stdout.")
+    ] = None,
+    version: Annotated[
+        str, typer.Option("--version", help="OpenS2V Total version: v1.1 or v1.0.")
+    ] = "v1.1",
+    published: Annotated[
+        bool, typer.Option("--published/--no-published", help="Add the published OpenS2V rows.")
+    ] = False,
+    domain: Annotated[
+        str,
+        typer.Option(
+            "--domain", help=f"Domain of official JSON folders ({', '.join(OPENS2V_DOMAINS)})."
+        ),
+    ] = OFFICIAL_DOMAIN,
 ) -> None:
     """Tabulate result folders: per-metric means and, for OpenS2V, the normalised Total."""
     text = _leaderboard(results, fmt.value if fmt else None, out_file, version, published, domain)
@@ -308,15 +453,28 @@ def leaderboard(
         out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
-def _leaderboard(results: list[Path], fmt: str | None, out_file: Path | None, version: str = "v1.1",
-                 published: bool = False, domain: str = OFFICIAL_DOMAIN) -> str:
+def _leaderboard(
+    results: list[Path],
+    fmt: str | None,
+    out_file: Path | None,
+    version: str = "v1.1",
+    published: bool = False,
+    domain: str = OFFICIAL_DOMAIN,
+) -> str:
     """The library's `leaderboard`: the format is `--format`, else `--out`'s suffix (.md, .csv,
     .html), else markdown; markdown ends with the metrics each run skipped."""
     from kaleido_bench.bench.leaderboard import leaderboard as render_leaderboard
     from kaleido_bench.bench.leaderboard import metric_aggregators
 
-    text = render_leaderboard(results, fmt=fmt, out=out_file, version=version, published=published,
-                              aggregators=metric_aggregators(), official_domain=domain)
+    text = render_leaderboard(
+        results,
+        fmt=fmt,
+        out=out_file,
+        version=version,
+        published=published,
+        aggregators=metric_aggregators(),
+        official_domain=domain,
+    )
     if out_file:
         console.print(f"wrote {out_file}")
     return text
@@ -330,22 +488,49 @@ class VideoPlacement(str, Enum):
 
 @app.command()
 def report(
-    results: Annotated[list[Path], typer.Argument(help="Result folders (ours, or folders of official OpenS2V JSON files).")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Report folder (created); open its index.html.")],
-    figures: Annotated[bool, typer.Option("--figures", help="Also write every chart as PDF and PNG (figures/).")] = False,
-    videos: Annotated[VideoPlacement, typer.Option("--videos", help="reference: point at the runs' own files (relative "
-                                                   "paths); copy: copy them into the report; link: symbolic links.")]
-    = VideoPlacement.reference,
-    version: Annotated[str, typer.Option("--version", help="OpenS2V Total version: v1.1 or v1.0.")] = "v1.1",
-    published: Annotated[bool, typer.Option("--published/--no-published", help="Add the published OpenS2V rows.")] = True,
-    domain: Annotated[str, typer.Option("--domain", help="Domain of official JSON folders.")] = OFFICIAL_DOMAIN,
+    results: Annotated[
+        list[Path],
+        typer.Argument(help="Result folders (ours, or folders of official OpenS2V JSON files)."),
+    ],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Report folder (created); open its index.html.")
+    ],
+    figures: Annotated[
+        bool, typer.Option("--figures", help="Also write every chart as PDF and PNG (figures/).")
+    ] = False,
+    videos: Annotated[
+        VideoPlacement,
+        typer.Option(
+            "--videos",
+            help="reference: point at the runs' own files (relative "
+            "paths); copy: copy them into the report; link: symbolic links.",
+        ),
+    ] = VideoPlacement.reference,
+    version: Annotated[
+        str, typer.Option("--version", help="OpenS2V Total version: v1.1 or v1.0.")
+    ] = "v1.1",
+    published: Annotated[
+        bool, typer.Option("--published/--no-published", help="Add the published OpenS2V rows.")
+    ] = True,
+    domain: Annotated[
+        str, typer.Option("--domain", help="Domain of official JSON folders.")
+    ] = OFFICIAL_DOMAIN,
 ) -> None:
     """A static HTML report (works offline from disk): leaderboard, charts, video gallery, metric pages."""
     from kaleido_bench.bench.report import build_report
 
-    index = build_report(results, out_dir, figures=figures, videos=videos.value, version=version,
-                         published=published, official_domain=domain)
+    index = build_report(
+        results,
+        out_dir,
+        figures=figures,
+        videos=videos.value,
+        version=version,
+        published=published,
+        official_domain=domain,
+    )
     console.print(f"wrote {index}")
+
+
 class ExportFormat(str, Enum):
     opens2v = "opens2v"
 
@@ -353,10 +538,20 @@ class ExportFormat(str, Enum):
 @app.command()
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A result folder (runs/<model>_<suite>_...).")],
-    fmt: Annotated[ExportFormat, typer.Option("--format", help="opens2v: the official per-metric JSON files "
-                                              "(aesthetic_score.json, ..., naturalscore_1.json).")] = ExportFormat.opens2v,
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the files into.")] = Path("opens2v_export"),
-    force: Annotated[bool, typer.Option("--force", help="Replace the .json files already in --out.")] = False,
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="opens2v: the official per-metric JSON files "
+            "(aesthetic_score.json, ..., naturalscore_1.json).",
+        ),
+    ] = ExportFormat.opens2v,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the files into.")] = Path(
+        "opens2v_export"
+    ),
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the .json files already in --out.")
+    ] = False,
 ) -> None:
     """Write a run's scores in another tool's format (the official OpenS2V merge reads --format opens2v)."""
     from kaleido_bench.bench.export import export_run
@@ -379,8 +574,12 @@ def list_models() -> None:
             out.print()
         head, *rest = model_card_lines(name, registry.get(name))
         out.print(f"[bold]{escape(head)}[/]", soft_wrap=True)
-        for line in rest:  # wrapped here, with a hanging indent, at the terminal's width (80 in a pipe)
-            text = textwrap.fill(line, width=max(out.width, 40), initial_indent="  ", subsequent_indent="    ")
+        for (
+            line
+        ) in rest:  # wrapped here, with a hanging indent, at the terminal's width (80 in a pipe)
+            text = textwrap.fill(
+                line, width=max(out.width, 40), initial_indent="  ", subsequent_indent="    "
+            )
             out.print(escape(text), soft_wrap=True)
 
 
@@ -389,7 +588,13 @@ def list_suites() -> None:
     """Registered suites."""
     from kaleido_bench.bench.suites import SUITES, suite_names
 
-    _table("suite", [(name, (SUITES.get(name).__doc__ or "").strip().splitlines()[0]) for name in suite_names()])
+    _table(
+        "suite",
+        [
+            (name, (SUITES.get(name).__doc__ or "").strip().splitlines()[0])
+            for name in suite_names()
+        ],
+    )
 
 
 @list_app.command("metrics")
@@ -423,8 +628,11 @@ def weights_list() -> None:
             found = locate(weight)
             status = "[green]found  [/]" if found.found else "[red]missing[/]"
             out.print(f"  {status}  {escape(weight.filename)}")
-            lines = [weight.description] + ([f"at {found.path}"] if found.found
-                                             else [f"looked in {place}" for place in found.searched])
+            lines = [weight.description] + (
+                [f"at {found.path}"]
+                if found.found
+                else [f"looked in {place}" for place in found.searched]
+            )
             for line in lines:
                 out.print(f"           {line}", markup=False, highlight=False)
 
@@ -441,8 +649,11 @@ def _weight_owners() -> dict[str, tuple]:
 
 
 @weights_app.command("download")
-def weights_download(metrics: Annotated[list[str] | None, typer.Argument(
-        help="Metric or model names (default: every metric's).")] = None) -> None:
+def weights_download(
+    metrics: Annotated[
+        list[str] | None, typer.Argument(help="Metric or model names (default: every metric's).")
+    ] = None,
+) -> None:
     """Fetch the files of the named metrics and models (needs a network connection)."""
     from kaleido_bench.core.errors import UnknownNameError
     from kaleido_bench.metrics.base import load_builtin_metrics
@@ -451,7 +662,9 @@ def weights_download(metrics: Annotated[list[str] | None, typer.Argument(
     owners = _weight_owners()
     for name in metrics or load_builtin_metrics().names():
         if name not in owners:
-            raise UnknownNameError(f"no metric or model named {name!r} has weight files (see `kaleido-bench weights list`)")
+            raise UnknownNameError(
+                f"no metric or model named {name!r} has weight files (see `kaleido-bench weights list`)"
+            )
         for weight in owners[name]:
             if locate(weight).found:
                 console.print(f"{name}: {weight.filename} already present")
@@ -462,7 +675,9 @@ def weights_download(metrics: Annotated[list[str] | None, typer.Argument(
             except BenchError:
                 raise
             except Exception as exc:
-                raise BenchError(f"download of {weight.filename} for {name} failed: {exc}") from None
+                raise BenchError(
+                    f"download of {weight.filename} for {name} failed: {exc}"
+                ) from None
             console.print(f"{name}: saved {escape(str(path))}")
 
 
@@ -482,8 +697,14 @@ def profile(
     from kaleido_bench.bench.profile import profile_videos, to_markdown
 
     try:
-        table = profile_videos(videos, suite=suite, data_root=data_root, metric_names=_split(metrics),
-                               repeat=repeat, device=_device(device))
+        table = profile_videos(
+            videos,
+            suite=suite,
+            data_root=data_root,
+            metric_names=_split(metrics),
+            repeat=repeat,
+            device=_device(device),
+        )
     except MissingImageError as exc:
         raise MissingImageError(
             f"{exc}. A video named after a case of suite {suite!r} is scored against that case's references: "
@@ -493,11 +714,17 @@ def profile(
     if out_file:
         out_file.write_text(text + "\n", encoding="utf-8")
         console.print(f"wrote {escape(str(out_file))}")
-    out.print(text, markup=False, highlight=False, soft_wrap=True)  # no wrapping inside CSV / table lines
+    out.print(
+        text, markup=False, highlight=False, soft_wrap=True
+    )  # no wrapping inside CSV / table lines
 
 
 @app.command()
-def train(config: Annotated[Path, typer.Option("--config", help="Training config (YAML): kaleido/train/configs/.")]) -> None:
+def train(
+    config: Annotated[
+        Path, typer.Option("--config", help="Training config (YAML): kaleido/train/configs/.")
+    ],
+) -> None:
     """Fine-tune Kaleido on data-pipeline shards (one process; FSDP: accelerate launch -m kaleido_bench.kaleido.train)."""
     from kaleido_bench.kaleido.train import ShardError, TrainConfig, TrainConfigError, run
 
@@ -505,7 +732,9 @@ def train(config: Annotated[Path, typer.Option("--config", help="Training config
         result = run(TrainConfig.from_yaml(config))
     except (TrainConfigError, ShardError) as exc:
         raise BenchError(str(exc)) from None
-    console.print(f"step {result.records[-1].step if result.records else 0}: {escape(str(result.output_dir))}")
+    console.print(
+        f"step {result.records[-1].step if result.records else 0}: {escape(str(result.output_dir))}"
+    )
 
 
 def _click_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
@@ -530,13 +759,38 @@ def _click_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
 
 @data_app.command("build")
 def data_build(
-    input: Annotated[Path, typer.Option("--input", help="Folder of .mp4 clips (a <clip>.json beside one may give its caption and subjects).")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Dataset folder (parquet shards, media, manifest, funnel); rerun to resume.")],
-    config: Annotated[Path | None, typer.Option("--config", help="Pipeline config (JSON or YAML; PipelineConfig fields).")] = None,
-    ray_address: Annotated[str | None, typer.Option("--ray-address", help="An existing Ray cluster (default: local Ray).")] = None,
-    device: Annotated[str | None, typer.Option("--device", help="Run every model stage on this device (cpu, cuda).")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Actors per model stage.")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Process at most this many new clips.")] = None,
+    input: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            help="Folder of .mp4 clips (a <clip>.json beside one may give its caption and subjects).",
+        ),
+    ],
+    out_dir: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Dataset folder (parquet shards, media, manifest, funnel); rerun to resume.",
+        ),
+    ],
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Pipeline config (JSON or YAML; PipelineConfig fields)."),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="An existing Ray cluster (default: local Ray)."),
+    ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option("--device", help="Run every model stage on this device (cpu, cuda)."),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Actors per model stage.")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Process at most this many new clips.")
+    ] = None,
 ) -> None:
     """Build a cross-paired training set: caption, detect, segment, filter, synthesise, shard."""
     from dataclasses import replace
@@ -547,13 +801,19 @@ def data_build(
 
     try:
         settings = load_config(config) if config else PipelineConfig()
-        settings = settings.on(device, "bfloat16" if device.startswith("cuda") else None) if device else settings
+        settings = (
+            settings.on(device, "bfloat16" if device.startswith("cuda") else None)
+            if device
+            else settings
+        )
         settings = replace(settings, workers=workers) if workers else settings
         report = data.build(input, out_dir, settings, ray_address=ray_address, limit=limit)
     except (KaleidoError, FileNotFoundError, ValueError) as exc:
         raise BenchError(str(exc)) from None
-    out.print(f"{report.processed} clips processed ({report.skipped} already done), {report.kept} samples kept; "
-              f"funnel: {out_dir / 'funnel.md'}")
+    out.print(
+        f"{report.processed} clips processed ({report.skipped} already done), {report.kept} samples kept; "
+        f"funnel: {out_dir / 'funnel.md'}"
+    )
 
 
 def main() -> None:
@@ -561,12 +821,16 @@ def main() -> None:
     a bad command line, 1 when a run recorded failed cases, 130 on Ctrl-C."""
     usage_errors, aborts = _click_errors()
     try:
-        code = app(standalone_mode=False, prog_name="kaleido-bench")  # click RETURNS a typer.Exit's code in this mode
+        code = app(
+            standalone_mode=False, prog_name="kaleido-bench"
+        )  # click RETURNS a typer.Exit's code in this mode
     except BenchError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: finished work is saved; run the same command again to resume")
+        console.print(
+            "[yellow]interrupted[/]: finished work is saved; run the same command again to resume"
+        )
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -49,7 +49,9 @@ class Overlap:
         return cls(metric_workers=metric_workers, decode_ahead=True)
 
 
-SEQUENTIAL = Overlap()  # one metric at a time, no decode ahead: the reference the overlap is tested against
+SEQUENTIAL = (
+    Overlap()
+)  # one metric at a time, no decode ahead: the reference the overlap is tested against
 
 
 @dataclass
@@ -62,8 +64,12 @@ class Outcome(Generic[T, R]):
     seconds: float
 
 
-def each_timed(items: Sequence[T], fn: Callable[[T], R], workers: int,
-               clock: Callable[[], float] = time.perf_counter) -> Iterator[Outcome[T, R]]:
+def each_timed(
+    items: Sequence[T],
+    fn: Callable[[T], R],
+    workers: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> Iterator[Outcome[T, R]]:
     """`fn(item)` for every item, `workers` at a time, yielding each outcome as it ends (in input
     order with one worker). An exception is handed over in its outcome, not raised, so the caller
     decides; items not started when the caller stops (an error, Ctrl-C) are cancelled."""
@@ -99,7 +105,9 @@ class DecodeAhead(Generic[T]):
 
     def __init__(self, decode: Callable[[Hashable], T], enabled: bool) -> None:
         self.decode = decode
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="kaleido-bench-decode") if enabled else None
+        self._pool = (
+            ThreadPoolExecutor(1, thread_name_prefix="kaleido-bench-decode") if enabled else None
+        )
         self._requested: dict[Hashable, Future] = {}
 
     def request(self, key: Hashable) -> None:

@@ -89,9 +89,15 @@ class EngineStats:
 class Engine:
     """Scores jobs with `metrics` through `context` (see the module docstring)."""
 
-    def __init__(self, metrics: list[Metric], context: ScoringContext, *, overlap: Overlap = SEQUENTIAL,
-                 decode: Callable[[Path], DecodedVideo] = decode_video,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self,
+        metrics: list[Metric],
+        context: ScoringContext,
+        *,
+        overlap: Overlap = SEQUENTIAL,
+        decode: Callable[[Path], DecodedVideo] = decode_video,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.metrics = list(metrics)
         self.context = context
         self.overlap = overlap
@@ -99,7 +105,9 @@ class Engine:
         self.clock = clock
         self.stats = EngineStats()
         self._ready: set[str] = set()
-        self._state: dict[str, dict[str, Any]] = {}  # a metric's attributes before setup (to release it)
+        self._state: dict[
+            str, dict[str, Any]
+        ] = {}  # a metric's attributes before setup (to release it)
 
     # -- planning -------------------------------------------------------------------------
     def passes(self, metrics: list[Metric]) -> list[list[Metric]]:
@@ -135,9 +143,13 @@ class Engine:
         with SETUP_LOCK:
             self._state.setdefault(metric.name, dict(vars(metric)))
             metric.setup(self.context.scoped(metric.name))
-        self.stats.setup[metric.name] = self.stats.setup.get(metric.name, 0.0) + self.clock() - started
+        self.stats.setup[metric.name] = (
+            self.stats.setup.get(metric.name, 0.0) + self.clock() - started
+        )
         self._ready.add(metric.name)
-        self.stats.peak_model_bytes = max(self.stats.peak_model_bytes, self.context.pool.resident_bytes())
+        self.stats.peak_model_bytes = max(
+            self.stats.peak_model_bytes, self.context.pool.resident_bytes()
+        )
 
     def set_up_all(self, metrics: Iterable[Metric]) -> None:
         """Set up each metric; a failing setup (other than missing weights) is left for the cases to retry."""
@@ -181,7 +193,9 @@ class Engine:
                 if index < len(plan) - 1:
                     self.release(group)
 
-    def _score_pass(self, jobs: list[Job], group: list[Metric], names: set[str]) -> Iterator[Outcome]:
+    def _score_pass(
+        self, jobs: list[Job], group: list[Metric], names: set[str]
+    ) -> Iterator[Outcome]:
         todo = [job for job in jobs if names & set(job.pending) or not job.prepared]
         with DecodeAhead(self._decode_timed, self.overlap.decode_ahead) as decoder:
             for index, job in enumerate(todo):
@@ -198,11 +212,17 @@ class Engine:
                     for metric in metrics:
                         yield Outcome(job.case, metric, None, exc, 0.0)
                     continue
-                for outcome in each_timed(metrics, lambda m, v=video, c=job.case: self._score_one(m, v, c),
-                                          self.overlap.metric_workers, self.clock):
+                for outcome in each_timed(
+                    metrics,
+                    lambda m, v=video, c=job.case: self._score_one(m, v, c),
+                    self.overlap.metric_workers,
+                    self.clock,
+                ):
                     if isinstance(outcome.error, FATAL):
                         raise outcome.error  # the same for every case: stop with the one clear message
-                    yield Outcome(job.case, outcome.item, outcome.value, outcome.error, outcome.seconds, video)
+                    yield Outcome(
+                        job.case, outcome.item, outcome.value, outcome.error, outcome.seconds, video
+                    )
 
     def _decode_timed(self, path: Path) -> DecodedVideo:
         started = self.clock()
@@ -212,7 +232,9 @@ class Engine:
         return video
 
     def _score_one(self, metric: Metric, video: DecodedVideo, case: Case) -> MetricResult:
-        if metric.name not in self._ready:  # its setup failed before: retried here, recorded on failure
+        if (
+            metric.name not in self._ready
+        ):  # its setup failed before: retried here, recorded on failure
             self.set_up(metric)
         return metric.score(video, case, self.context.scoped(metric.name))
 
@@ -222,8 +244,11 @@ def _group_bytes(metrics: list[Metric]) -> int:
     return max((m.needs.model_bytes for m in metrics), default=0)
 
 
-def score_all_videos(metrics: list[Metric], videos: list[tuple[Path, Case]], device: str = "cpu",
-                     ) -> dict[tuple[str, str], MetricResult]:
+def score_all_videos(
+    metrics: list[Metric],
+    videos: list[tuple[Path, Case]],
+    device: str = "cpu",
+) -> dict[tuple[str, str], MetricResult]:
     """Every metric on every (video, case), in a fresh context closed afterwards; raises the first
     error. {(case id, metric name): result}. For scripts that compare our values with others'."""
     results: dict[tuple[str, str], MetricResult] = {}

@@ -22,39 +22,74 @@ from kaleido_bench.metrics.base import Metric
 
 
 def suite_record(suite: Suite) -> dict:
-    return {"name": suite.name, "version": suite.version, "domain": suite.domain, "data_root": str(suite.data_root)}
+    return {
+        "name": suite.name,
+        "version": suite.version,
+        "domain": suite.domain,
+        "data_root": str(suite.data_root),
+    }
 
 
-def default_run_dir(runs_dir: Path, model: str, suite: Suite, seed: int, manifest: RunManifest) -> Path:
+def default_run_dir(
+    runs_dir: Path, model: str, suite: Suite, seed: int, manifest: RunManifest
+) -> Path:
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{model}_{suite.name}_seed{seed}")
     return runs_dir / f"{slug}_{manifest.fingerprint()}"
 
 
-def run_model(model: ModelAdapter, suite: Suite, metrics: list[Metric], *, seed: int = 0,
-              out_dir: Path | None = None, runs_dir: Path = Path("runs"), progress=None,
-              skipped: dict[str, str] | None = None, overlap: Overlap = SEQUENTIAL,
-              device: str = "cpu", memory_budget: int | None = None,
-              executor: Executor | None = None) -> tuple[ResultStore, RunSummary]:
+def run_model(
+    model: ModelAdapter,
+    suite: Suite,
+    metrics: list[Metric],
+    *,
+    seed: int = 0,
+    out_dir: Path | None = None,
+    runs_dir: Path = Path("runs"),
+    progress=None,
+    skipped: dict[str, str] | None = None,
+    overlap: Overlap = SEQUENTIAL,
+    device: str = "cpu",
+    memory_budget: int | None = None,
+    executor: Executor | None = None,
+) -> tuple[ResultStore, RunSummary]:
     """Generate (resuming) and score every case of `suite` with `model`."""
-    suite.check_images(protocol_for(suite.name).missing_images_note())  # every missing image at once, first
+    suite.check_images(
+        protocol_for(suite.name).missing_images_note()
+    )  # every missing image at once, first
     manifest = RunManifest(
-        model=model.config(), suite=suite_record(suite), seed=seed, label=model.label,
-        packages=package_versions(), git_commit=git_commit(),
+        model=model.config(),
+        suite=suite_record(suite),
+        seed=seed,
+        label=model.label,
+        packages=package_versions(),
+        git_commit=git_commit(),
     )
     store = ResultStore(out_dir or default_run_dir(runs_dir, model.name, suite, seed, manifest))
     store.open(manifest)
-    request = RunRequest(store.root, suite, metrics, model, seed, device, overlap, memory_budget, progress)
+    request = RunRequest(
+        store.root, suite, metrics, model, seed, device, overlap, memory_budget, progress
+    )
     summary = (executor or LocalExecutor()).run(request)
     summary.skipped_metrics.update(skipped or {})
     store.write_skipped(summary.skipped_metrics)
     return store, summary
 
 
-def score_videos(videos_dir: Path, suite: Suite, metrics: list[Metric], *, model_name: str | None = None,
-                 out_dir: Path | None = None, runs_dir: Path = Path("runs"), progress=None,
-                 skipped: dict[str, str] | None = None, overlap: Overlap = SEQUENTIAL,
-                 device: str = "cpu", memory_budget: int | None = None,
-                 executor: Executor | None = None) -> tuple[ResultStore, RunSummary, list[str]]:
+def score_videos(
+    videos_dir: Path,
+    suite: Suite,
+    metrics: list[Metric],
+    *,
+    model_name: str | None = None,
+    out_dir: Path | None = None,
+    runs_dir: Path = Path("runs"),
+    progress=None,
+    skipped: dict[str, str] | None = None,
+    overlap: Overlap = SEQUENTIAL,
+    device: str = "cpu",
+    memory_budget: int | None = None,
+    executor: Executor | None = None,
+) -> tuple[ResultStore, RunSummary, list[str]]:
     """Score `<case_id>.mp4` files made elsewhere; returns the file stems that match no case."""
     videos_dir = videos_dir.resolve()
     if not videos_dir.is_dir():
@@ -71,16 +106,19 @@ def score_videos(videos_dir: Path, suite: Suite, metrics: list[Metric], *, model
     present = suite.select([case.id for case in suite.cases if case.id in set(stems)])
     name = model_name or videos_dir.name
     manifest = RunManifest(
-        model={"model": name, "options": {"videos": str(videos_dir)}}, suite=suite_record(suite), seed=0,
-        videos_dir=str(videos_dir), packages=package_versions(), git_commit=git_commit(),
+        model={"model": name, "options": {"videos": str(videos_dir)}},
+        suite=suite_record(suite),
+        seed=0,
+        videos_dir=str(videos_dir),
+        packages=package_versions(),
+        git_commit=git_commit(),
     )
     store = ResultStore(out_dir or default_run_dir(runs_dir, f"videos-{name}", suite, 0, manifest))
     store.open(manifest)
-    request = RunRequest(store.root, present, metrics, None, 0, device, overlap, memory_budget, progress)
+    request = RunRequest(
+        store.root, present, metrics, None, 0, device, overlap, memory_budget, progress
+    )
     summary = (executor or LocalExecutor()).run(request)
     summary.skipped_metrics.update(skipped or {})
     store.write_skipped(summary.skipped_metrics)
     return store, summary, unmatched
-
-
-

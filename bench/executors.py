@@ -49,8 +49,17 @@ class RunRequest:
 
     def runner(self, worker: str | None = None, progress: Any = None) -> Runner:
         context = ScoringContext.create(self.device, memory_budget=self.memory_budget)
-        return Runner(ResultStore(self.root), self.suite, self.metrics, model=self.model, seed=self.seed,
-                      progress=progress, overlap=self.overlap, context=context, worker=worker)
+        return Runner(
+            ResultStore(self.root),
+            self.suite,
+            self.metrics,
+            model=self.model,
+            seed=self.seed,
+            progress=progress,
+            overlap=self.overlap,
+            context=context,
+            worker=worker,
+        )
 
 
 class Executor(Protocol):
@@ -130,22 +139,44 @@ class RayExecutor:
             from ray.util import ActorPool
         except ImportError:
             raise BenchError("--executor ray needs Ray: pip install 'kaleido-bench[ray]'") from None
-        gpus = self.gpus if self.gpus is not None else (1.0 if request.device.startswith("cuda") else 0.0)
+        gpus = (
+            self.gpus
+            if self.gpus is not None
+            else (1.0 if request.device.startswith("cuda") else 0.0)
+        )
         with run_lock(request.root):
             started_here = not ray.is_initialized()
             if started_here:
-                ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
-                         **({} if self.address else {"num_cpus": max(1, int(self.workers * self.cpus))}))
+                ray.init(
+                    address=self.address,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    **({} if self.address else {"num_cpus": max(1, int(self.workers * self.cpus))}),
+                )
             try:
                 remote = ray.remote(num_cpus=self.cpus, num_gpus=gpus)(RayWorker)
-                shipped = RunRequest(request.root, request.suite, request.metrics, request.model, request.seed,
-                                     request.device, request.overlap, request.memory_budget)
+                shipped = RunRequest(
+                    request.root,
+                    request.suite,
+                    request.metrics,
+                    request.model,
+                    request.seed,
+                    request.device,
+                    request.overlap,
+                    request.memory_budget,
+                )
                 actors = [remote.remote(shipped, f"ray-{index}") for index in range(self.workers)]
                 pool = ActorPool(actors)
                 summary = RunSummary()
                 cases = list(request.suite.cases)
-                task = request.progress.add_task("cases (ray)", total=len(cases)) if request.progress else None
-                for part in pool.map_unordered(lambda actor, case: actor.run_case.remote(case), cases):
+                task = (
+                    request.progress.add_task("cases (ray)", total=len(cases))
+                    if request.progress
+                    else None
+                )
+                for part in pool.map_unordered(
+                    lambda actor, case: actor.run_case.remote(case), cases
+                ):
                     merge_summary(summary, part)
                     if request.progress:
                         request.progress.advance(task)
@@ -177,12 +208,19 @@ def merge_summary(total: RunSummary, part: RunSummary) -> None:
     total.skipped_metrics.update(part.skipped_metrics)
 
 
-def make_executor(name: str = "local", *, shard: str | None = None, ray_address: str | None = None,
-                  ray_workers: int = 1) -> Executor:
+def make_executor(
+    name: str = "local",
+    *,
+    shard: str | None = None,
+    ray_address: str | None = None,
+    ray_workers: int = 1,
+) -> Executor:
     """The executor the command line asks for (`--executor`, `--shard`, `--ray-*`)."""
     if shard is not None:
         if name != "local":
-            raise BenchError("--shard splits a run between processes itself: use it without --executor ray")
+            raise BenchError(
+                "--shard splits a run between processes itself: use it without --executor ray"
+            )
         return ShardExecutor(*parse_shard(shard))
     if name == "local":
         return LocalExecutor()

@@ -49,7 +49,11 @@ def run_lock(root: Path, shard: tuple[int, int] | None = None) -> Iterator[None]
             index, count = shard
             fds = [
                 _take(root / LOCK, fcntl.LOCK_SH, "a whole run"),
-                _take(root / f"{LOCK}-shard-{index}-of-{count}", fcntl.LOCK_EX, f"shard {index}/{count}"),
+                _take(
+                    root / f"{LOCK}-shard-{index}-of-{count}",
+                    fcntl.LOCK_EX,
+                    f"shard {index}/{count}",
+                ),
             ]
         for fd in fds:
             stack.callback(os.close, fd)

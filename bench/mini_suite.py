@@ -33,41 +33,79 @@ class PackagedImage:
     def source(self) -> Path:
         spec = find_spec(self.package)
         if spec is None or not spec.submodule_search_locations:
-            raise MissingImageError(f"package {self.package} is not installed; the mini suite needs its {self.resource}")
+            raise MissingImageError(
+                f"package {self.package} is not installed; the mini suite needs its {self.resource}"
+            )
         return Path(list(spec.submodule_search_locations)[0]) / self.resource
 
 
 ASTRONAUT = PackagedImage("skimage", "data/astronaut.png", "images/crop_woman/astronaut.png")
-HOPPER = PackagedImage("matplotlib", "mpl-data/sample_data/grace_hopper.jpg", "images/crop_woman/grace_hopper.jpg")
+HOPPER = PackagedImage(
+    "matplotlib", "mpl-data/sample_data/grace_hopper.jpg", "images/crop_woman/grace_hopper.jpg"
+)
 CAT = PackagedImage("skimage", "data/chelsea.png", "images/object/cat/chelsea.png")
 COFFEE = PackagedImage("skimage", "data/coffee.png", "images/object/cup/coffee.png")
 ROCKET = PackagedImage("skimage", "data/rocket.jpg", "images/object/rocket/rocket.jpg")
-GIFT = PackagedImage("matplotlib", "mpl-data/sample_data/Minduka_Present_Blue_Pack.png", "images/object/gift/present.png")
+GIFT = PackagedImage(
+    "matplotlib",
+    "mpl-data/sample_data/Minduka_Present_Blue_Pack.png",
+    "images/object/gift/present.png",
+)
 HORSE = PackagedImage("skimage", "data/horse.png", "images/object/horse/horse.png")
 GRASS = PackagedImage("skimage", "data/grass.png", "images/environment/grass.png")
 MOTORCYCLE = PackagedImage("skimage", "data/motorcycle_left.png", "images/environment/garage.png")
 
 _CASES: tuple[tuple[str, str, tuple[tuple[PackagedImage, Role, str], ...]], ...] = (
-    ("singleface_astronaut", "A woman in an orange space suit smiles and turns her head slowly towards the camera.",
-     ((ASTRONAUT, Role.FACE, "Woman"),)),
-    ("singleface_hopper", "An elderly woman in a naval uniform speaks calmly in a quiet office.",
-     ((HOPPER, Role.FACE, "Woman"),)),
-    ("singleobj_cat", "A tabby cat sits on a windowsill and slowly blinks at the camera.",
-     ((CAT, Role.OBJECT, "Cat"),)),
-    ("singleobj_coffee", "A cup of coffee with latte art steams gently on a wooden table.",
-     ((COFFEE, Role.OBJECT, "Cup"),)),
-    ("singleobj_gift", "A blue gift box with a ribbon spins slowly on a white table.",
-     ((GIFT, Role.OBJECT, "Box"),)),
-    ("multiface_astronaut_hopper", "Two women talk to each other at a desk, one in a space suit, one in uniform.",
-     ((ASTRONAUT, Role.FACE, "Woman"), (HOPPER, Role.FACE, "Woman"))),
-    ("multiobject_cat_coffee", "A cat sniffs at a cup of coffee standing on a kitchen counter.",
-     ((CAT, Role.OBJECT, "Cat"), (COFFEE, Role.OBJECT, "Cup"))),
-    ("faceobj_astronaut_rocket", "A woman in a space suit stands in front of a rocket on the launch pad and waves.",
-     ((ASTRONAUT, Role.FACE, "Woman"), (ROCKET, Role.OBJECT, "Rocket"))),
-    ("bgobj_cat_grass", "A cat walks slowly across a green lawn in the sun.",
-     ((CAT, Role.OBJECT, "Cat"), (GRASS, Role.BACKGROUND, "Grassland"))),
-    ("bgobj_horse_garage", "A horse trots past a motorcycle parked in a garage.",
-     ((HORSE, Role.OBJECT, "Horse"), (MOTORCYCLE, Role.BACKGROUND, "Garage"))),
+    (
+        "singleface_astronaut",
+        "A woman in an orange space suit smiles and turns her head slowly towards the camera.",
+        ((ASTRONAUT, Role.FACE, "Woman"),),
+    ),
+    (
+        "singleface_hopper",
+        "An elderly woman in a naval uniform speaks calmly in a quiet office.",
+        ((HOPPER, Role.FACE, "Woman"),),
+    ),
+    (
+        "singleobj_cat",
+        "A tabby cat sits on a windowsill and slowly blinks at the camera.",
+        ((CAT, Role.OBJECT, "Cat"),),
+    ),
+    (
+        "singleobj_coffee",
+        "A cup of coffee with latte art steams gently on a wooden table.",
+        ((COFFEE, Role.OBJECT, "Cup"),),
+    ),
+    (
+        "singleobj_gift",
+        "A blue gift box with a ribbon spins slowly on a white table.",
+        ((GIFT, Role.OBJECT, "Box"),),
+    ),
+    (
+        "multiface_astronaut_hopper",
+        "Two women talk to each other at a desk, one in a space suit, one in uniform.",
+        ((ASTRONAUT, Role.FACE, "Woman"), (HOPPER, Role.FACE, "Woman")),
+    ),
+    (
+        "multiobject_cat_coffee",
+        "A cat sniffs at a cup of coffee standing on a kitchen counter.",
+        ((CAT, Role.OBJECT, "Cat"), (COFFEE, Role.OBJECT, "Cup")),
+    ),
+    (
+        "faceobj_astronaut_rocket",
+        "A woman in a space suit stands in front of a rocket on the launch pad and waves.",
+        ((ASTRONAUT, Role.FACE, "Woman"), (ROCKET, Role.OBJECT, "Rocket")),
+    ),
+    (
+        "bgobj_cat_grass",
+        "A cat walks slowly across a green lawn in the sun.",
+        ((CAT, Role.OBJECT, "Cat"), (GRASS, Role.BACKGROUND, "Grassland")),
+    ),
+    (
+        "bgobj_horse_garage",
+        "A horse trots past a motorcycle parked in a garage.",
+        ((HORSE, Role.OBJECT, "Horse"), (MOTORCYCLE, Role.BACKGROUND, "Garage")),
+    ),
 )
 
 
@@ -85,7 +123,9 @@ def materialise(root: Path) -> None:
             continue
         source = image.source()
         if not source.is_file():
-            raise MissingImageError(f"packaged image {source} is missing; reinstall {image.package}")
+            raise MissingImageError(
+                f"packaged image {source} is missing; reinstall {image.package}"
+            )
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
         shutil.copyfile(source, tmp)
@@ -101,7 +141,10 @@ def load_mini(data_root: Path | None = None) -> Suite:
         Case(
             case_id,
             prompt,
-            tuple(ReferenceImage(img.relpath, resolve_in_root(root, img.relpath), role, label) for img, role, label in refs),
+            tuple(
+                ReferenceImage(img.relpath, resolve_in_root(root, img.relpath), role, label)
+                for img, role, label in refs
+            ),
             category=case_id.split("_")[0],
         )
         for case_id, prompt, refs in _CASES

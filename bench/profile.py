@@ -25,8 +25,15 @@ from kaleido_bench.metrics.context import ScoringContext
 DECODE_STAGE = "decode (PyAV rgb24)"
 
 
-def profile_videos(videos: list[Path], *, suite: str = "opens2v", data_root: Path | None = None,
-                   metric_names: list[str] | None = None, repeat: int = 1, device: str = "cpu") -> pd.DataFrame:
+def profile_videos(
+    videos: list[Path],
+    *,
+    suite: str = "opens2v",
+    data_root: Path | None = None,
+    metric_names: list[str] | None = None,
+    repeat: int = 1,
+    device: str = "cpu",
+) -> pd.DataFrame:
     """One row per stage ("decode", then each metric): models loaded, setup seconds and mean seconds per video.
 
     Scored by the engine one metric at a time (each metric's seconds are its own), on videos
@@ -42,32 +49,63 @@ def profile_videos(videos: list[Path], *, suite: str = "opens2v", data_root: Pat
     decode_seconds = (time.perf_counter() - started) / (repeat * len(videos))
     first = next(iter(decoded.values()))
     size = {"frames": first.num_frames, "size": f"{first.height}x{first.width}"}
-    rows = [{"stage": DECODE_STAGE, "models": "", "setup_s": 0.0, "s_per_video": decode_seconds, **size, "note": ""}]
+    rows = [
+        {
+            "stage": DECODE_STAGE,
+            "models": "",
+            "setup_s": 0.0,
+            "s_per_video": decode_seconds,
+            **size,
+            "note": "",
+        }
+    ]
     with ScoringContext.create(device) as context:
         engine = Engine(metrics, context, decode=decoded.__getitem__)
         for metric in metrics:
             engine.set_up(metric)
             seconds, notes = 0.0, set()
-            jobs = [Job(cases.get(path.stem) or Case(path.stem, "", ()), path, [metric.name])
-                    for _ in range(repeat) for path in videos]
+            jobs = [
+                Job(cases.get(path.stem) or Case(path.stem, "", ()), path, [metric.name])
+                for _ in range(repeat)
+                for path in videos
+            ]
             for outcome in engine.score(jobs):
                 if outcome.error is not None:
                     raise outcome.error
                 seconds += outcome.seconds
                 if outcome.result.value is None:
                     notes.add(str(outcome.result.details.get("absent", "absent")))
-            rows.append({"stage": metric.name, "models": describe_models(metric), "setup_s": engine.stats.setup[metric.name],
-                         "s_per_video": seconds / (repeat * len(videos)), **size, "note": "; ".join(sorted(notes))})
+            rows.append(
+                {
+                    "stage": metric.name,
+                    "models": describe_models(metric),
+                    "setup_s": engine.stats.setup[metric.name],
+                    "s_per_video": seconds / (repeat * len(videos)),
+                    **size,
+                    "note": "; ".join(sorted(notes)),
+                }
+            )
     for name, reason in skipped.items():
-        rows.append({"stage": name, "models": "", "setup_s": None, "s_per_video": None, "frames": None, "size": "",
-                     "note": f"skipped: {reason}"})
+        rows.append(
+            {
+                "stage": name,
+                "models": "",
+                "setup_s": None,
+                "s_per_video": None,
+                "frames": None,
+                "size": "",
+                "note": f"skipped: {reason}",
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def to_markdown(table: pd.DataFrame) -> str:
     """A profile table as markdown: seconds to 3 decimals, value differences in 3 significant digits."""
-    return table.to_markdown(index=False, floatfmt=[".3g" if column == "max_abs_diff" else ".3f"
-                                                    for column in table.columns])
+    return table.to_markdown(
+        index=False,
+        floatfmt=[".3g" if column == "max_abs_diff" else ".3f" for column in table.columns],
+    )
 
 
 # ----------------------------------------------------------------------------- model sizes
@@ -99,7 +137,11 @@ def _model_label(attr: str, value: Any) -> str | None:
 
 def _face_pack_label(faces: Any) -> str:
     """buffalo_l's ONNX files and their size; a pack far below the real ~190 MB is the synthetic one."""
-    files = [Path(model.model_file) for model in faces.app.models.values() if getattr(model, "model_file", None)]
+    files = [
+        Path(model.model_file)
+        for model in faces.app.models.values()
+        if getattr(model, "model_file", None)
+    ]
     megabytes = sum(f.stat().st_size for f in files if f.is_file()) / 1e6
     kind = "SYNTHETIC tiny graphs, not representative" if megabytes < 10 else "ONNX"
     return f"insightface buffalo_l {'+'.join(f.name for f in files)} ({megabytes:.2f} MB, {kind})"

@@ -51,9 +51,12 @@ DEFAULT = "default"  # `--metrics default`: the suite protocol's `default_metric
 NOT_INSTALLED = "not in this install: no metric of this name is registered (a suite default; see `kaleido-bench list metrics`)"
 
 
-def select_metrics(names: Iterable[str],
-                   options: Mapping[str, Mapping[str, Any]] | None = None, *,
-                   defaults: Sequence[str] = ("all",)) -> tuple[list[Metric], dict[str, str]]:
+def select_metrics(
+    names: Iterable[str],
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    defaults: Sequence[str] = ("all",),
+) -> tuple[list[Metric], dict[str, str]]:
     """Instantiate metrics by name. `available` / `all` expand to every registered metric except
     the opt-in ones (a paid API: reported as skipped, run only when named); with `available` a
     metric whose weights are missing is skipped (and reported), otherwise every missing weight
@@ -105,7 +108,9 @@ def select_metrics(names: Iterable[str],
         absent += [(name, weight) for weight in missing]
         metrics.append(metric)
     if absent:  # every missing file at once, not the first one
-        files = "; ".join(f"{weights_dir() / w.filename} ({w.description}) for {name}" for name, w in absent)
+        files = "; ".join(
+            f"{weights_dir() / w.filename} ({w.description}) for {name}" for name, w in absent
+        )
         names = " ".join(dict.fromkeys(name for name, _ in absent))
         raise WeightsMissingError(
             f"{len(absent)} weight file(s) missing: {files}. Get them with `kaleido-bench weights download {names}` "
@@ -118,10 +123,26 @@ def select_metrics(names: Iterable[str],
 class Runner:
     """Generates (optional) and scores the cases of `suite` into `store`, through one `Engine`."""
 
-    def __init__(self, store: ResultStore, suite: Suite, metrics: list[Metric], *, model=None, seed: int = 0,
-                 progress=None, overlap: Overlap = SEQUENTIAL, context: ScoringContext | None = None,
-                 worker: str | None = None) -> None:
-        self.store, self.suite, self.metrics, self.model, self.seed = store, suite, metrics, model, seed
+    def __init__(
+        self,
+        store: ResultStore,
+        suite: Suite,
+        metrics: list[Metric],
+        *,
+        model=None,
+        seed: int = 0,
+        progress=None,
+        overlap: Overlap = SEQUENTIAL,
+        context: ScoringContext | None = None,
+        worker: str | None = None,
+    ) -> None:
+        self.store, self.suite, self.metrics, self.model, self.seed = (
+            store,
+            suite,
+            metrics,
+            model,
+            seed,
+        )
         self.progress, self.overlap = progress, overlap
         self.context = context if context is not None else ScoringContext.create()
         self.worker = worker
@@ -140,14 +161,28 @@ class Runner:
         task = self.progress.add_task("cases", total=len(cases)) if self.progress else None
         for outcome in engine.score(jobs):
             if outcome.error is not None:
-                record = ScoreRecord(outcome.case.id, outcome.metric.name, None, seconds=outcome.seconds,
-                                     error=_describe(outcome.error), config=self.identities[outcome.metric.name])
+                record = ScoreRecord(
+                    outcome.case.id,
+                    outcome.metric.name,
+                    None,
+                    seconds=outcome.seconds,
+                    error=_describe(outcome.error),
+                    config=self.identities[outcome.metric.name],
+                )
             else:
                 details = outcome.result.details
-                if outcome.video is not None and outcome.video.warnings:  # e.g. a truncated file, scored on what decodes
+                if (
+                    outcome.video is not None and outcome.video.warnings
+                ):  # e.g. a truncated file, scored on what decodes
                     details = {**details, "video_warnings": list(outcome.video.warnings)}
-                record = ScoreRecord(outcome.case.id, outcome.metric.name, outcome.result.value, details,
-                                     outcome.seconds, config=self.identities[outcome.metric.name])
+                record = ScoreRecord(
+                    outcome.case.id,
+                    outcome.metric.name,
+                    outcome.result.value,
+                    details,
+                    outcome.seconds,
+                    config=self.identities[outcome.metric.name],
+                )
                 summary.scored += 1
             self._record(summary, record)
             if self.progress:
@@ -183,12 +218,28 @@ class Runner:
             raise
         except Exception as exc:
             tmp.unlink(missing_ok=True)
-            self._record(summary, ScoreRecord(case.id, GENERATE, None, seconds=time.perf_counter() - started,
-                                              error=_describe(exc)))
+            self._record(
+                summary,
+                ScoreRecord(
+                    case.id,
+                    GENERATE,
+                    None,
+                    seconds=time.perf_counter() - started,
+                    error=_describe(exc),
+                ),
+            )
             return False
         summary.generated += 1
-        self.store.append(ScoreRecord(case.id, GENERATE, None, {"video": video_path.name, **details},
-                                      time.perf_counter() - started), worker=self.worker)
+        self.store.append(
+            ScoreRecord(
+                case.id,
+                GENERATE,
+                None,
+                {"video": video_path.name, **details},
+                time.perf_counter() - started,
+            ),
+            worker=self.worker,
+        )
         return True
 
     def _record(self, summary: RunSummary, record: ScoreRecord) -> None:

@@ -32,7 +32,9 @@ SCORES = "scores.jsonl"
 VIDEOS = "videos"
 SKIPPED = "skipped_metrics.json"
 GENERATE = "generate"  # the pseudo-metric under which generation errors are recorded
-STALE_TMP_SECONDS = 600.0  # a temp file this long untouched belongs to no live writer (see remove_leftovers)
+STALE_TMP_SECONDS = (
+    600.0  # a temp file this long untouched belongs to no live writer (see remove_leftovers)
+)
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,9 @@ class ScoreRecord:
     seconds: float = 0.0
     error: str | None = None
     config: str | None = None  # the metric's identity digest (`Metric.identity()`)
-    time: float = field(default_factory=time.time)  # when it was made: orders records across score files
+    time: float = field(
+        default_factory=time.time
+    )  # when it was made: orders records across score files
 
     @property
     def ok(self) -> bool:
@@ -54,8 +58,14 @@ class ScoreRecord:
 
 
 _MANIFEST_REQUIRED = ("model", "suite", "seed")
-_MANIFEST_TYPES: dict[str, Any] = {"model": dict, "suite": dict, "seed": int, "videos_dir": str, "label": str,
-                                   "packages": dict}
+_MANIFEST_TYPES: dict[str, Any] = {
+    "model": dict,
+    "suite": dict,
+    "seed": int,
+    "videos_dir": str,
+    "label": str,
+    "packages": dict,
+}
 _KIND_NAMES = {dict: "an object", int: "an integer", str: "text"}
 
 
@@ -74,7 +84,12 @@ class RunManifest:
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
     def identity(self) -> dict[str, Any]:
-        return {"model": self.model, "suite": self.suite, "seed": self.seed, "videos_dir": self.videos_dir}
+        return {
+            "model": self.model,
+            "suite": self.suite,
+            "seed": self.seed,
+            "videos_dir": self.videos_dir,
+        }
 
     def fingerprint(self) -> str:
         text = json.dumps(self.identity(), sort_keys=True, default=str)
@@ -86,8 +101,15 @@ class RunManifest:
         if not isinstance(data, dict):
             raise ResultFileError(f"{source} must hold a JSON object, not a {type(data).__name__}")
         for name, kind in _MANIFEST_TYPES.items():
-            if name in data and not isinstance(data[name], kind) or name in _MANIFEST_REQUIRED and name not in data:
-                raise ResultFileError(f"{source}: field {name!r} must be {_KIND_NAMES[kind]}, got {data.get(name)!r}")
+            if (
+                name in data
+                and not isinstance(data[name], kind)
+                or name in _MANIFEST_REQUIRED
+                and name not in data
+            ):
+                raise ResultFileError(
+                    f"{source}: field {name!r} must be {_KIND_NAMES[kind]}, got {data.get(name)!r}"
+                )
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -138,7 +160,9 @@ class ResultStore:
     def video_path(self, case_id: str) -> Path:
         return self.videos_dir / f"{case_id}.mp4"
 
-    def remove_leftovers(self, own_cases: Iterable[str] = (), older_than: float = STALE_TMP_SECONDS) -> list[Path]:
+    def remove_leftovers(
+        self, own_cases: Iterable[str] = (), older_than: float = STALE_TMP_SECONDS
+    ) -> list[Path]:
         """Delete the temp files a killed run left in `videos/` (`.<case>.*.tmp`, `.<case>.generating.mp4`).
         Those of `own_cases` (cases this process holds under the run lock, `locks.py`) whatever their
         age; others only when untouched for `older_than` seconds: another shard working in the same
@@ -203,7 +227,11 @@ class ResultStore:
         for key, record in self.latest().items():
             if not record.ok or record.metric == GENERATE:
                 continue
-            if identities is not None and record.metric in identities and record.config != identities[record.metric]:
+            if (
+                identities is not None
+                and record.metric in identities
+                and record.config != identities[record.metric]
+            ):
                 continue
             done.add(key)
         return done
@@ -214,7 +242,11 @@ class ResultStore:
         line = json.dumps(asdict(record), ensure_ascii=False, default=_json_default) + "\n"
         self.root.mkdir(parents=True, exist_ok=True)
         with open(path, "a", encoding="utf-8") as handle:
-            if path not in self._tails_checked and handle.tell() > 0 and not _ends_with_newline(path):
+            if (
+                path not in self._tails_checked
+                and handle.tell() > 0
+                and not _ends_with_newline(path)
+            ):
                 handle.write("\n")  # isolate a torn line left by a crash
             self._tails_checked.add(path)
             handle.write(line)
@@ -226,20 +258,31 @@ def _record(data: Any, where: str) -> ScoreRecord:
     """A `ScoreRecord` from one parsed line, its field types checked: a value "abc" (or `true`) would
     otherwise reach the leaderboard's means. NaN and infinities are numbers and pass."""
     if not isinstance(data, dict):
-        raise ResultFileError(f"{where}: a score line must be a JSON object, got {type(data).__name__}")
+        raise ResultFileError(
+            f"{where}: a score line must be a JSON object, got {type(data).__name__}"
+        )
     unknown = set(data) - set(ScoreRecord.__dataclass_fields__)
     if unknown or not {"case", "metric", "value"} <= set(data):
-        raise ResultFileError(f"{where}: a score line needs case, metric and value (and no {sorted(unknown)})")
+        raise ResultFileError(
+            f"{where}: a score line needs case, metric and value (and no {sorted(unknown)})"
+        )
     value, seconds = data["value"], data.get("seconds", 0.0)
     problems = [
         not isinstance(data["case"], str) and "case must be text",
         not isinstance(data["metric"], str) and "metric must be text",
-        value is not None and not _is_number(value) and f"value must be a number or null, got {value!r}",
+        value is not None
+        and not _is_number(value)
+        and f"value must be a number or null, got {value!r}",
         not isinstance(data.get("details", {}), dict) and "details must be an object",
         not _is_number(seconds) and f"seconds must be a number, got {seconds!r}",
-        not _is_number(data.get("time", 0.0)) and f"time must be a number, got {data.get('time')!r}",
-        data.get("config") is not None and not isinstance(data["config"], str) and "config must be text or null",
-        data.get("error") is not None and not isinstance(data["error"], str) and "error must be text or null",
+        not _is_number(data.get("time", 0.0))
+        and f"time must be a number, got {data.get('time')!r}",
+        data.get("config") is not None
+        and not isinstance(data["config"], str)
+        and "config must be text or null",
+        data.get("error") is not None
+        and not isinstance(data["error"], str)
+        and "error must be text or null",
     ]
     problems = [p for p in problems if p]
     if problems:
@@ -265,10 +308,23 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def package_versions(names: tuple[str, ...] = (
-    "kaleido-bench", "torch", "torchvision", "transformers", "diffusers", "open_clip_torch", "timm",
-    "insightface", "onnxruntime", "dlib-bin", "opencv-python-headless", "av", "numpy",
-)) -> dict[str, str]:
+def package_versions(
+    names: tuple[str, ...] = (
+        "kaleido-bench",
+        "torch",
+        "torchvision",
+        "transformers",
+        "diffusers",
+        "open_clip_torch",
+        "timm",
+        "insightface",
+        "onnxruntime",
+        "dlib-bin",
+        "opencv-python-headless",
+        "av",
+        "numpy",
+    ),
+) -> dict[str, str]:
     versions = {}
     for name in names:
         try:
@@ -282,7 +338,11 @@ def git_commit(path: Path | None = None) -> str | None:
     """The commit of the source tree this package runs from, when it is a git checkout."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=path or Path(__file__).parent, capture_output=True, text=True, timeout=5
+            ["git", "rev-parse", "HEAD"],
+            cwd=path or Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
     except (OSError, subprocess.SubprocessError):
         return None

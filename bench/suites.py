@@ -42,7 +42,9 @@ def load_suite(name_or_path: str, data_root: str | Path | None = None) -> Suite:
     path = Path(name_or_path).expanduser()
     if path.suffix.lower() in {".txt", ".json", ".yaml", ".yml"} or path.exists():
         return load_suite_file(path, root)
-    raise UnknownNameError(f"unknown suite {name_or_path!r} (known: {', '.join(SUITES.names())}; or a suite file path)")
+    raise UnknownNameError(
+        f"unknown suite {name_or_path!r} (known: {', '.join(SUITES.names())}; or a suite file path)"
+    )
 
 
 # -- OpenS2V ---------------------------------------------------------------------------------
@@ -72,12 +74,19 @@ def opens2v_cases(data: dict[str, Any], data_root: Path, source: str | Path) -> 
         where = f"{source}: case {case_id!r}"
         prompt = _prompt(prompt, where)
         paths = [_relpath(path, where) for path in _items(paths, "img_paths", where)]
-        labels = [None if label is None else str(label) for label in _items(entry.get("class_label") or [], "class_label", where)]
+        labels = [
+            None if label is None else str(label)
+            for label in _items(entry.get("class_label") or [], "class_label", where)
+        ]
         if labels and len(labels) != len(paths):
-            raise SuiteFileError(f"{source}: case {case_id!r} has {len(paths)} images but {len(labels)} class labels")
+            raise SuiteFileError(
+                f"{source}: case {case_id!r} has {len(paths)} images but {len(labels)} class labels"
+            )
         labels += [None] * (len(paths) - len(labels))
         references = tuple(
-            ReferenceImage(rel, resolve_in_root(data_root, rel, source=source), opens2v_role(rel), label)
+            ReferenceImage(
+                rel, resolve_in_root(data_root, rel, source=source), opens2v_role(rel), label
+            )
             for rel, label in zip(paths, labels)
         )
         flag = str(entry.get("synthesis_flag", "")).strip().lower()
@@ -101,7 +110,9 @@ def _opens2v_loader(name: str, domain: str) -> SuiteLoader:
         cases = opens2v_cases(json.loads(suite_file(domain)), root, f"{domain}_Eval.json")
         return Suite(name, SUITE_VERSION, cases, root.resolve(), domain)
 
-    load.__doc__ = f"OpenS2V-Eval {SUITE_VERSION} {domain}; images under --data-root (dataset {DATASET})."
+    load.__doc__ = (
+        f"OpenS2V-Eval {SUITE_VERSION} {domain}; images under --data-root (dataset {DATASET})."
+    )
     return load
 
 
@@ -148,10 +159,16 @@ def load_suite_file(path: Path, data_root: Path | None = None) -> Suite:
 
             data = yaml.safe_load(text)
     except Exception as exc:  # json.JSONDecodeError, yaml.YAMLError
-        raise SuiteFileError(f"suite file {path} is not valid {suffix[1:].upper()}: {exc}") from None
+        raise SuiteFileError(
+            f"suite file {path} is not valid {suffix[1:].upper()}: {exc}"
+        ) from None
     if isinstance(data, dict) and "cases" in data:
         return _schema_suite(data, root, path)
-    if isinstance(data, dict) and all(isinstance(v, dict) and "img_paths" in v for v in data.values()) and data:
+    if (
+        isinstance(data, dict)
+        and all(isinstance(v, dict) and "img_paths" in v for v in data.values())
+        and data
+    ):
         return Suite(path.stem, "1", opens2v_cases(data, root, path), root)
     raise SuiteFileError(f"suite file {path} has neither a 'cases' list nor OpenS2V-style cases")
 
@@ -164,9 +181,14 @@ def _kaleido_lines(text: str, root: Path, source: Path) -> tuple[Case, ...]:
         prompt, *images = [part.strip() for part in line.split("@@")]
         images = [image for image in images if image]
         if not prompt or not images:
-            raise SuiteFileError(f"{source}:{number}: expected 'prompt@@img1.png[@@img2.png...]', got {line[:80]!r}")
+            raise SuiteFileError(
+                f"{source}:{number}: expected 'prompt@@img1.png[@@img2.png...]', got {line[:80]!r}"
+            )
         references = tuple(
-            ReferenceImage(image, resolve_in_root(root, image, source=f"{source}:{number}"), Role.OBJECT) for image in images
+            ReferenceImage(
+                image, resolve_in_root(root, image, source=f"{source}:{number}"), Role.OBJECT
+            )
+            for image in images
         )
         cases.append(Case(f"case_{len(cases) + 1:03d}", prompt, references))
     if not cases:
@@ -191,17 +213,29 @@ def _schema_suite(data: dict[str, Any], root: Path, source: Path) -> Suite:
         for ref in _items(entry["references"], "references", where):
             ref = {"path": ref} if isinstance(ref, str) else ref
             if not isinstance(ref, dict) or "path" not in ref:
-                raise SuiteFileError(f"{where}: a reference must be a path or a mapping with 'path', got {ref!r}")
+                raise SuiteFileError(
+                    f"{where}: a reference must be a path or a mapping with 'path', got {ref!r}"
+                )
             try:
                 role = Role(str(ref.get("role", "object")).lower())
             except ValueError:
-                raise SuiteFileError(f"{where}: unknown role {ref.get('role')!r} (face, human, object, background)") from None
+                raise SuiteFileError(
+                    f"{where}: unknown role {ref.get('role')!r} (face, human, object, background)"
+                ) from None
             rel = _relpath(ref["path"], where)
             label = ref.get("label")
-            references.append(ReferenceImage(rel, resolve_in_root(root, rel, source=where), role,
-                                             None if label is None else str(label)))
+            references.append(
+                ReferenceImage(
+                    rel,
+                    resolve_in_root(root, rel, source=where),
+                    role,
+                    None if label is None else str(label),
+                )
+            )
         cases.append(Case(case_id, prompt, tuple(references), str(entry.get("category") or "")))
-    return Suite(str(data.get("name") or source.stem), str(data.get("version", "1")), tuple(cases), root)
+    return Suite(
+        str(data.get("name") or source.stem), str(data.get("version", "1")), tuple(cases), root
+    )
 
 
 def _prompt(value: Any, where: str) -> str:
@@ -214,7 +248,9 @@ def _prompt(value: Any, where: str) -> str:
 def _items(value: Any, field: str, where: str) -> list:
     """A list field; a bare string would otherwise be read one character at a time."""
     if not isinstance(value, list):
-        raise SuiteFileError(f"{where}: {field!r} must be a list, got {type(value).__name__} {value!r}")
+        raise SuiteFileError(
+            f"{where}: {field!r} must be a list, got {type(value).__name__} {value!r}"
+        )
     return value
 
 

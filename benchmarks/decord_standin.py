@@ -28,7 +28,9 @@ class _Frames:
 class VideoReader:
     """decord's `VideoReader` on PyAV rgb24 frames (no resizing)."""
 
-    def __init__(self, path: str, width: int = -1, height: int = -1, num_threads: int = 0, **_: object) -> None:
+    def __init__(
+        self, path: str, width: int = -1, height: int = -1, num_threads: int = 0, **_: object
+    ) -> None:
         from kaleido_bench.core.video import decode_video
 
         if width not in (None, -1) or height not in (None, -1):
@@ -52,7 +54,9 @@ class VideoReader:
 def install() -> None:
     """Put the stand-in in `sys.modules` as `decord`."""
     module = types.ModuleType("decord")
-    module.__spec__ = importlib.machinery.ModuleSpec("decord", None)  # transformers 4.51 calls find_spec
+    module.__spec__ = importlib.machinery.ModuleSpec(
+        "decord", None
+    )  # transformers 4.51 calls find_spec
     module.__version__ = "PyAV stand-in"
     module.VideoReader = VideoReader
     module.cpu = lambda index=0: None

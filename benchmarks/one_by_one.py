@@ -46,7 +46,9 @@ class Clock:
 
     def __init__(self, device: str) -> None:
         self.cuda = device.startswith("cuda")
-        self.loads: list[float] = []  # 1-minute load average at each timed step (others share the CPU)
+        self.loads: list[
+            float
+        ] = []  # 1-minute load average at each timed step (others share the CPU)
 
     def now(self) -> float:
         if self.cuda:
@@ -75,11 +77,15 @@ class PassResult:
     score: dict[str, float] = field(default_factory=dict)
     total: float = 0.0
     overlap: Overlap = SEQUENTIAL
-    cpu: float = 0.0  # CPU seconds of this process (all threads): barely moved by other processes' load
+    cpu: float = (
+        0.0  # CPU seconds of this process (all threads): barely moved by other processes' load
+    )
     forget_cpu: float = 0.0  # one-by-one: CPU seconds spent clearing caches (not counted)
     models: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
-    face_frames: dict[str, list[int]] = field(default_factory=dict)  # metric -> [frames with a face, sampled]
+    face_frames: dict[str, list[int]] = field(
+        default_factory=dict
+    )  # metric -> [frames with a face, sampled]
 
     def count_faces(self, name: str, details: dict) -> None:
         """Tally how many sampled frames a face metric actually embedded (its model's real workload)."""
@@ -89,8 +95,15 @@ class PassResult:
             tally[1] += int(details.get("frames_sampled", 0))
 
 
-def score_all(videos: list[Path], cases: dict[str, Case], names: list[str], device: str,
-              clock: Clock, overlap: Overlap = SEQUENTIAL, options: dict[str, dict] | None = None) -> PassResult:
+def score_all(
+    videos: list[Path],
+    cases: dict[str, Case],
+    names: list[str],
+    device: str,
+    clock: Clock,
+    overlap: Overlap = SEQUENTIAL,
+    options: dict[str, dict] | None = None,
+) -> PassResult:
     """Ours: the scoring engine (`engine.py`) from a fresh context: each metric set up once, each
     video decoded once and shared by every metric, with the runner's overlap (`concurrency.py`).
     Per-metric seconds then overlap; `total` is the wall."""
@@ -118,8 +131,14 @@ def score_all(videos: list[Path], cases: dict[str, Case], names: list[str], devi
     return out
 
 
-def score_one_by_one(videos: list[Path], cases: dict[str, Case], names: list[str], device: str,
-                     clock: Clock, options: dict[str, dict] | None = None) -> PassResult:
+def score_one_by_one(
+    videos: list[Path],
+    cases: dict[str, Case],
+    names: list[str],
+    device: str,
+    clock: Clock,
+    options: dict[str, dict] | None = None,
+) -> PassResult:
     """The official scripts' way: per metric a fresh context (nothing shared), its model loaded once;
     per video decode and references again (the context's cache cleared). `names` are plain metric
     names (pass `list(ours.score)` after `score_all`). One metric at a time, so the engine's
@@ -141,7 +160,9 @@ def score_one_by_one(videos: list[Path], cases: dict[str, Case], names: list[str
                 out.forget_cpu += time.process_time() - cpu_before
                 video, seconds = clock.timed(lambda p=path: decode_video(p))
                 out.decode[name] += seconds
-                result, seconds = clock.timed(lambda m=metric, v=video, p=path, c=scoped: m.score(v, case_of(p, cases), c))
+                result, seconds = clock.timed(
+                    lambda m=metric, v=video, p=path, c=scoped: m.score(v, case_of(p, cases), c)
+                )
                 out.values[(path.stem, name)] = result.value
                 out.score[name] += seconds
         out.total += out.setup[name] + out.decode[name] + out.score[name]
@@ -156,8 +177,11 @@ def describe_overlap(overlap: Overlap) -> str:
     if overlap == SEQUENTIAL:
         return "none: decodes and metrics one after another"
     ahead = "the next video decoded ahead" if overlap.decode_ahead else "no decode ahead"
-    return (f"{ahead}, {overlap.metric_workers} metric(s) at once per video"
-            + ("; per-metric seconds overlap, the total is the wall clock" if overlap.metric_workers > 1 else ""))
+    return f"{ahead}, {overlap.metric_workers} metric(s) at once per video" + (
+        "; per-metric seconds overlap, the total is the wall clock"
+        if overlap.metric_workers > 1
+        else ""
+    )
 
 
 # ----------------------------------------------------------------------------- comparison
@@ -174,7 +198,11 @@ class Agreement:
 
     @property
     def ok(self) -> bool:
-        return self.max_diff <= TOLERANCE and not self.absent_mismatch and not math.isnan(self.max_diff)
+        return (
+            self.max_diff <= TOLERANCE
+            and not self.absent_mismatch
+            and not math.isnan(self.max_diff)
+        )
 
 
 def compare(ours: Values, naive: Values) -> Agreement:
@@ -222,19 +250,50 @@ class OneByOneProfile:
             theirs = naive.setup[name] + naive.decode[name] + naive.score[name]
             values = {key: value for key, value in ours.values.items() if key[1] == name}
             agreement = compare(values, naive.values)
-            near_zero = mine / count < 0.01  # an absent value or a result shared with an earlier metric
-            rows.append(_row(name, ours.models.get(name, ""), ours.setup[name], ours.score[name] / count,
-                             naive.setup[name], (naive.decode[name] + naive.score[name]) / count,
-                             None if near_zero else theirs / mine, agreement.max_diff,
-                             _disagreement(agreement) or ("ratio n/a: ours ~0 s" if near_zero else "")))
+            near_zero = (
+                mine / count < 0.01
+            )  # an absent value or a result shared with an earlier metric
+            rows.append(
+                _row(
+                    name,
+                    ours.models.get(name, ""),
+                    ours.setup[name],
+                    ours.score[name] / count,
+                    naive.setup[name],
+                    (naive.decode[name] + naive.score[name]) / count,
+                    None if near_zero else theirs / mine,
+                    agreement.max_diff,
+                    _disagreement(agreement) or ("ratio n/a: ours ~0 s" if near_zero else ""),
+                )
+            )
         decode, naive_decode = ours.decode["decode"], sum(naive.decode.values())
-        rows.append(_row(DECODE_STAGE, "", 0.0, decode / count, 0.0, naive_decode / count,
-                         naive_decode / decode if decode > 0 else None, None,
-                         "ours: once per video; one-by-one: per metric, included in its row"))
+        rows.append(
+            _row(
+                DECODE_STAGE,
+                "",
+                0.0,
+                decode / count,
+                0.0,
+                naive_decode / count,
+                naive_decode / decode if decode > 0 else None,
+                None,
+                "ours: once per video; one-by-one: per metric, included in its row",
+            )
+        )
         ours_setup, naive_setup = sum(ours.setup.values()), sum(naive.setup.values())
-        rows.append(_row("total", "", ours_setup, (ours.total - ours_setup) / count, naive_setup,
-                         (naive.total - naive_setup) / count, self.ratio, self.agreement.max_diff,
-                         "ratio: wall clock, setup included"))
+        rows.append(
+            _row(
+                "total",
+                "",
+                ours_setup,
+                (ours.total - ours_setup) / count,
+                naive_setup,
+                (naive.total - naive_setup) / count,
+                self.ratio,
+                self.agreement.max_diff,
+                "ratio: wall clock, setup included",
+            )
+        )
         for name, reason in ours.skipped.items():
             rows.append(_row(name, "", None, None, None, None, None, None, f"skipped: {reason}"))
         return pd.DataFrame(rows)
@@ -255,11 +314,28 @@ class OneByOneProfile:
         return lines
 
 
-def _row(stage: str, models: str, ours_setup: float | None, ours_video: float | None, naive_setup: float | None,
-         naive_video: float | None, ratio: float | None, max_diff: float | None, note: str) -> dict:
-    return {"stage": stage, "models": models, "ours_setup_s": ours_setup, "ours_s_per_video": ours_video,
-            "one_by_one_setup_s": naive_setup, "one_by_one_s_per_video": naive_video, "one_by_one_vs_ours": ratio,
-            "max_abs_diff": max_diff, "note": note}
+def _row(
+    stage: str,
+    models: str,
+    ours_setup: float | None,
+    ours_video: float | None,
+    naive_setup: float | None,
+    naive_video: float | None,
+    ratio: float | None,
+    max_diff: float | None,
+    note: str,
+) -> dict:
+    return {
+        "stage": stage,
+        "models": models,
+        "ours_setup_s": ours_setup,
+        "ours_s_per_video": ours_video,
+        "one_by_one_setup_s": naive_setup,
+        "one_by_one_s_per_video": naive_video,
+        "one_by_one_vs_ours": ratio,
+        "max_abs_diff": max_diff,
+        "note": note,
+    }
 
 
 def _disagreement(agreement: Agreement) -> str:
@@ -275,9 +351,15 @@ def _disagreement(agreement: Agreement) -> str:
     return "; ".join(problems)
 
 
-def profile_one_by_one(videos: list[Path], *, suite: str = "opens2v", data_root: Path | None = None,
-                       metric_names: list[str] | None = None, device: str = "cpu",
-                       overlap: Overlap = SEQUENTIAL) -> OneByOneProfile:
+def profile_one_by_one(
+    videos: list[Path],
+    *,
+    suite: str = "opens2v",
+    data_root: Path | None = None,
+    metric_names: list[str] | None = None,
+    device: str = "cpu",
+    overlap: Overlap = SEQUENTIAL,
+) -> OneByOneProfile:
     """Time our shared pass, then the official scripts' one-metric-at-a-time way, on the same videos;
     both from empty caches. Metrics skipped by ours (weights missing) are not run one by one."""
     the_suite = load_suite(suite, data_root)

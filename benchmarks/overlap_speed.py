@@ -35,10 +35,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--metrics", default="available")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     parser.add_argument("--random-weights", default="none", choices=("none", "full"))
-    parser.add_argument("--workers", default="1,2", help="comma list of metric workers to time besides `sequential`")
-    parser.add_argument("--only", help="comma-separated stems: keep only these of the 5 default videos")
+    parser.add_argument(
+        "--workers", default="1,2", help="comma list of metric workers to time besides `sequential`"
+    )
+    parser.add_argument(
+        "--only", help="comma-separated stems: keep only these of the 5 default videos"
+    )
     parser.add_argument("--no-warmup", action="store_true")
-    parser.add_argument("--repeat", type=int, default=1, help="rounds, each in a rotated order; medians reported")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds, each in a rotated order; medians reported"
+    )
     parser.add_argument("--out", type=Path, help="also write the markdown report here")
     return parser.parse_args()
 
@@ -48,7 +54,8 @@ def main() -> None:
     device = resolve_device(args.device)
     names = args.metrics.split(",")
     settings = [("sequential", SEQUENTIAL)] + [
-        (f"{n} metric(s) at once", Overlap.for_device(device, int(n))) for n in args.workers.split(",")
+        (f"{n} metric(s) at once", Overlap.for_device(device, int(n)))
+        for n in args.workers.split(",")
     ]
     with tempfile.TemporaryDirectory() as tmp:
         if args.random_weights == "full":
@@ -68,7 +75,10 @@ def main() -> None:
                 reference = reference or result
                 load = sum(clock.loads) / len(clock.loads)
                 runs[label].append((result, load))
-                print(f"round {round_ + 1}: {label}: {result.total:.1f} s, load {load:.2f}", flush=True)
+                print(
+                    f"round {round_ + 1}: {label}: {result.total:.1f} s, load {load:.2f}",
+                    flush=True,
+                )
     rows, differ = [], []
     base = statistics.median(r.total for r, _ in runs["sequential"])
     for label, overlap in settings:
@@ -78,25 +88,32 @@ def main() -> None:
         ok = all(compare(r.values, reference.values).ok for r in results)
         if not ok:
             differ.append(label)
-        rows.append(f"| {label} | {describe_overlap(overlap)} | {total:.1f} ({', '.join(f'{r.total:.0f}' for r in results)}) "
-                    f"| {total / len(videos):.2f} | {statistics.median(sum(r.setup.values()) for r in results):.1f} "
-                    f"| {statistics.median(r.cpu for r in results):.1f} | {base / total:.2f}x "
-                    f"| {worst:.3g}{'' if ok else ' DIFFER'} | {statistics.median(ld for _, ld in runs[label]):.2f} |")
-    text = "\n".join([
-        "# Our scoring pass under each overlap setting",
-        "",
-        f"Command: `python benchmarks/overlap_speed.py {shlex.join(sys.argv[1:])}`",
-        "",
-        f"- Device: {machine(device)}",
-        f"- Videos: {len(videos)} ({', '.join(p.name for p in videos)}); metrics: {', '.join(reference.score)}",
-        f"- Warm-up pass on the first video before timing: {'no' if args.no_warmup else 'yes'}; "
-        f"rounds: {args.repeat}, each in a rotated order (medians; each round's total in brackets)",
-        "",
-        "| setting | overlap | total s, median (rounds) | s / video | setup s (wall) | CPU s | speed-up vs sequential "
-        "| max \\|diff\\| vs sequential | 1-min load |",
-        "|:--|:--|--:|--:|--:|--:|--:|--:|--:|",
-        *rows,
-    ]) + "\n"
+        rows.append(
+            f"| {label} | {describe_overlap(overlap)} | {total:.1f} ({', '.join(f'{r.total:.0f}' for r in results)}) "
+            f"| {total / len(videos):.2f} | {statistics.median(sum(r.setup.values()) for r in results):.1f} "
+            f"| {statistics.median(r.cpu for r in results):.1f} | {base / total:.2f}x "
+            f"| {worst:.3g}{'' if ok else ' DIFFER'} | {statistics.median(ld for _, ld in runs[label]):.2f} |"
+        )
+    text = (
+        "\n".join(
+            [
+                "# Our scoring pass under each overlap setting",
+                "",
+                f"Command: `python benchmarks/overlap_speed.py {shlex.join(sys.argv[1:])}`",
+                "",
+                f"- Device: {machine(device)}",
+                f"- Videos: {len(videos)} ({', '.join(p.name for p in videos)}); metrics: {', '.join(reference.score)}",
+                f"- Warm-up pass on the first video before timing: {'no' if args.no_warmup else 'yes'}; "
+                f"rounds: {args.repeat}, each in a rotated order (medians; each round's total in brackets)",
+                "",
+                "| setting | overlap | total s, median (rounds) | s / video | setup s (wall) | CPU s | speed-up vs sequential "
+                "| max \\|diff\\| vs sequential | 1-min load |",
+                "|:--|:--|--:|--:|--:|--:|--:|--:|--:|",
+                *rows,
+            ]
+        )
+        + "\n"
+    )
     print(text)
     if args.out:
         args.out.write_text(text)

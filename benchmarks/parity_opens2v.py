@@ -103,7 +103,13 @@ CLIP_L14_PREPROCESSOR = HF_CLIP_PREPROCESSOR_CONFIG  # the hub's stock preproces
 
 # insightface's ArcFace 5-point template (112 px)
 ARCFACE_DST = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
     np.float32,
 )
 
@@ -116,7 +122,9 @@ def import_official(root: Path) -> tuple[Any, Any, str]:
     eval_dir = root / "eval" if (root / "eval").is_dir() else root
     for name in ("get_aesscore.py", "get_facesim.py", "utils/curricularface/model_irse.py"):
         if not (eval_dir / name).is_file():
-            raise SystemExit(f"{eval_dir} has no {name}: --official must be an OpenS2V-Nexus checkout (v1.1)")
+            raise SystemExit(
+                f"{eval_dir} has no {name}: --official must be an OpenS2V-Nexus checkout (v1.1)"
+            )
     decoder = ensure_decord()
     sys.path.insert(0, str(eval_dir))
     aes = importlib.import_module("get_aesscore")
@@ -134,7 +142,12 @@ def official_commit(root: Path, given: str | None) -> str:
     if given:
         return given
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git work tree; pass --official-commit)"
@@ -148,12 +161,16 @@ def write_clip_folder(folder: Path, seed: int) -> None:
     import torch
     from transformers import CLIPConfig, CLIPModel
 
-    config = CLIPConfig(text_config=dict(CLIP_L14_TEXT), vision_config=dict(CLIP_L14_VISION), projection_dim=768)
+    config = CLIPConfig(
+        text_config=dict(CLIP_L14_TEXT), vision_config=dict(CLIP_L14_VISION), projection_dim=768
+    )
     torch.manual_seed(seed)
     model = CLIPModel(config).eval()
     model.save_pretrained(folder)
     del model
-    (folder / "preprocessor_config.json").write_text(json.dumps(CLIP_L14_PREPROCESSOR, indent=2) + "\n")
+    (folder / "preprocessor_config.json").write_text(
+        json.dumps(CLIP_L14_PREPROCESSOR, indent=2) + "\n"
+    )
     write_clip_tokenizer(folder)
 
 
@@ -168,13 +185,34 @@ def write_clip_tokenizer(folder: Path) -> None:
         merges = stream.read().decode("utf-8").split("\n")[1 : 49152 - 256 - 2 + 1]
     merges = [tuple(line.split()) for line in merges]
     vocab = list(oct.bytes_to_unicode().values())
-    vocab = vocab + [v + "</w>" for v in vocab] + ["".join(m) for m in merges] + ["<|startoftext|>", "<|endoftext|>"]
+    vocab = (
+        vocab
+        + [v + "</w>" for v in vocab]
+        + ["".join(m) for m in merges]
+        + ["<|startoftext|>", "<|endoftext|>"]
+    )
     assert len(vocab) == 49408
-    (folder / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(vocab)}, ensure_ascii=False))
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n")
-    special = {"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "pad_token": "<|endoftext|>"}
+    (folder / "vocab.json").write_text(
+        json.dumps({token: i for i, token in enumerate(vocab)}, ensure_ascii=False)
+    )
+    (folder / "merges.txt").write_text(
+        "#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n"
+    )
+    special = {
+        "bos_token": "<|startoftext|>",
+        "eos_token": "<|endoftext|>",
+        "unk_token": "<|endoftext|>",
+        "pad_token": "<|endoftext|>",
+    }
     (folder / "special_tokens_map.json").write_text(json.dumps(special, indent=2))
-    config = {**special, "tokenizer_class": "CLIPTokenizer", "model_max_length": 77, "do_lower_case": True, "errors": "replace", "add_prefix_space": False}
+    config = {
+        **special,
+        "tokenizer_class": "CLIPTokenizer",
+        "model_max_length": 77,
+        "do_lower_case": True,
+        "errors": "replace",
+        "add_prefix_space": False,
+    }
     (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
 
 
@@ -194,7 +232,9 @@ def write_aesthetic_head(path: Path, official_aes: Any, seed: int) -> None:
         weight = state[f"layers.{index}.weight"]
         scale = 10.0 if index == 0 else weight.shape[1] ** -0.5
         state[f"layers.{index}.weight"] = scale * torch.randn(weight.shape, generator=generator)
-        state[f"layers.{index}.bias"] = 0.01 * torch.randn(state[f"layers.{index}.bias"].shape, generator=generator)
+        state[f"layers.{index}.bias"] = 0.01 * torch.randn(
+            state[f"layers.{index}.bias"].shape, generator=generator
+        )
     state["layers.7.bias"] += 5.0
     torch.save(state, path)
 
@@ -258,11 +298,17 @@ def calibration_faces(videos_dir: Path, pack: Path) -> tuple[np.ndarray, np.ndar
     for name in VIDEOS:
         for frame in decode_video(videos_dir / f"{name}.mp4").linspace(NUM_FRAMES):
             bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-            hit = detect_with_pad_retry(bgr, lambda image: list(zip(*app.det_model.detect(image, max_num=0))), lambda f: f[0][:4])
+            hit = detect_with_pad_retry(
+                bgr,
+                lambda image: list(zip(*app.det_model.detect(image, max_num=0))),
+                lambda f: f[0][:4],
+            )
             if hit is None:
                 continue
             kps = hit.face[1]
-            aligned = face_align.norm_crop(bgr, landmark=shift_points(kps, hit.offset), image_size=224)
+            aligned = face_align.norm_crop(
+                bgr, landmark=shift_points(kps, hit.offset), image_size=224
+            )
             cur.append(cv2.resize(cv2.cvtColor(aligned, cv2.COLOR_BGR2RGB), (112, 112)))
             image = pad_image(bgr)[0] if hit.padded else bgr
             arc.append(face_align.norm_crop(image, landmark=kps, image_size=112))
@@ -272,7 +318,9 @@ def calibration_faces(videos_dir: Path, pack: Path) -> tuple[np.ndarray, np.ndar
 def _constant(name: str, array: Any) -> Any:
     from onnx import helper, numpy_helper
 
-    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(array, np.float32), name))
+    return helper.make_node(
+        "Constant", [], [name], value=numpy_helper.from_array(np.asarray(array, np.float32), name)
+    )
 
 
 def _save_onnx(graph: Any, path: Path) -> None:
@@ -290,7 +338,9 @@ def _save_onnx(graph: Any, path: Path) -> None:
 #: left, where a grey-padded frame is grey (P needs cell (0, 0) to be grey: a pad-retry face).
 DET_FACES = {"A": ((2, 5), 1.5), "C": ((3, 2), 1.3), "P": ((1, 1), 1.2)}
 DET_CELLS = 10  # 320 / 32
-DET_FREQ = 2000.0  # sin(F * statistic): tiny content changes flip the gates (pseudo-random, deterministic)
+DET_FREQ = (
+    2000.0  # sin(F * statistic): tiny content changes flip the gates (pseudo-random, deterministic)
+)
 DET_GAIN = 50.0
 
 
@@ -328,7 +378,9 @@ def write_detector(path: Path, seed: int) -> None:
     base_box = np.ones((rows[32], 4), np.float32)
     box_delta = np.zeros((3, 4), np.float32)
     angle = np.deg2rad(20.0)
-    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], np.float32)
+    rotation = np.array(
+        [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], np.float32
+    )
     for i, name in enumerate(names):
         half = DET_FACES[name][1]
         points = template * half
@@ -337,9 +389,16 @@ def write_detector(path: Path, seed: int) -> None:
         base_box[anchors[name]] = half
         box_delta[i] = 0.25 * half
     nodes = [
-        helper.make_node("AveragePool", ["input.1"], ["pool"], kernel_shape=[32, 32], strides=[32, 32]),
+        helper.make_node(
+            "AveragePool", ["input.1"], ["pool"], kernel_shape=[32, 32], strides=[32, 32]
+        ),
         helper.make_node("ReduceMean", ["pool"], ["lum"], axes=[1], keepdims=0),
-        helper.make_node("Constant", [], ["flat_shape"], value=helper.make_tensor("flat_shape", TensorProto.INT64, [2], [1, cells])),
+        helper.make_node(
+            "Constant",
+            [],
+            ["flat_shape"],
+            value=helper.make_tensor("flat_shape", TensorProto.INT64, [2], [1, cells]),
+        ),
         helper.make_node("Reshape", ["lum", "flat_shape"], ["lum_flat"]),
         _constant("gate_w", gate_w),
         _constant("vary_w", vary_w),
@@ -358,21 +417,46 @@ def write_detector(path: Path, seed: int) -> None:
         helper.make_node("Add", ["t12", "gamma"], ["t123"]),
         helper.make_node("Mul", ["t123", "gain"], ["pre"]),
         helper.make_node("Sigmoid", ["pre"], ["sig"]),
-        helper.make_node("Constant", [], ["pick_a"], value=helper.make_tensor("pick_a", TensorProto.INT64, [3], [0, 1, 2])),
-        helper.make_node("Constant", [], ["pick_b"], value=helper.make_tensor("pick_b", TensorProto.INT64, [3], [4, 4, 3])),
+        helper.make_node(
+            "Constant",
+            [],
+            ["pick_a"],
+            value=helper.make_tensor("pick_a", TensorProto.INT64, [3], [0, 1, 2]),
+        ),
+        helper.make_node(
+            "Constant",
+            [],
+            ["pick_b"],
+            value=helper.make_tensor("pick_b", TensorProto.INT64, [3], [4, 4, 3]),
+        ),
         helper.make_node("Gather", ["sig", "pick_a"], ["sig_a"], axis=1),
         helper.make_node("Gather", ["sig", "pick_b"], ["sig_b"], axis=1),
         helper.make_node("Mul", ["sig_a", "sig_b"], ["face_scores"]),  # (1, 3)
         _constant("place", place),
         helper.make_node("MatMul", ["face_scores", "place"], ["score_row"]),  # (1, 200)
-        helper.make_node("Constant", [], ["column"], value=helper.make_tensor("column", TensorProto.INT64, [2], [-1, 1])),
+        helper.make_node(
+            "Constant",
+            [],
+            ["column"],
+            value=helper.make_tensor("column", TensorProto.INT64, [2], [-1, 1]),
+        ),
         helper.make_node("Reshape", ["score_row", "column"], ["score_32"]),
         # variations: v = sin(F * lum @ vary_w), (1, 6) -> per-face keypoint and box offsets
         helper.make_node("MatMul", ["lum_flat", "vary_w"], ["v_raw"]),
         helper.make_node("Mul", ["v_raw", "freq"], ["v_f"]),
         helper.make_node("Sin", ["v_f"], ["v"]),
-        helper.make_node("Constant", [], ["pick_kps"], value=helper.make_tensor("pick_kps", TensorProto.INT64, [3], [0, 1, 2])),
-        helper.make_node("Constant", [], ["pick_box"], value=helper.make_tensor("pick_box", TensorProto.INT64, [3], [3, 4, 5])),
+        helper.make_node(
+            "Constant",
+            [],
+            ["pick_kps"],
+            value=helper.make_tensor("pick_kps", TensorProto.INT64, [3], [0, 1, 2]),
+        ),
+        helper.make_node(
+            "Constant",
+            [],
+            ["pick_box"],
+            value=helper.make_tensor("pick_box", TensorProto.INT64, [3], [3, 4, 5]),
+        ),
         helper.make_node("Gather", ["v", "pick_kps"], ["v_kps_row"], axis=1),
         helper.make_node("Gather", ["v", "pick_box"], ["v_box_row"], axis=1),
         helper.make_node("Transpose", ["v_kps_row"], ["v_kps"], perm=[1, 0]),  # (3, 1)
@@ -417,7 +501,9 @@ def write_recognizer(path: Path, seed: int, calibration: np.ndarray) -> None:
     linear = rng.normal(0, 1 / np.sqrt(32 * 7 * 7), size=(32 * 7 * 7, 512))
     _recognizer_graph(path, conv, conv_bias, linear, np.zeros(512))
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    blob = cv2.dnn.blobFromImages(list(calibration), 1.0 / 127.5, (112, 112), (127.5, 127.5, 127.5), swapRB=True)
+    blob = cv2.dnn.blobFromImages(
+        list(calibration), 1.0 / 127.5, (112, 112), (127.5, 127.5, 127.5), swapRB=True
+    )
     raw = session.run(None, {"input.1": blob.astype(np.float32)})[0]
     bias = -raw.mean(axis=0) + rng.normal(0, 0.1 * raw.std(), size=512)
     _recognizer_graph(path, conv, conv_bias, linear, bias)
@@ -429,7 +515,14 @@ def _recognizer_graph(path: Path, conv, conv_bias, linear, linear_bias) -> None:
     nodes = [
         _constant("conv_w", conv),
         _constant("conv_b", conv_bias),
-        helper.make_node("Conv", ["input.1", "conv_w", "conv_b"], ["c"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node(
+            "Conv",
+            ["input.1", "conv_w", "conv_b"],
+            ["c"],
+            kernel_shape=[3, 3],
+            strides=[2, 2],
+            pads=[1, 1, 1, 1],
+        ),
         helper.make_node("Relu", ["c"], ["r"]),
         helper.make_node("AveragePool", ["r"], ["p"], kernel_shape=[8, 8], strides=[8, 8]),
         helper.make_node("Flatten", ["p"], ["f"]),
@@ -454,7 +547,9 @@ def probe_faces(pack: Path) -> Any:
     """A detection-only FaceAnalysis on the synthetic pack, used to pick reference images."""
     from insightface.app import FaceAnalysis
 
-    app = FaceAnalysis(name=str(pack.resolve()), allowed_modules=["detection"], providers=["CPUExecutionProvider"])
+    app = FaceAnalysis(
+        name=str(pack.resolve()), allowed_modules=["detection"], providers=["CPUExecutionProvider"]
+    )
     app.prepare(ctx_id=-1, det_size=(320, 320))
     return app
 
@@ -485,7 +580,9 @@ def write_jpeg_until(path: Path, candidates, app: Any, wanted: str) -> str | Non
     return None
 
 
-def build_data(work: Path, videos_dir: Path, pack: Path, suite_file: Path) -> tuple[Path, Path, Path, dict[str, str]]:
+def build_data(
+    work: Path, videos_dir: Path, pack: Path, suite_file: Path
+) -> tuple[Path, Path, Path, dict[str, str]]:
     """Videos folder, data root with references, tiny suite JSON (official format), and notes."""
     from kaleido_bench.core.video import decode_video
 
@@ -514,33 +611,50 @@ def build_data(work: Path, videos_dir: Path, pack: Path, suite_file: Path) -> tu
             if any(folder in rel for folder in ("/man/", "/woman/", "/crop_man/", "/crop_woman/")):
                 found = write_jpeg_until(target, frames(name), app, wanted)
                 if found is None:
-                    raise SystemExit(f"no frame of {name} gives a {wanted} face with the synthetic detector")
+                    raise SystemExit(
+                        f"no frame of {name} gives a {wanted} face with the synthetic detector"
+                    )
                 notes[name] = f"reference {rel} = JPEG of {found} (face found {wanted})"
             else:
                 save_jpeg(target, _skimage("chelsea"))
     # absence scenarios, each a real video under another case id
-    uniform = [(f"uniform grey {level}", np.full((480, 832, 3), level, np.uint8)) for level in range(0, 256, 3)]
+    uniform = [
+        (f"uniform grey {level}", np.full((480, 832, 3), level, np.uint8))
+        for level in range(0, 256, 3)
+    ]
     no_face = write_jpeg_until(root / "Images/singlehuman/woman/blank.jpg", uniform, app, "none")
     if no_face is not None:
         (videos / "singlehuman_1.mp4").symlink_to((videos_dir / "faceobj_14.mp4").resolve())
         suite["singlehuman_1"] = {
-            "img_paths": ["Images/singlehuman/woman/blank.jpg"], "prompt": "a woman",
-            "synthesis_flag": "wrong", "class_label": ["Woman"],
+            "img_paths": ["Images/singlehuman/woman/blank.jpg"],
+            "prompt": "a woman",
+            "synthesis_flag": "wrong",
+            "class_label": ["Woman"],
         }
-        notes["singlehuman_1"] = f"faceobj_14.mp4; its reference ({no_face}) shows no face -> absent"
+        notes["singlehuman_1"] = (
+            f"faceobj_14.mp4; its reference ({no_face}) shows no face -> absent"
+        )
     save_jpeg(root / "Images/humanobj/thing/bag/1.jpg", _skimage("coffee"))
     (videos / "humanobj_1.mp4").symlink_to((videos_dir / "singleface_3.mp4").resolve())
     suite["humanobj_1"] = {
-        "img_paths": ["Images/humanobj/thing/bag/1.jpg"], "prompt": "a bag",
-        "synthesis_flag": "wrong", "class_label": ["Bag"],
+        "img_paths": ["Images/humanobj/thing/bag/1.jpg"],
+        "prompt": "a bag",
+        "synthesis_flag": "wrong",
+        "class_label": ["Bag"],
     }
-    notes["humanobj_1"] = "singleface_3.mp4; no /man/, /woman/, /crop_man/, /crop_woman/ reference -> absent"
+    notes["humanobj_1"] = (
+        "singleface_3.mp4; no /man/, /woman/, /crop_man/, /crop_woman/ reference -> absent"
+    )
     (videos / "multihuman_1.mp4").symlink_to((videos_dir / "faceobj_14.mp4").resolve())
     suite["multihuman_1"] = {
-        "img_paths": [official_suite["faceobj_14"]["img_paths"][0]], "prompt": "people",
-        "synthesis_flag": "wrong", "class_label": ["Woman"],
+        "img_paths": [official_suite["faceobj_14"]["img_paths"][0]],
+        "prompt": "people",
+        "synthesis_flag": "wrong",
+        "class_label": ["Woman"],
     }
-    notes["multihuman_1"] = "faceobj_14.mp4; not a face case id (FaceSim scores singlehuman/singleface/faceobj/humanobj) -> absent"
+    notes["multihuman_1"] = (
+        "faceobj_14.mp4; not a face case id (FaceSim scores singlehuman/singleface/faceobj/humanobj) -> absent"
+    )
     suite_path = work / "suite.json"
     suite_path.write_text(json.dumps(suite, indent=4, ensure_ascii=False))
     return videos, root, suite_path, notes
@@ -562,12 +676,16 @@ def _skimage(name: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- aesthetics
 
 
-def official_aesthetics(aes: Any, clip_dir: Path, mlp: Path, videos: list[Path], pil_processor: bool) -> dict:
+def official_aesthetics(
+    aes: Any, clip_dir: Path, mlp: Path, videos: list[Path], pil_processor: bool
+) -> dict:
     """The official scorer on CPU; optionally with `CLIPImageProcessorPil` swapped in."""
     import torch
 
     with contextlib.redirect_stdout(io.StringIO()):
-        scorer = aes.AestheticScorer(dtype=torch.float32, aes_clip_path=str(clip_dir), aes_main_path=str(mlp))
+        scorer = aes.AestheticScorer(
+            dtype=torch.float32, aes_clip_path=str(clip_dir), aes_main_path=str(mlp)
+        )
     resolved = type(scorer.processor.image_processor).__name__
     if pil_processor:
         from transformers import CLIPImageProcessorPil
@@ -578,7 +696,10 @@ def official_aesthetics(aes: Any, clip_dir: Path, mlp: Path, videos: list[Path],
     for path in videos:
         frames = aes.sample_video_frames(str(path), num_frames=NUM_FRAMES)
         scores = aes.run_aesthetic_laion(scorer, frames)
-        results[path.stem] = {"value": scores.mean().detach().item(), "per_frame": [float(s) for s in scores]}
+        results[path.stem] = {
+            "value": scores.mean().detach().item(),
+            "per_frame": [float(s) for s in scores],
+        }
     import transformers
 
     used = type(scorer.processor.image_processor).__name__
@@ -586,8 +707,11 @@ def official_aesthetics(aes: Any, clip_dir: Path, mlp: Path, videos: list[Path],
     import tokenizers
 
     info = {
-        "transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
-        "huggingface_hub": huggingface_hub.__version__, "resolved": resolved, "used": used,
+        "transformers": transformers.__version__,
+        "tokenizers": tokenizers.__version__,
+        "huggingface_hub": huggingface_hub.__version__,
+        "resolved": resolved,
+        "used": used,
     }
     del scorer
     gc.collect()
@@ -604,15 +728,23 @@ def check_clip_loaded(model: Any, clip_dir: Path) -> None:
     bad = [k for k, v in state.items() if k in saved and not torch.equal(v, saved[k])]
     missing = [k for k in state if k not in saved and "position_ids" not in k]
     if bad or missing:
-        raise SystemExit(f"CLIP vision weights not loaded from the file: differ {bad[:3]}, missing {missing[:3]}")
+        raise SystemExit(
+            f"CLIP vision weights not loaded from the file: differ {bad[:3]}, missing {missing[:3]}"
+        )
 
 
-def official_aesthetics_subprocess(official: Path, tf_dir: Path, clip_dir: Path, mlp: Path, videos: list[Path]) -> dict:
+def official_aesthetics_subprocess(
+    official: Path, tf_dir: Path, clip_dir: Path, mlp: Path, videos: list[Path]
+) -> dict:
     """The official aesthetics, unpatched processor, under another transformers (sys.path first)."""
     path = [str(tf_dir)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(path), "HF_HUB_OFFLINE": "1"}
     command = [
-        sys.executable, __file__, "--official", str(official), "--aesthetics-worker",
+        sys.executable,
+        __file__,
+        "--official",
+        str(official),
+        "--aesthetics-worker",
         json.dumps({"clip": str(clip_dir), "mlp": str(mlp), "videos": [str(v) for v in videos]}),
     ]
     out = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -624,7 +756,9 @@ def official_aesthetics_subprocess(official: Path, tf_dir: Path, clip_dir: Path,
 def aesthetics_worker(official: Path, spec: str) -> None:
     args = json.loads(spec)
     aes, _, _ = import_official(official)
-    result = official_aesthetics(aes, Path(args["clip"]), Path(args["mlp"]), [Path(v) for v in args["videos"]], False)
+    result = official_aesthetics(
+        aes, Path(args["clip"]), Path(args["mlp"]), [Path(v) for v in args["videos"]], False
+    )
     print(json.dumps(result))
 
 
@@ -651,16 +785,23 @@ def official_facesim(face: Any, weights: Path, videos: Path, suite: Path, data_r
     import torch
     from insightface.app import FaceAnalysis
 
-    face_arc_model = FaceAnalysis(root=str(weights / "face_extractor"), providers=["CPUExecutionProvider"])
+    face_arc_model = FaceAnalysis(
+        root=str(weights / "face_extractor"), providers=["CPUExecutionProvider"]
+    )
     face_arc_model.prepare(ctx_id=0, det_size=(320, 320))
     face_cur_model = face.get_model("IR_101")([112, 112])
-    face_cur_model.load_state_dict(torch.load(weights / "glint360k_curricular_face_r101_backbone.bin", map_location="cpu"))
+    face_cur_model.load_state_dict(
+        torch.load(weights / "glint360k_curricular_face_r101_backbone.bin", map_location="cpu")
+    )
     face_cur_model = face_cur_model.to("cpu")
     face_cur_model.eval()
 
     records: dict[str, dict] = {}
     current: dict[str, Any] = {"cos": [], "pads": 0}
-    original = {name: getattr(face, name) for name in ("batch_cosine_similarity", "process_video", "pad_np_bgr_image")}
+    original = {
+        name: getattr(face, name)
+        for name in ("batch_cosine_similarity", "process_video", "pad_np_bgr_image")
+    }
 
     def spy_cosine(*args, **kwargs):
         out = original["batch_cosine_similarity"](*args, **kwargs)
@@ -682,12 +823,22 @@ def official_facesim(face: Any, weights: Path, videos: Path, suite: Path, data_r
         }
         return out
 
-    face.batch_cosine_similarity, face.process_video, face.pad_np_bgr_image = spy_cosine, spy_video, spy_pad
+    face.batch_cosine_similarity, face.process_video, face.pad_np_bgr_image = (
+        spy_cosine,
+        spy_video,
+        spy_pad,
+    )
     log = io.StringIO()
     try:
         with contextlib.redirect_stdout(log):
             results = face.process_video_files(
-                str(videos), str(suite), face_arc_model, face_cur_model, str(data_root), device="cpu", num_frames=NUM_FRAMES
+                str(videos),
+                str(suite),
+                face_arc_model,
+                face_cur_model,
+                str(data_root),
+                device="cpu",
+                num_frames=NUM_FRAMES,
             )
     finally:
         for name, function in original.items():
@@ -719,7 +870,9 @@ def our_facesim(weights: Path, videos: Path, suite_path: Path, data_root: Path) 
         for key, metric in (("cur", cur), ("arc", arc)):
             result = metric.score(video, case, context.scoped(metric.name))
             entry[key] = result.value
-            entry[f"{key}_frames"] = [s for s in result.details.get("frame_scores", []) if s is not None]
+            entry[f"{key}_frames"] = [
+                s for s in result.details.get("frame_scores", []) if s is not None
+            ]
             entry[f"{key}_absent"] = result.details.get("absent")
         if cur.faces is not None and entry["cur"] is not None:
             hits = cur.faces.video_faces(video, NUM_FRAMES)
@@ -774,14 +927,28 @@ def fmt(value: float | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--official", type=Path, required=True, help="OpenS2V-Nexus checkout (holding eval/)")
-    parser.add_argument("--official-commit", help="commit of that checkout (default: git rev-parse HEAD there)")
-    parser.add_argument("--out", type=Path, default=REPO / "results/parity/opens2v_random_weights.md")
+    parser.add_argument(
+        "--official", type=Path, required=True, help="OpenS2V-Nexus checkout (holding eval/)"
+    )
+    parser.add_argument(
+        "--official-commit", help="commit of that checkout (default: git rev-parse HEAD there)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "results/parity/opens2v_random_weights.md"
+    )
     parser.add_argument("--videos", type=Path, default=SHARED_OPENS2V / "videos")
-    parser.add_argument("--suite", type=Path, default=SHARED_OPENS2V / "suites/Open-Domain_Eval.json")
-    parser.add_argument("--transformers4", type=Path, help="pip --target folder with transformers 4.51.x, tokenizers 0.21, huggingface-hub<1")
+    parser.add_argument(
+        "--suite", type=Path, default=SHARED_OPENS2V / "suites/Open-Domain_Eval.json"
+    )
+    parser.add_argument(
+        "--transformers4",
+        type=Path,
+        help="pip --target folder with transformers 4.51.x, tokenizers 0.21, huggingface-hub<1",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--keep", type=Path, help="write the weights and data into this NEW folder and keep them")
+    parser.add_argument(
+        "--keep", type=Path, help="write the weights and data into this NEW folder and keep them"
+    )
     parser.add_argument("--aesthetics-worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -791,15 +958,26 @@ def main(argv: list[str] | None = None) -> int:
 
     import warnings
 
-    warnings.filterwarnings("ignore", message="`estimate` is deprecated")  # insightface's norm_crop on skimage 0.26
+    warnings.filterwarnings(
+        "ignore", message="`estimate` is deprecated"
+    )  # insightface's norm_crop on skimage 0.26
     started = time.time()
     aes, face, decoder = import_official(args.official)
     eval_dir = args.official / "eval" if (args.official / "eval").is_dir() else args.official
     official_files = {
         f"eval/{name}": git_blob_sha(eval_dir / name)
-        for name in ("get_aesscore.py", "get_facesim.py", "utils/curricularface/model_irse.py", "utils/curricularface/common.py")
+        for name in (
+            "get_aesscore.py",
+            "get_facesim.py",
+            "utils/curricularface/model_irse.py",
+            "utils/curricularface/common.py",
+        )
     }
-    context = tempfile.TemporaryDirectory(prefix="parity_opens2v_") if args.keep is None else contextlib.nullcontext(str(args.keep))
+    context = (
+        tempfile.TemporaryDirectory(prefix="parity_opens2v_")
+        if args.keep is None
+        else contextlib.nullcontext(str(args.keep))
+    )
     with context as tmp:
         work = Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
@@ -814,7 +992,12 @@ def main(argv: list[str] | None = None) -> int:
         write_detector(pack / "det_10g.onnx", args.seed)
         cur_faces, arc_faces = calibration_faces(args.videos, pack)
         write_recognizer(pack / "w600k_r50.onnx", args.seed, arc_faces)
-        write_ir101(weights / "glint360k_curricular_face_r101_backbone.bin", face.get_model, args.seed, cur_faces)
+        write_ir101(
+            weights / "glint360k_curricular_face_r101_backbone.bin",
+            face.get_model,
+            args.seed,
+            cur_faces,
+        )
         videos, data_root, suite_path, notes = build_data(work, args.videos, pack, args.suite)
         real_videos = [videos / f"{name}.mp4" for name in VIDEOS]
 
@@ -828,47 +1011,81 @@ def main(argv: list[str] | None = None) -> int:
             record = official_face["records"].get(stem, {})
             mine = ours_face[stem]
             for key, metric in (("cur", "face_sim_cur"), ("arc", "face_sim_arc")):
-                rows.append({
-                    "metric": metric, "video": stem, "gated": True,
-                    "official": None if theirs is None else float(theirs[f"{key}_score"]),
-                    "ours": mine[key],
-                    "frames": per_frame_diff(record.get(f"{key}_frames", []), mine[f"{key}_frames"]),
-                    "note": mine.get(f"{key}_absent") or (
-                        f"faces: {mine['direct']} direct, {mine['padded']} after pad, {mine['none']} none; "
-                        f"official pad retries {record.get('pad_retries')}"
-                        + f"; frames scored 0 (Cur drops, Arc keeps): {sum(1 for s in mine[f'{key}_frames'] if s == 0.0)}"
-                    ),
-                })
+                rows.append(
+                    {
+                        "metric": metric,
+                        "video": stem,
+                        "gated": True,
+                        "official": None if theirs is None else float(theirs[f"{key}_score"]),
+                        "ours": mine[key],
+                        "frames": per_frame_diff(
+                            record.get(f"{key}_frames", []), mine[f"{key}_frames"]
+                        ),
+                        "note": mine.get(f"{key}_absent")
+                        or (
+                            f"faces: {mine['direct']} direct, {mine['padded']} after pad, {mine['none']} none; "
+                            f"official pad retries {record.get('pad_retries')}"
+                            + f"; frames scored 0 (Cur drops, Arc keeps): {sum(1 for s in mine[f'{key}_frames'] if s == 0.0)}"
+                        ),
+                    }
+                )
         del face
         gc.collect()
 
         print("Aesthetics: ours ...", flush=True)
         ours_aes = our_aesthetics(clip_dir, mlp, real_videos)
         settings, extra_versions = [], []
-        print("Aesthetics: official, transformers of this venv, processor as resolved ...", flush=True)
+        print(
+            "Aesthetics: official, transformers of this venv, processor as resolved ...", flush=True
+        )
         as_is = official_aesthetics(aes, clip_dir, mlp, real_videos, pil_processor=False)
         print("Aesthetics: official, image processor = CLIPImageProcessorPil ...", flush=True)
         pil = official_aesthetics(aes, clip_dir, mlp, real_videos, pil_processor=True)
-        settings.append((pil, True, f"official under transformers {pil['info']['transformers']}, image processor swapped: {pil['info']['resolved']} -> {pil['info']['used']}"))
+        settings.append(
+            (
+                pil,
+                True,
+                f"official under transformers {pil['info']['transformers']}, image processor swapped: {pil['info']['resolved']} -> {pil['info']['used']}",
+            )
+        )
         if args.transformers4:
             print(f"Aesthetics: official under {args.transformers4} ...", flush=True)
-            t4 = official_aesthetics_subprocess(args.official, args.transformers4, clip_dir, mlp, real_videos)
+            t4 = official_aesthetics_subprocess(
+                args.official, args.transformers4, clip_dir, mlp, real_videos
+            )
             info = t4["info"]
             extra_versions.append(
                 f"official aesthetics subprocess: transformers {info['transformers']}, tokenizers "
                 f"{info['tokenizers']}, huggingface_hub {info['huggingface_hub']} (pip --target folder first on sys.path)"
             )
-            settings.append((t4, True, f"official under transformers {t4['info']['transformers']} unpatched: CLIPProcessor -> {t4['info']['resolved']}"))
-        settings.append((as_is, False, f"official under transformers {as_is['info']['transformers']} unpatched: CLIPProcessor -> {as_is['info']['resolved']} (not what OpenS2V ran; information only)"))
+            settings.append(
+                (
+                    t4,
+                    True,
+                    f"official under transformers {t4['info']['transformers']} unpatched: CLIPProcessor -> {t4['info']['resolved']}",
+                )
+            )
+        settings.append(
+            (
+                as_is,
+                False,
+                f"official under transformers {as_is['info']['transformers']} unpatched: CLIPProcessor -> {as_is['info']['resolved']} (not what OpenS2V ran; information only)",
+            )
+        )
         for result, gated, note in settings:
             for stem in VIDEOS:
                 theirs = result["results"][stem]
-                rows.append({
-                    "metric": "aesthetics", "video": stem, "gated": gated,
-                    "official": theirs["value"], "ours": ours_aes[stem]["value"],
-                    "frames": per_frame_diff(theirs["per_frame"], ours_aes[stem]["per_frame"]),
-                    "note": note,
-                })
+                rows.append(
+                    {
+                        "metric": "aesthetics",
+                        "video": stem,
+                        "gated": gated,
+                        "official": theirs["value"],
+                        "ours": ours_aes[stem]["value"],
+                        "frames": per_frame_diff(theirs["per_frame"], ours_aes[stem]["per_frame"]),
+                        "note": note,
+                    }
+                )
 
     failures = []
     for row in rows:
@@ -884,7 +1101,17 @@ def main(argv: list[str] | None = None) -> int:
             if row["gated"] and diff > TOLERANCE:
                 failures.append(row)
     commit = official_commit(args.official, args.official_commit)
-    report = render(rows, failures, args, commit, official_files, decoder, notes, time.time() - started, extra_versions)
+    report = render(
+        rows,
+        failures,
+        args,
+        commit,
+        official_files,
+        decoder,
+        notes,
+        time.time() - started,
+        extra_versions,
+    )
     print(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)
@@ -905,7 +1132,7 @@ def render(rows, failures, args, commit, files, decoder, notes, seconds, extra_v
         "given the SAME weights, the official OpenS2V-Eval v1.1 code and ours compute the same numbers.",
         "Random weights are written in the real on-disk formats (a full-size CLIP ViT-L/14 transformers",
         "folder with its stock preprocessor config, the aesthetic MLP `.pth` written from the official",
-        "`MLP` class, a full-size IR-101 `.bin` written from the official `get_model(\"IR_101\")`, a",
+        '`MLP` class, a full-size IR-101 `.bin` written from the official `get_model("IR_101")`, a',
         "buffalo_l pack in the OpenS2V-Weight layout), then the official functions (imported from the",
         "checkout, run on CPU) and our metrics score the same real videos. A synthetic SCRFD-shaped",
         "detector makes faces appear, move, rotate, resize and vanish deterministically with the frame",
@@ -913,7 +1140,7 @@ def render(rows, failures, args, commit, files, decoder, notes, seconds, extra_v
         "both embedders, Cur's dropping and Arc's keeping of zero scores, and the three ways a video is",
         "absent are all exercised. Everything except the weights is compared.",
         "",
-        "Patches to the official code path (see the script's docstring): device \"cuda\" -> \"cpu\" and",
+        'Patches to the official code path (see the script\'s docstring): device "cuda" -> "cpu" and',
         "ONNX provider CUDA -> CPU (function arguments / main()'s setup redone by hand), spies that only",
         "record per-frame cosines and pad retries, and, in the rows so labelled, the image processor.",
         "",
@@ -939,9 +1166,18 @@ def render(rows, failures, args, commit, files, decoder, notes, seconds, extra_v
             f"| {row['metric']} | {row['video']} | {fmt(row['official'])} | {fmt(row['ours'])} | {row['diff']} | "
             f"{row['frames']} | {'yes' if row['gated'] else 'no'} | {row['note']} |"
         )
-    lines += ["", "## Setup", "", f"- official code: OpenS2V-Nexus commit `{commit}`; files used (git blob ids):"]
+    lines += [
+        "",
+        "## Setup",
+        "",
+        f"- official code: OpenS2V-Nexus commit `{commit}`; files used (git blob ids):",
+    ]
     lines += [f"  - `{name}` `{sha}`" for name, sha in files.items()]
-    lines += [f"- video decoding in the official code: {decoder}", f"- seed {args.seed}; CPU", "- cases (suite entries in the official JSON format):"]
+    lines += [
+        f"- video decoding in the official code: {decoder}",
+        f"- seed {args.seed}; CPU",
+        "- cases (suite entries in the official JSON format):",
+    ]
     lines += [f"  - `{name}`: {note}" for name, note in notes.items()]
     lines += ["- versions:"]
     lines += [f"  - {name} {version}" for name, version in versions().items()]

@@ -15,8 +15,17 @@ import tempfile
 import time
 from pathlib import Path
 
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+)
 
 
 def driver(profile: str, width: int, height: int):
@@ -31,7 +40,9 @@ def driver(profile: str, width: int, height: int):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("report", type=Path, help="report folder (holds index.html)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the PNG files")
     parser.add_argument("--width", type=int, default=1280)
@@ -49,7 +60,9 @@ def main() -> None:
             gallery = sorted(args.report.glob("gallery-*.html"))[0]
             browser.get(gallery.resolve().as_uri())
             time.sleep(1.0)
-            browser.find_element(By.CSS_SELECTOR, "#gallery-rows tr:first-child button.poster").click()
+            browser.find_element(
+                By.CSS_SELECTOR, "#gallery-rows tr:first-child button.poster"
+            ).click()
             time.sleep(1.5)
             browser.save_screenshot(str(args.out / "report_gallery.png"))
             errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]

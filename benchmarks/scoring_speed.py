@@ -138,7 +138,9 @@ def video_info(videos: list[Path], cases: dict[str, Case]) -> list[VideoInfo]:
     rows = []
     for path in videos:
         video: DecodedVideo = decode_video(path)
-        where = "suite case" if path.stem in cases else "no case in the suite: no prompt, no reference"
+        where = (
+            "suite case" if path.stem in cases else "no case in the suite: no prompt, no reference"
+        )
         rows.append(VideoInfo(path.name, video.num_frames, video.height, video.width, where))
     return rows
 
@@ -158,7 +160,9 @@ def metric_table(ours: PassResult, naive: PassResult, count: int) -> list[str]:
         )
     decode = ours.decode["decode"] / count
     naive_decode = sum(naive.decode.values()) / count
-    lines.append(f"| decode (ours: once per video) | PyAV rgb24 | | {decode:.2f} | {naive_decode:.2f} (all metrics' decodes) | |")
+    lines.append(
+        f"| decode (ours: once per video) | PyAV rgb24 | | {decode:.2f} | {naive_decode:.2f} (all metrics' decodes) | |"
+    )
     lines.append(
         f"| **total** | | {sum(ours.setup.values()):.2f} | {ours.total / count:.2f} (setup included) "
         f"| {naive.total / count:.2f} | **{naive.total / ours.total:.2f}x** |"
@@ -171,8 +175,17 @@ def _ratio(theirs: float, mine: float) -> str:
     return f"{theirs / mine:.2f}x" if mine >= 0.01 else "n/a (ours ~0)"
 
 
-def report(ours: PassResult, naive: PassResult, agreement: Agreement, videos: list[VideoInfo],
-           device: str, weights_note: str, clock: Clock, videos_note: str = "", order: str = "ours-first") -> str:
+def report(
+    ours: PassResult,
+    naive: PassResult,
+    agreement: Agreement,
+    videos: list[VideoInfo],
+    device: str,
+    weights_note: str,
+    clock: Clock,
+    videos_note: str = "",
+    order: str = "ours-first",
+) -> str:
     count = len(videos)
     ours_decode = ours.decode["decode"]
     ours_score = sum(ours.score.values())
@@ -185,7 +198,10 @@ def report(ours: PassResult, naive: PassResult, agreement: Agreement, videos: li
         "",
         f"- Device: {machine(device)}",
         f"- Weights: {weights_note}",
-        f"- Videos ({count}{videos_note}): " + "; ".join(f"{v.name} ({v.frames} frames, {v.height}x{v.width}, {v.case})" for v in videos),
+        f"- Videos ({count}{videos_note}): "
+        + "; ".join(
+            f"{v.name} ({v.frames} frames, {v.height}x{v.width}, {v.case})" for v in videos
+        ),
         f"- Skipped (weights missing): {', '.join(ours.skipped) or 'none'}",
         f"- Order: {'ours' if order == 'ours-first' else 'one-by-one'} ran first, in the same process",
         f"- Overlap in ours: {describe_overlap(ours.overlap)}",
@@ -224,19 +240,36 @@ def report(ours: PassResult, naive: PassResult, agreement: Agreement, videos: li
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", nargs="*", type=Path)
-    parser.add_argument("--only", help="comma-separated stems: keep only these of the default videos")
+    parser.add_argument(
+        "--only", help="comma-separated stems: keep only these of the default videos"
+    )
     parser.add_argument("--suite", default="mini")
     parser.add_argument("--data-root", type=Path)
     parser.add_argument("--metrics", default="available")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
-    parser.add_argument("--random-weights", default="none", choices=("none", "full"),
-                        help="full: time with full-size random weights in the real formats (temp folder)")
+    parser.add_argument(
+        "--random-weights",
+        default="none",
+        choices=("none", "full"),
+        help="full: time with full-size random weights in the real formats (temp folder)",
+    )
     parser.add_argument("--out", type=Path, help="also write the markdown report here")
-    parser.add_argument("--metric-workers", type=int, help="ours: metrics at once per video (default: 4 on a GPU, 1 on a CPU)")
-    parser.add_argument("--sequential", action="store_true",
-                        help="ours without any overlap: setups, decodes and metrics one after another")
-    parser.add_argument("--order", default="ours-first", choices=("ours-first", "one-by-one-first"),
-                        help="which pass runs first in this process (the second may find the process warmer)")
+    parser.add_argument(
+        "--metric-workers",
+        type=int,
+        help="ours: metrics at once per video (default: 4 on a GPU, 1 on a CPU)",
+    )
+    parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="ours without any overlap: setups, decodes and metrics one after another",
+    )
+    parser.add_argument(
+        "--order",
+        default="ours-first",
+        choices=("ours-first", "one-by-one-first"),
+        help="which pass runs first in this process (the second may find the process warmer)",
+    )
     return parser.parse_args()
 
 
@@ -283,7 +316,11 @@ def main() -> None:
             naive = score_one_by_one(videos, cases, run_names, device, clock)
             ours = score_all(videos, cases, names, device, clock, overlap)
     agreement = compare(ours.values, naive.values)
-    subset = "; a subset of the 5 default videos, chosen with --only" if args.only and not args.videos else ""
+    subset = (
+        "; a subset of the 5 default videos, chosen with --only"
+        if args.only and not args.videos
+        else ""
+    )
     text = report(ours, naive, agreement, infos, device, weights_note, clock, subset, args.order)
     print(text)
     if args.out:

@@ -31,7 +31,9 @@ from kaleido_bench.kaleido.transformer import build_transformer
 CONFIGS = {
     "tiny": KALEIDO_TINY.transformer,
     # the 14B block (head dim 128) at a width and depth a laptop CPU runs in seconds
-    "small": replace(KALEIDO_14B.transformer, num_layers=2, num_attention_heads=4, ffn_dim=1536, text_dim=256),
+    "small": replace(
+        KALEIDO_14B.transformer, num_layers=2, num_attention_heads=4, ffn_dim=1536, text_dim=256
+    ),
     "14b": KALEIDO_14B.transformer,
 }
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -48,11 +50,15 @@ def shared_diffusers_model(ours, config: TransformerConfig):
     from diffusers.models.transformers.transformer_wan import WanRotaryPosEmbed
 
     device = next(ours.parameters()).device
-    wan.rope = WanRotaryPosEmbed(config.attention_head_dim, config.patch_size, config.rope_max_seq_len).to(device)
+    wan.rope = WanRotaryPosEmbed(
+        config.attention_head_dim, config.patch_size, config.rope_max_seq_len
+    ).to(device)
     return wan.eval()
 
 
-def measure(candidates: dict, device: torch.device, warmup: int, repeats: int) -> dict[str, dict[str, float]]:
+def measure(
+    candidates: dict, device: torch.device, warmup: int, repeats: int
+) -> dict[str, dict[str, float]]:
     """Median and min seconds of each `fn()`, timed round-robin (so load drift hits all alike),
     and on CUDA the peak memory each allocates above what was held before it ran."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -81,7 +87,9 @@ def measure(candidates: dict, device: torch.device, warmup: int, repeats: int) -
     for name, values in times.items():
         out[name]["seconds"] = statistics.median(values)
         out[name]["min_seconds"] = min(values)
-        if device.type == "cpu":  # CPU time of this process: less sensitive to other processes' load
+        if (
+            device.type == "cpu"
+        ):  # CPU time of this process: less sensitive to other processes' load
             out[name]["cpu_seconds"] = statistics.median(cpu_times[name])
     return out
 
@@ -102,20 +110,35 @@ def compare_outputs(ours, wan, video, timestep, text, refs) -> dict[str, float |
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", choices=sorted(CONFIGS), default="small")
-    parser.add_argument("--layers", type=int, help="override the number of layers (e.g. to fit memory)")
+    parser.add_argument(
+        "--layers", type=int, help="override the number of layers (e.g. to fit memory)"
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="default: bf16 on GPU, fp32 on CPU")
-    parser.add_argument("--height", type=int, default=128, help="video height in pixels (latent = /8)")
+    parser.add_argument(
+        "--dtype", choices=sorted(DTYPES), default=None, help="default: bf16 on GPU, fp32 on CPU"
+    )
+    parser.add_argument(
+        "--height", type=int, default=128, help="video height in pixels (latent = /8)"
+    )
     parser.add_argument("--width", type=int, default=224)
-    parser.add_argument("--frames", type=int, default=17, help="video frames (latent = (F-1)/4 + 1)")
+    parser.add_argument(
+        "--frames", type=int, default=17, help="video frames (latent = (F-1)/4 + 1)"
+    )
     parser.add_argument("--refs", default="0,1,2,3", help="reference counts to time")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--step", action="store_true", help="also time one sampling step (batched CFG, 3 refs)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (1 gives steadier CPU timings)")
-    parser.add_argument("--compare", action="store_true",
-                        help="also report max |ours - diffusers| with 0 references and whether 3-reference outputs are finite")
+    parser.add_argument(
+        "--step", action="store_true", help="also time one sampling step (batched CFG, 3 refs)"
+    )
+    parser.add_argument(
+        "--threads", type=int, help="torch CPU threads (1 gives steadier CPU timings)"
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also report max |ours - diffusers| with 0 references and whether 3-reference outputs are finite",
+    )
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
 
@@ -161,7 +184,9 @@ def main(argv: list[str] | None = None) -> dict:
             # one sampling step as the pipeline runs it: CFG batched (2), text embedded once outside
             embedded = ours.embed_text(torch.cat([text[:1], text[:1]]))
             x2, t2 = video[:1].expand(2, -1, -1, -1, -1), timestep[:1].expand(2)
-            candidates["sampling_step_3ref_cfg"] = lambda: ours(x2, t2, embedded, refs, text_embedded=True)
+            candidates["sampling_step_3ref_cfg"] = lambda: ours(
+                x2, t2, embedded, refs, text_embedded=True
+            )
         runs = results["runs"] = measure(candidates, device, args.warmup, args.repeats)
         if args.compare:
             results["check"] = compare_outputs(ours, wan, video, timestep, text, refs)
@@ -171,10 +196,14 @@ def main(argv: list[str] | None = None) -> dict:
             if stat not in runs["diffusers"]:
                 continue
             if "ours_0ref" in runs:
-                results[f"ratio_ours_over_diffusers_{stat}"] = runs["ours_0ref"][stat] / runs["diffusers"][stat]
+                results[f"ratio_ours_over_diffusers_{stat}"] = (
+                    runs["ours_0ref"][stat] / runs["diffusers"][stat]
+                )
                 for k in ref_counts:
                     if k:
-                        results[f"added_cost_{k}ref_{stat}"] = runs[f"ours_{k}ref"][stat] / runs["ours_0ref"][stat] - 1
+                        results[f"added_cost_{k}ref_{stat}"] = (
+                            runs[f"ours_{k}ref"][stat] / runs["ours_0ref"][stat] - 1
+                        )
     print(json.dumps(results, indent=1))
     if args.json:
         with open(args.json, "w") as handle:

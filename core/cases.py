@@ -70,12 +70,16 @@ class Suite:
             cases = tuple(case for case in cases if case.id in wanted)
         if limit is not None:
             if limit < 1:
-                raise ValueError(f"limit must be at least 1, got {limit}")  # cases[:-1] would drop one silently
+                raise ValueError(
+                    f"limit must be at least 1, got {limit}"
+                )  # cases[:-1] would drop one silently
             cases = cases[:limit]
         return Suite(self.name, self.version, cases, self.data_root, self.domain)
 
     def missing_images(self) -> list[Path]:
-        return sorted({ref.path for case in self.cases for ref in case.references if not ref.path.is_file()})
+        return sorted(
+            {ref.path for case in self.cases for ref in case.references if not ref.path.is_file()}
+        )
 
     def check_images(self, note: str = "") -> None:
         """Raise one error listing every missing reference image at once, before any generation;
@@ -84,7 +88,9 @@ class Suite:
         total = len({ref.path for case in self.cases for ref in case.references})
         if missing and len(missing) == total:  # a wrong or empty folder: one line, not every path
             first = missing[0]
-            shown = first.relative_to(self.data_root) if first.is_relative_to(self.data_root) else first
+            shown = (
+                first.relative_to(self.data_root) if first.is_relative_to(self.data_root) else first
+            )
             raise MissingImageError(
                 f"all {total} reference image(s) of suite {self.name!r} are missing under data root "
                 f"{self.data_root} (the first: {shown}); download the suite's images there or pass --data-root"
@@ -92,7 +98,9 @@ class Suite:
             )
         if missing:
             root = self.data_root
-            shown = "\n  ".join(str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in missing)
+            shown = "\n  ".join(
+                str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in missing
+            )
             raise MissingImageError(
                 f"{len(missing)} reference image(s) of suite {self.name!r} are missing under data root "
                 f"{root} (download the suite's images there or pass --data-root):\n  {shown}"
@@ -104,11 +112,17 @@ def resolve_in_root(data_root: Path, relpath: str, *, source: str | Path = "") -
     where = f" (in {source})" if source else ""
     pure = PurePosixPath(relpath.replace("\\", "/"))
     if pure.is_absolute() or Path(relpath).is_absolute():
-        raise PathEscapeError(f"reference path {relpath!r}{where} is absolute; paths must be relative to the data root {data_root}")
+        raise PathEscapeError(
+            f"reference path {relpath!r}{where} is absolute; paths must be relative to the data root {data_root}"
+        )
     if ".." in pure.parts:
-        raise PathEscapeError(f"reference path {relpath!r}{where} contains '..'; paths must stay inside the data root {data_root}")
+        raise PathEscapeError(
+            f"reference path {relpath!r}{where} contains '..'; paths must stay inside the data root {data_root}"
+        )
     root = data_root.resolve()
     resolved = (root / Path(*pure.parts)).resolve()
     if not resolved.is_relative_to(root):  # a symlink pointing out of the root
-        raise PathEscapeError(f"reference path {relpath!r}{where} resolves to {resolved}, outside the data root {root}")
+        raise PathEscapeError(
+            f"reference path {relpath!r}{where} resolves to {resolved}, outside the data root {root}"
+        )
     return resolved

@@ -61,15 +61,21 @@ class DecodedVideo:
 
     @property
     def num_frames(self) -> int:
-        return int(self.frames_or_none.shape[0]) if self.frames_or_none is not None else self.shape[0]
+        return (
+            int(self.frames_or_none.shape[0]) if self.frames_or_none is not None else self.shape[0]
+        )
 
     @property
     def height(self) -> int:
-        return int(self.frames_or_none.shape[1]) if self.frames_or_none is not None else self.shape[1]
+        return (
+            int(self.frames_or_none.shape[1]) if self.frames_or_none is not None else self.shape[1]
+        )
 
     @property
     def width(self) -> int:
-        return int(self.frames_or_none.shape[2]) if self.frames_or_none is not None else self.shape[2]
+        return (
+            int(self.frames_or_none.shape[2]) if self.frames_or_none is not None else self.shape[2]
+        )
 
     def linspace_indices(self, n: int) -> np.ndarray:
         """OpenS2V's sampling: `np.linspace(0, T-1, n, dtype=int)` (truncated, duplicates kept)."""
@@ -103,7 +109,14 @@ def _stream_frames(path: Path, wanted: set[int] | None):
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         for index, frame in enumerate(container.decode(stream)):
-            yield index, (frame.to_ndarray(format="rgb24") if wanted is not None and index in wanted else None)
+            yield (
+                index,
+                (
+                    frame.to_ndarray(format="rgb24")
+                    if wanted is not None and index in wanted
+                    else None
+                ),
+            )
 
 
 def decode_video(path: str | Path, max_bytes: int | None = None) -> DecodedVideo:
@@ -120,7 +133,9 @@ def decode_video(path: str | Path, max_bytes: int | None = None) -> DecodedVideo
             if not container.streams.video:
                 raise VideoError(f"video {path} has no video stream")
             if _is_still_image(container):
-                raise VideoError(f"video {path} is a still image ({container.format.name}), not a video")
+                raise VideoError(
+                    f"video {path} is a still image ({container.format.name}), not a video"
+                )
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             rate = stream.average_rate or stream.base_rate or stream.guessed_rate
@@ -135,7 +150,9 @@ def decode_video(path: str | Path, max_bytes: int | None = None) -> DecodedVideo
                 if held:
                     frames.append(frame.to_ndarray(format="rgb24"))
             if count == 1 and container.format.name in ANIMATED_IMAGE_FORMATS:
-                raise VideoError(f"video {path} is a still image (a 1-frame {container.format.name}), not a video")
+                raise VideoError(
+                    f"video {path} is a still image (a 1-frame {container.format.name}), not a video"
+                )
     except VideoError:
         raise
     except Exception as exc:  # PyAV raises many types (InvalidDataError, ValueError, ...)
@@ -144,11 +161,15 @@ def decode_video(path: str | Path, max_bytes: int | None = None) -> DecodedVideo
         raise VideoError(f"video {path} has no decodable frames")
     warnings = ()
     if declared is not None and count < declared:  # a truncated file decodes what survives
-        warnings = (f"decoded {count} of the {declared} frames the stream declares (truncated file?)",)
+        warnings = (
+            f"decoded {count} of the {declared} frames the stream declares (truncated file?)",
+        )
     if held:
         return DecodedVideo(np.stack(frames), fps, path, declared, warnings)
     shape = (count, *size)
-    warnings += (f"{count} frames of {shape[2]}x{shape[1]} exceed the whole-decode limit: only sampled frames decoded",)
+    warnings += (
+        f"{count} frames of {shape[2]}x{shape[1]} exceed the whole-decode limit: only sampled frames decoded",
+    )
     return DecodedVideo(None, fps, path, declared, warnings, shape)
 
 
@@ -188,7 +209,11 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, *, crf: int = 
             # x264's lookahead / macroblock tree made the bytes depend on what the process did
             # before (seen after a decode at some widths); without them the same frames always
             # give the same file, at a negligible cost in size.
-            stream.options = {"crf": str(crf), "preset": "medium", "x264-params": X264_DETERMINISTIC}
+            stream.options = {
+                "crf": str(crf),
+                "preset": "medium",
+                "x264-params": X264_DETERMINISTIC,
+            }
             for frame in frames:
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
             container.mux(stream.encode())

@@ -67,10 +67,16 @@ def sat_key_map(num_layers: int) -> dict[str, tuple[str, ...]]:
             table[f"{sat}post_cross_attention_layernorm.{kind}"] = (f"{ours}norm2.{kind}",)
             table[f"{sat}mlp.dense_h_to_4h.{kind}"] = (f"{ours}ffn.net.0.proj.{kind}",)
             table[f"{sat}mlp.dense_4h_to_h.{kind}"] = (f"{ours}ffn.net.2.{kind}",)
-        table[f"mixins.adaln_layer.query_layernorm_list.{i}.weight"] = (f"{ours}attn1.norm_q.weight",)
+        table[f"mixins.adaln_layer.query_layernorm_list.{i}.weight"] = (
+            f"{ours}attn1.norm_q.weight",
+        )
         table[f"mixins.adaln_layer.key_layernorm_list.{i}.weight"] = (f"{ours}attn1.norm_k.weight",)
-        table[f"mixins.adaln_layer.cross_query_layernorm_list.{i}.weight"] = (f"{ours}attn2.norm_q.weight",)
-        table[f"mixins.adaln_layer.cross_key_layernorm_list.{i}.weight"] = (f"{ours}attn2.norm_k.weight",)
+        table[f"mixins.adaln_layer.cross_query_layernorm_list.{i}.weight"] = (
+            f"{ours}attn2.norm_q.weight",
+        )
+        table[f"mixins.adaln_layer.cross_key_layernorm_list.{i}.weight"] = (
+            f"{ours}attn2.norm_k.weight",
+        )
         table[f"mixins.adaln_layer.adaLN_modulations.{i}"] = (f"{ours}scale_shift_table",)
     return table
 
@@ -84,7 +90,9 @@ def check_sat_keys(keys: Iterable[str], num_layers: int, what: str = "SAT checkp
     table = sat_key_map(num_layers)
     present = {_strip_prefix(k): k for k in keys}
     missing = sorted(SAT_PREFIX + k for k in table if k not in present)
-    unexpected = sorted(orig for k, orig in present.items() if k not in table or not orig.startswith(SAT_PREFIX))
+    unexpected = sorted(
+        orig for k, orig in present.items() if k not in table or not orig.startswith(SAT_PREFIX)
+    )
     if missing or unexpected:
         raise CheckpointKeyError(what, missing, unexpected)
 
@@ -112,7 +120,9 @@ def iter_sat_as_diffusers(
             yield names[0], tensor
         else:
             if tensor.shape[0] % len(names):
-                raise CheckpointKeyError("SAT checkpoint", [], [], [f"{SAT_PREFIX}{sat_key} {tuple(tensor.shape)}"])
+                raise CheckpointKeyError(
+                    "SAT checkpoint", [], [], [f"{SAT_PREFIX}{sat_key} {tuple(tensor.shape)}"]
+                )
             yield from zip(names, tensor.chunk(len(names), dim=0))
 
 
@@ -125,12 +135,16 @@ def diffusers_to_sat(state: Mapping[str, torch.Tensor], num_layers: int) -> dict
     if missing or unexpected:
         raise CheckpointKeyError("state dict", missing, unexpected)
     return {
-        SAT_PREFIX + sat_key: torch.cat([state[n] for n in names]) if len(names) > 1 else state[names[0]]
+        SAT_PREFIX + sat_key: torch.cat([state[n] for n in names])
+        if len(names) > 1
+        else state[names[0]]
         for sat_key, names in table.items()
     }
 
 
-def write_sat_checkpoint(state: Mapping[str, torch.Tensor], model_dir: Path, num_layers: int, iteration: int = 1000) -> Path:
+def write_sat_checkpoint(
+    state: Mapping[str, torch.Tensor], model_dir: Path, num_layers: int, iteration: int = 1000
+) -> Path:
     """Write `latest` + `<iter>/mp_rank_00_model_states.pt` the way the release lays them out."""
     model_dir = Path(model_dir)
     (model_dir / str(iteration)).mkdir(parents=True, exist_ok=True)
@@ -145,7 +159,9 @@ def find_sat_checkpoint(model_dir: Path) -> Path:
     model_dir = Path(model_dir)
     latest = model_dir / "latest"
     if not latest.is_file():
-        raise CheckpointNotFoundError(f"Kaleido DiT checkpoint not found: {latest} is missing; {DOWNLOAD_HINT}")
+        raise CheckpointNotFoundError(
+            f"Kaleido DiT checkpoint not found: {latest} is missing; {DOWNLOAD_HINT}"
+        )
     iteration = latest.read_text().strip()
     path = model_dir / iteration / SAT_FILE
     if not path.is_file():
@@ -161,7 +177,9 @@ def read_sat_state(path: Path) -> Mapping[str, torch.Tensor]:
     """The `module` state dict, memory-mapped (pages are read only when a tensor is used)."""
     payload = load_torch_weights(path, mmap=True)
     if not isinstance(payload, Mapping) or "module" not in payload:
-        raise CheckpointKeyError(f"{path}", ["module"], sorted(payload) if isinstance(payload, Mapping) else [])
+        raise CheckpointKeyError(
+            f"{path}", ["module"], sorted(payload) if isinstance(payload, Mapping) else []
+        )
     return payload["module"]
 
 
@@ -178,7 +196,12 @@ def check_shapes(model: torch.nn.Module, items: Mapping[str, torch.Tensor], what
         raise CheckpointKeyError(what, [], unknown, bad)
 
 
-def assign_tensors(model: torch.nn.Module, items: dict[str, torch.Tensor], dtype: torch.dtype, device: torch.device | str) -> None:
+def assign_tensors(
+    model: torch.nn.Module,
+    items: dict[str, torch.Tensor],
+    dtype: torch.dtype,
+    device: torch.device | str,
+) -> None:
     """Put `items` into `model` (possibly on meta) in `dtype` on `device`, diffusers' fp32 parts kept fp32."""
     params = dict(model.state_dict(keep_vars=True))
     # copy=True: an owned, aligned tensor. A view into the memory-mapped file would keep its
@@ -274,7 +297,10 @@ def convert_sat_to_safetensors(
         final = name.replace(f"-{index:05d}.", f"-{index:05d}-of-{total:05d}.")
         os.replace(out_dir / name, out_dir / final)
         final_map[name] = final
-    index = {"metadata": {"source": str(model_dir)}, "weight_map": {k: final_map[v] for k, v in weight_map.items()}}
+    index = {
+        "metadata": {"source": str(model_dir)},
+        "weight_map": {k: final_map[v] for k, v in weight_map.items()},
+    }
     tmp = out_dir / (INDEX_FILE + ".tmp")
     tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
     os.replace(tmp, out_dir / INDEX_FILE)
@@ -308,7 +334,9 @@ def load_safetensors_into(
     loaded: set[str] = set()
     for file in files:
         if not file.is_file():
-            raise CheckpointNotFoundError(f"shard {file} named by {converted_dir / INDEX_FILE} is missing")
+            raise CheckpointNotFoundError(
+                f"shard {file} named by {converted_dir / INDEX_FILE} is missing"
+            )
         with safe_open(str(file), framework="pt", device="cpu") as handle:
             group = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
         check_shapes(model, group, str(file))

@@ -25,12 +25,24 @@ class CheckpointNotFoundError(KaleidoError, FileNotFoundError):
 class CheckpointKeyError(KaleidoError, KeyError):
     """A checkpoint whose tensor names or shapes do not match the model exactly."""
 
-    def __init__(self, what: str, missing: list[str], unexpected: list[str], mismatched: list[str] | None = None):
+    def __init__(
+        self,
+        what: str,
+        missing: list[str],
+        unexpected: list[str],
+        mismatched: list[str] | None = None,
+    ):
         self.missing, self.unexpected, self.mismatched = missing, unexpected, mismatched or []
         lines = [f"{what} does not match the model:"]
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", self.mismatched)):
+        for label, keys in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("wrong shape", self.mismatched),
+        ):
             if keys:
-                shown = ", ".join(keys[:10]) + (f", ... ({len(keys) - 10} more)" if len(keys) > 10 else "")
+                shown = ", ".join(keys[:10]) + (
+                    f", ... ({len(keys) - 10} more)" if len(keys) > 10 else ""
+                )
                 lines.append(f"  {len(keys)} {label} key(s): {shown}")
         super().__init__("\n".join(lines))
 

@@ -35,7 +35,9 @@ from kaleido_bench.kaleido.transformer import KaleidoTransformer3DModel, build_t
 TINY_SEED = 20240917
 
 
-def activation_bytes_per_sample(config: KaleidoConfig, height: int, width: int, num_frames: int, num_refs: int) -> int:
+def activation_bytes_per_sample(
+    config: KaleidoConfig, height: int, width: int, num_frames: int, num_refs: int
+) -> int:
     """A rough peak of one DiT forward's activations for one batch element (bf16)."""
     t = config.transformer
     p_t, p_h, p_w = t.patch_size
@@ -68,7 +70,9 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float, crf: int = 18) -
 
 
 @contextlib.contextmanager
-def resident(module: torch.nn.Module, device: torch.device, offload: bool) -> Iterator[torch.nn.Module]:
+def resident(
+    module: torch.nn.Module, device: torch.device, offload: bool
+) -> Iterator[torch.nn.Module]:
     """`module` on `device` for the duration; back to the CPU afterwards when `offload`.
 
     The offload scheme of Wan's release scripts (`offload_model=True`): one component on the
@@ -108,7 +112,9 @@ class KaleidoPipeline:
     # construction ----------------------------------------------------------------------------
 
     @classmethod
-    def tiny(cls, device: str | torch.device = "cpu", seed: int = TINY_SEED, rope_continue: bool = False) -> KaleidoPipeline:
+    def tiny(
+        cls, device: str | torch.device = "cpu", seed: int = TINY_SEED, rope_continue: bool = False
+    ) -> KaleidoPipeline:
         """Random weights from a fixed seed, tiny config, byte-level tokenizer: for tests and smoke runs."""
         config = get_config(KALEIDO_TINY.name, rope_continue=rope_continue)
         transformer = build_transformer(config.transformer, seed=seed)
@@ -159,7 +165,11 @@ class KaleidoPipeline:
         home = torch.device("cpu") if offload else device
         text_encoder = load_text_encoder(weights_dir, config.text_encoder, dtype=dtype, device=home)
         transformer = load_transformer(
-            config.transformer, weights_dir / "model", converted_dir=converted, dtype=dtype, device=home
+            config.transformer,
+            weights_dir / "model",
+            converted_dir=converted,
+            dtype=dtype,
+            device=home,
         )
         vae = load_vae(weights_dir, config.vae, dtype=vae_dtype, device=home)
         return cls(transformer, vae, text_encoder, config, device, offload, batch_cfg)
@@ -180,7 +190,9 @@ class KaleidoPipeline:
             self._text_cache[key] = states.to("cpu")
         return self._text_cache[key]
 
-    def encode_references(self, images: Sequence[Image.Image], height: int, width: int) -> torch.Tensor | None:
+    def encode_references(
+        self, images: Sequence[Image.Image], height: int, width: int
+    ) -> torch.Tensor | None:
         """(1, C, K, h, w) clean latents, each reference encoded alone; None for no reference."""
         if not images:
             return None
@@ -195,7 +207,9 @@ class KaleidoPipeline:
         # as the release: clamp((x + 1) / 2, 0, 1) * 255, truncated to uint8 (not rounded)
         return vae_ops.frames_from_pixels(pixels)
 
-    def _batch_cfg(self, config: KaleidoConfig, height: int, width: int, num_frames: int, num_refs: int) -> bool:
+    def _batch_cfg(
+        self, config: KaleidoConfig, height: int, width: int, num_frames: int, num_refs: int
+    ) -> bool:
         if self.batch_cfg is not None:
             return self.batch_cfg
         if self.device.type != "cuda":
@@ -227,15 +241,21 @@ class KaleidoPipeline:
         num_frames = num_frames or sampling.num_frames
         cfg_scale = sampling.cfg_scale if cfg_scale is None else cfg_scale
         negative_prompt = sampling.negative_prompt if negative_prompt is None else negative_prompt
-        scheduler = FlowEulerScheduler(num_steps or sampling.num_steps, sampling.shift if shift is None else shift)
+        scheduler = FlowEulerScheduler(
+            num_steps or sampling.num_steps, sampling.shift if shift is None else shift
+        )
         vae_cfg, tcfg = self.config.vae, self.config.transformer
         spatial = vae_cfg.scale_factor_spatial * tcfg.patch_size[1]
         if height % spatial or width % spatial:
-            raise ValueError(f"height and width must be multiples of {spatial}, got {height}x{width}")
+            raise ValueError(
+                f"height and width must be multiples of {spatial}, got {height}x{width}"
+            )
         if (num_frames - 1) % vae_cfg.scale_factor_temporal:
             raise ValueError(f"num_frames must be 4k + 1 (Wan VAE), got {num_frames}")
         if len(references) > tcfg.max_references:
-            raise ValueError(f"{len(references)} references given; the model takes at most {tcfg.max_references}")
+            raise ValueError(
+                f"{len(references)} references given; the model takes at most {tcfg.max_references}"
+            )
 
         use_cfg = cfg_scale != 1.0
         prompts = [prompt, negative_prompt] if use_cfg else [prompt]
@@ -250,18 +270,26 @@ class KaleidoPipeline:
             width // vae_cfg.scale_factor_spatial,
         )
         generator = torch.Generator("cpu").manual_seed(int(seed))
-        latents = torch.randn(latent_shape, generator=generator, dtype=torch.float32).to(self.device)
+        latents = torch.randn(latent_shape, generator=generator, dtype=torch.float32).to(
+            self.device
+        )
 
         with self._resident(self.transformer) as transformer:
             dtype = transformer.patch_embedding.weight.dtype
             text = transformer.embed_text(text_states.to(self.device, dtype))  # once, not per step
             refs = None if ref_latents is None else ref_latents.to(dtype)
-            batched = use_cfg and self._batch_cfg(self.config, height, width, num_frames, len(references))
+            batched = use_cfg and self._batch_cfg(
+                self.config, height, width, num_frames, len(references)
+            )
             for index, t in enumerate(scheduler.timesteps()):
                 x = latents.to(dtype)
                 if batched:
                     out = transformer(
-                        x.expand(2, -1, -1, -1, -1), t.expand(2).to(self.device), text, refs, text_embedded=True
+                        x.expand(2, -1, -1, -1, -1),
+                        t.expand(2).to(self.device),
+                        text,
+                        refs,
+                        text_embedded=True,
                     ).sample.float()
                     cond, uncond = out.chunk(2)
                 elif use_cfg:
@@ -269,7 +297,9 @@ class KaleidoPipeline:
                     cond = transformer(x, tt, text[:1], refs, text_embedded=True).sample.float()
                     uncond = transformer(x, tt, text[1:], refs, text_embedded=True).sample.float()
                 else:
-                    cond = transformer(x, t.expand(1).to(self.device), text, refs, text_embedded=True).sample.float()
+                    cond = transformer(
+                        x, t.expand(1).to(self.device), text, refs, text_embedded=True
+                    ).sample.float()
                     uncond = None
                 velocity = cond if uncond is None else uncond + cfg_scale * (cond - uncond)
                 latents = scheduler.step(latents, velocity, index)
@@ -287,18 +317,32 @@ def check_gpu_memory(
     from kaleido_bench.kaleido.config import TextEncoderConfig
 
     if not torch.cuda.is_available():
-        raise GpuMemoryError(f"device {device} requested but CUDA is not available; use -o device=cpu (very slow)")
+        raise GpuMemoryError(
+            f"device {device} requested but CUDA is not available; use -o device=cpu (very slow)"
+        )
     total = torch.cuda.get_device_properties(device).total_memory
     size = torch.finfo(dtype).bits // 8
     dit = config.transformer.num_parameters() * size
     t5: TextEncoderConfig = config.text_encoder
-    t5_bytes = (t5.vocab_size * t5.d_model + t5.num_layers * (4 * t5.d_model * t5.num_heads * t5.d_kv + 3 * t5.d_model * t5.d_ff)) * size
-    height, width, frames, refs = plan or (config.sampling.height, config.sampling.width, config.sampling.num_frames, 3)
+    t5_bytes = (
+        t5.vocab_size * t5.d_model
+        + t5.num_layers * (4 * t5.d_model * t5.num_heads * t5.d_kv + 3 * t5.d_model * t5.d_ff)
+    ) * size
+    height, width, frames, refs = plan or (
+        config.sampling.height,
+        config.sampling.width,
+        config.sampling.num_frames,
+        3,
+    )
     activations = activation_bytes_per_sample(config, height, width, frames, refs)
     need = dit + activations + (0 if offload else t5_bytes + 2 * 1024**3)
     gib = 1024**3
     if total < need:
-        hint = "" if offload else f"; -o offload=true lowers it to about {(dit + activations) / gib:.0f} GiB"
+        hint = (
+            ""
+            if offload
+            else f"; -o offload=true lowers it to about {(dit + activations) / gib:.0f} GiB"
+        )
         raise GpuMemoryError(
             f"Kaleido-14B at {height}x{width}x{frames} with {refs} reference(s) in {dtype} needs about "
             f"{need / gib:.0f} GiB of GPU memory (DiT {dit / gib:.1f} GiB + activations {activations / gib:.1f} GiB"

@@ -123,7 +123,11 @@ class RRoPE(nn.Module):
         key = (num_references, tuple(grid), str(device))
         if key not in self._cache:
             positions = rrope_positions(
-                num_references, grid, offset=self.offset, rope_continue=self.rope_continue, device=device
+                num_references,
+                grid,
+                offset=self.offset,
+                rope_continue=self.rope_continue,
+                device=device,
             )
             if len(self._cache) > 16:
                 self._cache.clear()

@@ -33,13 +33,18 @@ TIED_KEY = "encoder.embed_tokens.weight"
 
 def wan_t5_key_map(num_layers: int) -> dict[str, str]:
     """Wan's umT5 encoder name -> transformers' `UMT5EncoderModel` name."""
-    table = {"token_embedding.weight": "shared.weight", "norm.weight": "encoder.final_layer_norm.weight"}
+    table = {
+        "token_embedding.weight": "shared.weight",
+        "norm.weight": "encoder.final_layer_norm.weight",
+    }
     for i in range(num_layers):
         wan, hf = f"blocks.{i}.", f"encoder.block.{i}.layer."
         table[f"{wan}norm1.weight"] = f"{hf}0.layer_norm.weight"
         for x in "qkvo":
             table[f"{wan}attn.{x}.weight"] = f"{hf}0.SelfAttention.{x}.weight"
-        table[f"{wan}pos_embedding.embedding.weight"] = f"{hf}0.SelfAttention.relative_attention_bias.weight"
+        table[f"{wan}pos_embedding.embedding.weight"] = (
+            f"{hf}0.SelfAttention.relative_attention_bias.weight"
+        )
         table[f"{wan}norm2.weight"] = f"{hf}1.layer_norm.weight"
         table[f"{wan}ffn.gate.0.weight"] = f"{hf}1.DenseReluDense.wi_0.weight"
         table[f"{wan}ffn.fc1.weight"] = f"{hf}1.DenseReluDense.wi_1.weight"
@@ -47,7 +52,9 @@ def wan_t5_key_map(num_layers: int) -> dict[str, str]:
     return table
 
 
-def wan_t5_to_hf(state: Mapping[str, torch.Tensor], num_layers: int, what: str = "umT5 checkpoint") -> dict[str, torch.Tensor]:
+def wan_t5_to_hf(
+    state: Mapping[str, torch.Tensor], num_layers: int, what: str = "umT5 checkpoint"
+) -> dict[str, torch.Tensor]:
     """Rename a Wan umT5 state dict, raising `CheckpointKeyError` on any missing or extra key."""
     table = wan_t5_key_map(num_layers)
     missing = sorted(k for k in table if k not in state)
@@ -90,7 +97,9 @@ class ByteTokenizer:
         ids = torch.zeros(len(texts), max_length, dtype=torch.long)
         mask = torch.zeros(len(texts), max_length, dtype=torch.long)
         for row, text in enumerate(texts):
-            tokens = [b + self.offset for b in text.encode("utf-8")][: max_length - 1] + [self.eos_token_id]
+            tokens = [b + self.offset for b in text.encode("utf-8")][: max_length - 1] + [
+                self.eos_token_id
+            ]
             ids[row, : len(tokens)] = torch.tensor(tokens)
             mask[row, : len(tokens)] = 1
         return ids, mask
@@ -174,7 +183,11 @@ def load_umt5_from_wan(
     renamed = wan_t5_to_hf(state, config.num_layers, what=str(path))
     model = build_umt5(config, device="meta")
     expected = {k: v.shape for k, v in model.state_dict().items() if k != TIED_KEY}
-    bad = sorted(f"{k} {tuple(v.shape)} (model {tuple(expected[k])})" for k, v in renamed.items() if v.shape != expected[k])
+    bad = sorted(
+        f"{k} {tuple(v.shape)} (model {tuple(expected[k])})"
+        for k, v in renamed.items()
+        if v.shape != expected[k]
+    )
     if bad:
         raise CheckpointKeyError(str(path), [], [], bad)
     renamed = {k: v.to(device=device, dtype=dtype, copy=True) for k, v in renamed.items()}
@@ -200,7 +213,12 @@ def load_text_encoder(
     weights_dir = Path(weights_dir)
     path = find_wan_t5_file(weights_dir)
     tokenizer_dir = Path(tokenizer_dir) if tokenizer_dir else weights_dir / "umt5-xxl"
-    if not any((tokenizer_dir / name).is_file() for name in ("tokenizer.json", "spiece.model", "tokenizer_config.json")):
-        raise CheckpointNotFoundError(f"umT5 tokenizer files not found in {tokenizer_dir}; {DOWNLOAD_HINT}")
+    if not any(
+        (tokenizer_dir / name).is_file()
+        for name in ("tokenizer.json", "spiece.model", "tokenizer_config.json")
+    ):
+        raise CheckpointNotFoundError(
+            f"umT5 tokenizer files not found in {tokenizer_dir}; {DOWNLOAD_HINT}"
+        )
     model = load_umt5_from_wan(path, config, dtype=dtype, device=device)
     return UMT5TextEncoder(model, HFTokenizer(tokenizer_dir), config.text_len)

@@ -104,7 +104,9 @@ class KaleidoTransformer3DModel(WanTransformer3DModel):
         """Project umT5 states (B, L, text_dim) to the model width; do it once per video."""
         return self.condition_embedder.text_embedder(encoder_hidden_states)
 
-    def embed_timestep(self, timestep: torch.Tensor, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def embed_timestep(
+        self, timestep: torch.Tensor, like: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(temb, timestep_proj (B, 6, D)) exactly as diffusers' condition embedder computes them."""
         embedder = self.condition_embedder
         t = embedder.timesteps_proj(timestep)
@@ -138,7 +140,9 @@ class KaleidoTransformer3DModel(WanTransformer3DModel):
 
         num_refs = 0 if reference_latents is None else reference_latents.shape[2]
         if num_refs > self.config.max_references:
-            raise ValueError(f"{num_refs} references given; this model takes at most {self.config.max_references}")
+            raise ValueError(
+                f"{num_refs} references given; this model takes at most {self.config.max_references}"
+            )
         if num_refs:
             if reference_latents.shape[3:] != hidden_states.shape[3:]:
                 raise ValueError(
@@ -162,13 +166,17 @@ class KaleidoTransformer3DModel(WanTransformer3DModel):
         checkpointing = torch.is_grad_enabled() and self.gradient_checkpointing
         for block in self.blocks:
             args = (hidden_states, encoder_hidden_states, timestep_proj, rotary_emb)
-            hidden_states = self._gradient_checkpointing_func(block, *args) if checkpointing else block(*args)
+            hidden_states = (
+                self._gradient_checkpointing_func(block, *args) if checkpointing else block(*args)
+            )
 
         # Reference tokens end here: the output is the video only.
         hidden_states = hidden_states[:, num_refs * grid[1] * grid[2] :]
 
         shift, scale = (self.scale_shift_table.to(temb.device) + temb.unsqueeze(1)).chunk(2, dim=1)
-        hidden_states = (self.norm_out(hidden_states.float()) * (1 + scale) + shift).type_as(hidden_states)
+        hidden_states = (self.norm_out(hidden_states.float()) * (1 + scale) + shift).type_as(
+            hidden_states
+        )
         hidden_states = self.proj_out(hidden_states)
 
         hidden_states = hidden_states.reshape(batch, *grid, p_t, p_h, p_w, -1)

@@ -66,14 +66,18 @@ def load_vae(
     if missing or unexpected or bad:
         raise CheckpointKeyError(str(path), missing, unexpected, bad)
     model.load_state_dict(
-        {k: v.to(device=device, dtype=dtype, copy=True) for k, v in converted.items()}, strict=True, assign=True
+        {k: v.to(device=device, dtype=dtype, copy=True) for k, v in converted.items()},
+        strict=True,
+        assign=True,
     )
     return model.eval()
 
 
 def _stats(vae, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     shape = (1, -1, 1, 1, 1)
-    mean = torch.tensor(vae.config.latents_mean, device=like.device, dtype=torch.float32).view(shape)
+    mean = torch.tensor(vae.config.latents_mean, device=like.device, dtype=torch.float32).view(
+        shape
+    )
     std = torch.tensor(vae.config.latents_std, device=like.device, dtype=torch.float32).view(shape)
     return mean, std
 

@@ -77,7 +77,9 @@ def aesthetic_scores(backbone: Backbone, head: Any, pixels: Any) -> Any:
     import torch
 
     with torch.inference_mode():
-        return head_scores(backbone, head, backbone.forward(pixels.to(backbone.device, torch.float32)))
+        return head_scores(
+            backbone, head, backbone.forward(pixels.to(backbone.device, torch.float32))
+        )
 
 
 def head_scores(backbone: Backbone, head: Any, embeds: Any) -> Any:
@@ -94,10 +96,15 @@ def head_scores(backbone: Backbone, head: Any, embeds: Any) -> Any:
 class Aesthetics(Metric):
     """OpenS2V Aesthetics: LAION-style MLP on CLIP ViT-L/14 embeddings of 32 frames (exact)."""
 
-    description = "OpenS2V Aesthetics: MLP on CLIP ViT-L/14 image embeddings, mean of 32 frames (about 1-10)"
+    description = (
+        "OpenS2V Aesthetics: MLP on CLIP ViT-L/14 image embeddings, mean of 32 frames (about 1-10)"
+    )
     weights = (backbones.CLIP_VIT_L14_HF, AESTHETIC_MLP)
     option_names = frozenset({"clip_path", "mlp_path"})
-    path_options = {backbones.CLIP_VIT_L14_HF.filename: "clip_path", AESTHETIC_MLP.filename: "mlp_path"}
+    path_options = {
+        backbones.CLIP_VIT_L14_HF.filename: "clip_path",
+        AESTHETIC_MLP.filename: "mlp_path",
+    }
     needs = Needs(frames="sampled", group="clip-vit-l14", model_bytes=1_220_000_000)
 
     def __init__(self, **options: Any) -> None:
@@ -106,13 +113,19 @@ class Aesthetics(Metric):
         self.head: Any = None
 
     def setup(self, context: ScoringContext) -> None:
-        clip_path = resolve(backbones.CLIP_VIT_L14_HF, self.options.get("clip_path"), metric=self.name)
+        clip_path = resolve(
+            backbones.CLIP_VIT_L14_HF, self.options.get("clip_path"), metric=self.name
+        )
         mlp_path = resolve(AESTHETIC_MLP, self.options.get("mlp_path"), metric=self.name)
         self.backbone = load_hf_clip_vision(context, clip_path, precision="fp32")
         self.head = load_aesthetic_mlp(context, mlp_path)
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "preprocess": backbones.HF_CLIP_PREPROCESS_ID, "frames": NUM_FRAMES}
+        return {
+            **super().config(),
+            "preprocess": backbones.HF_CLIP_PREPROCESS_ID,
+            "frames": NUM_FRAMES,
+        }
 
     def score(self, video: DecodedVideo, case: Case, context: ScoringContext) -> MetricResult:
         # all 32 frames in ONE batch, as OpenS2V; shared with clip_i_l14 / clip_t_l14 when their

@@ -106,7 +106,9 @@ HF_CLIP_PREPROCESS_ID = "hf-clip-processor-pil:short224-bicubic-crop224-openai-n
 IMAGENET_EVAL_PREPROCESS_ID = "imagenet-eval:short256-bicubic-crop224-imagenet-norm"
 
 
-def hf_clip_preprocess(frames: np.ndarray, size: int = 224, crop: int = 224, pool: FramePool = SERIAL) -> Any:
+def hf_clip_preprocess(
+    frames: np.ndarray, size: int = 224, crop: int = 224, pool: FramePool = SERIAL
+) -> Any:
     """transformers' stock CLIP image processing (the PIL one OpenS2V's transformers 4.51 used), batched.
 
     Per image: PIL BICUBIC resize of the short side to `size`, long side `int(size * long /
@@ -125,7 +127,9 @@ def hf_clip_preprocess(frames: np.ndarray, size: int = 224, crop: int = 224, poo
         new_h, new_w = (new_long, new_short) if width <= height else (new_short, new_long)
         resized = np.asarray(Image.fromarray(frame).resize((new_w, new_h), resample=Image.BICUBIC))
         if new_h < crop or new_w < crop:
-            raise ValueError(f"image {width}x{height} resized to {new_w}x{new_h} is smaller than the {crop} crop")
+            raise ValueError(
+                f"image {width}x{height} resized to {new_w}x{new_h} is smaller than the {crop} crop"
+            )
         top, left = (new_h - crop) // 2, (new_w - crop) // 2
         return resized[top : top + crop, left : left + crop]
 
@@ -134,7 +138,9 @@ def hf_clip_preprocess(frames: np.ndarray, size: int = 224, crop: int = 224, poo
     for i, cropped in enumerate(pool.map(resize_crop, frames)):
         out[i] = cropped
     pixels = (out.astype(np.float64) * (1 / 255)).astype(np.float32)
-    pixels = (pixels - np.array(OPENAI_CLIP_MEAN, np.float32)) / np.array(OPENAI_CLIP_STD, np.float32)
+    pixels = (pixels - np.array(OPENAI_CLIP_MEAN, np.float32)) / np.array(
+        OPENAI_CLIP_STD, np.float32
+    )
     return torch.from_numpy(np.ascontiguousarray(pixels.transpose(0, 3, 1, 2)))
 
 
@@ -157,7 +163,9 @@ def pil_transform_batch(transform: Callable, frames: np.ndarray, pool: FramePool
     import torch
     from PIL import Image
 
-    return torch.stack(pool.map(lambda frame: transform(Image.fromarray(frame)), _as_uint8_batch(frames)))
+    return torch.stack(
+        pool.map(lambda frame: transform(Image.fromarray(frame)), _as_uint8_batch(frames))
+    )
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
@@ -205,7 +213,9 @@ def torch_dtype(precision: str) -> Any:
     try:
         return getattr(torch, _PRECISIONS[precision])
     except KeyError:
-        raise ValueError(f"precision must be one of {sorted(_PRECISIONS)}, got {precision!r}") from None
+        raise ValueError(
+            f"precision must be one of {sorted(_PRECISIONS)}, got {precision!r}"
+        ) from None
 
 
 def file_identity(path: str | Path) -> str:
@@ -294,7 +304,11 @@ def load_open_clip(
 
         with reading_weight_file(checkpoint):
             model, _, preprocess = open_clip.create_model_and_transforms(
-                model_name, pretrained=str(checkpoint), precision=precision, device=dev, force_quick_gelu=True,
+                model_name,
+                pretrained=str(checkpoint),
+                precision=precision,
+                device=dev,
+                force_quick_gelu=True,
                 **overrides,
             )
         model.eval()
@@ -340,20 +354,39 @@ def load_open_clip_text(
     def build() -> Backbone:
         import open_clip
 
-        model = open_clip.create_model(model_name, pretrained=None, precision=precision, device=dev,
-                                       force_quick_gelu=True, **overrides)
+        model = open_clip.create_model(
+            model_name,
+            pretrained=None,
+            precision=precision,
+            device=dev,
+            force_quick_gelu=True,
+            **overrides,
+        )
         model.visual = None
-        missing, unexpected = model.load_state_dict(_open_clip_text_tensors(checkpoint), strict=False)
+        missing, unexpected = model.load_state_dict(
+            _open_clip_text_tensors(checkpoint), strict=False
+        )
         if missing or unexpected:
-            raise ValueError(f"{checkpoint} does not hold open_clip {model_name}'s text tower: "
-                             f"missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+            raise ValueError(
+                f"{checkpoint} does not hold open_clip {model_name}'s text tower: "
+                f"missing {sorted(missing)}, unexpected {sorted(unexpected)}"
+            )
         model.eval()
 
         def no_image_tower(pixels: Any) -> Any:
             raise TypeError(f"{ident} is a text tower only")
 
-        return Backbone(id=ident, model=model, device=dev, dtype=dtype, preprocess_id="none", preprocess=None,
-                        forward=no_image_tower, source=str(checkpoint), **_open_clip_text_encoder(model, model_name, dev))
+        return Backbone(
+            id=ident,
+            model=model,
+            device=dev,
+            dtype=dtype,
+            preprocess_id="none",
+            preprocess=None,
+            forward=no_image_tower,
+            source=str(checkpoint),
+            **_open_clip_text_encoder(model, model_name, dev),
+        )
 
     return context.models.get(("open_clip-text", ident, str(dev), str(dtype)), build)
 
@@ -369,7 +402,9 @@ def _open_clip_text_tensors(checkpoint: Path) -> dict[str, Any]:
                 return {k: handle.get_tensor(k) for k in names if not k.startswith("visual.")}
         from open_clip.factory import load_state_dict  # .pt / .bin, OpenAI's TorchScript file too
 
-        return {k: v for k, v in load_state_dict(str(checkpoint)).items() if not k.startswith("visual.")}
+        return {
+            k: v for k, v in load_state_dict(str(checkpoint)).items() if not k.startswith("visual.")
+        }
 
 
 def _open_clip_text_encoder(model: Any, model_name: str, dev: Any) -> dict[str, Any]:
@@ -425,8 +460,12 @@ def load_timm_vit(
             model=model,
             device=dev,
             dtype=dtype,
-            preprocess_id=IMAGENET_EVAL_PREPROCESS_ID if crop == 224 else f"imagenet-eval:short{resize}-bicubic-crop{crop}",
-            preprocess=functools.partial(pil_transform_batch, imagenet_eval_transform(resize, crop), pool=context.frames),
+            preprocess_id=IMAGENET_EVAL_PREPROCESS_ID
+            if crop == 224
+            else f"imagenet-eval:short{resize}-bicubic-crop{crop}",
+            preprocess=functools.partial(
+                pil_transform_batch, imagenet_eval_transform(resize, crop), pool=context.frames
+            ),
             forward=model,
         )
 
@@ -447,7 +486,14 @@ def load_dino_v1(
 
     checkpoint = Path(checkpoint)
     dev, dtype = torch_device(context.device), torch_dtype(precision)
-    config = {"patch_size": 16, "embed_dim": 768, "depth": 12, "num_heads": 12, "mlp_ratio": 4.0, "img_size": 224}
+    config = {
+        "patch_size": 16,
+        "embed_dim": 768,
+        "depth": 12,
+        "num_heads": 12,
+        "mlp_ratio": 4.0,
+        "img_size": 224,
+    }
     config.update(model_overrides or {})
     ident = f"dino-v1:{file_identity(checkpoint)}:{freeze(config)}"
 
@@ -455,11 +501,19 @@ def load_dino_v1(
         model = dino_vision_transformer(**config)
         state = load_tensor_file(checkpoint)
         if isinstance(state, dict) and "state_dict" not in state and "teacher" in state:
-            raise ValueError(f"{checkpoint} is a DINO training checkpoint; give the backbone-only *_pretrain.pth file")
+            raise ValueError(
+                f"{checkpoint} is a DINO training checkpoint; give the backbone-only *_pretrain.pth file"
+            )
         model.load_state_dict(state, strict=True)
         model = model.to(dev, dtype).eval()
         return Backbone(
-            id=ident, model=model, device=dev, dtype=dtype, preprocess_id="", preprocess=None, forward=model
+            id=ident,
+            model=model,
+            device=dev,
+            dtype=dtype,
+            preprocess_id="",
+            preprocess=None,
+            forward=model,
         )
 
     return context.models.get(("dino-v1", ident, str(dev), str(dtype)), build)
@@ -487,7 +541,11 @@ def check_hf_clip_preprocessor(folder: Path) -> None:
         config["size"] = {"shortest_edge": 224}
     if config.get("crop_size") == 224:
         config["crop_size"] = {"height": 224, "width": 224}
-    wrong = {key: config[key] for key, value in expected.items() if key in config and config[key] != value}
+    wrong = {
+        key: config[key]
+        for key, value in expected.items()
+        if key in config and config[key] != value
+    }
     if wrong:
         raise ValueError(f"{config_path} differs from OpenAI CLIP's stock preprocessing: {wrong}")
 
@@ -584,7 +642,9 @@ def _dino_module_class() -> type:
             self.patch_embed = PatchEmbed(patch_size, embed_dim)
             self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
             self.pos_embed = nn.Parameter(torch.zeros(1, grid * grid + 1, embed_dim))
-            self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio) for _ in range(depth))
+            self.blocks = nn.ModuleList(
+                Block(embed_dim, num_heads, mlp_ratio) for _ in range(depth)
+            )
             self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
             nn.init.trunc_normal_(self.pos_embed, std=0.02)
             nn.init.trunc_normal_(self.cls_token, std=0.02)
@@ -600,9 +660,13 @@ def _dino_module_class() -> type:
             rows = height // self.patch_embed.patch_size + 0.1
             cols = width // self.patch_embed.patch_size + 0.1
             grid = self.pos_embed[:, 1:].reshape(1, int(side), int(side), dim).permute(0, 3, 1, 2)
-            grid = nn.functional.interpolate(grid, scale_factor=(rows / side, cols / side), mode="bicubic")
+            grid = nn.functional.interpolate(
+                grid, scale_factor=(rows / side, cols / side), mode="bicubic"
+            )
             if grid.shape[-2:] != (int(rows), int(cols)):
-                raise ValueError(f"position grid {tuple(grid.shape[-2:])} != patch grid {(int(rows), int(cols))}")
+                raise ValueError(
+                    f"position grid {tuple(grid.shape[-2:])} != patch grid {(int(rows), int(cols))}"
+                )
             grid = grid.permute(0, 2, 3, 1).view(1, -1, dim)
             return torch.cat((self.pos_embed[:, :1], grid), dim=1)
 

@@ -113,8 +113,13 @@ class Metric(ABC):
         return {
             "name": self.name,
             "version": self.version,
-            "options": {k: _plain(v) for k, v in sorted(self.options.items()) if k not in COMMON_OPTIONS},
-            "weights": {w.filename: weights_fingerprint(locate(w, self.explicit_path(w)).path) for w in self.weights},
+            "options": {
+                k: _plain(v) for k, v in sorted(self.options.items()) if k not in COMMON_OPTIONS
+            },
+            "weights": {
+                w.filename: weights_fingerprint(locate(w, self.explicit_path(w)).path)
+                for w in self.weights
+            },
         }
 
     def explicit_path(self, weight: WeightFile) -> Any:

@@ -60,7 +60,9 @@ def frame_embeddings(
     each backbone object and exact pixel content: two metrics whose preprocessing gives the same
     pixels (aesthetics and clip_i_l14 on 480x832 frames) share one forward pass."""
     pixels = frame_pixels(video, backbone, num_frames)
-    digest = video.cached(("pixels-sha256", backbone.preprocess_id, "linspace", num_frames), lambda: _sha256(pixels))
+    digest = video.cached(
+        ("pixels-sha256", backbone.preprocess_id, "linspace", num_frames), lambda: _sha256(pixels)
+    )
     key = ("embeddings", backbone.id, str(backbone.device), str(backbone.dtype), batch_size, digest)
     return video.cached(key, lambda: backbone.embed_pixels(pixels, batch_size).float().cpu())
 
@@ -71,7 +73,9 @@ def _sha256(tensor: Any) -> str:
     return hashlib.sha256(tensor.contiguous().numpy().data).hexdigest()
 
 
-def reference_embeddings(backbone: Backbone, references: tuple[ReferenceImage, ...], cache: EmbeddingCache) -> Any:
+def reference_embeddings(
+    backbone: Backbone, references: tuple[ReferenceImage, ...], cache: EmbeddingCache
+) -> Any:
     """(R, D) float32 CPU embeddings of the reference files, each file embedded once per run."""
     import torch
 
@@ -107,7 +111,9 @@ class SubjectSimilarity(Metric):
 
     option_names = frozenset({"model_path", "num_frames", "precision", "model_overrides"})
 
-    def load_backbone(self, context: ScoringContext, path) -> Backbone:  # pragma: no cover - abstract
+    def load_backbone(
+        self, context: ScoringContext, path
+    ) -> Backbone:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def explicit_path(self, weight: WeightFile) -> Any:
@@ -130,7 +136,9 @@ class SubjectSimilarity(Metric):
         if not subjects:
             return MetricResult.absent("case has no subject reference (face, human or object)")
         backbone = self.backbone
-        frames = frame_embeddings(video, backbone, self.num_frames, int(self.options.get("batch_size", 32)))
+        frames = frame_embeddings(
+            video, backbone, self.num_frames, int(self.options.get("batch_size", 32))
+        )
         refs = reference_embeddings(backbone, subjects + background, context.cache)
         sims = cosine_matrix(frames, refs)  # (F, R)
         rows = [_reference_row(ref, sims[:, k]) for k, ref in enumerate(subjects + background)]
@@ -182,19 +190,27 @@ class OpenClipSimilarity(SubjectSimilarity):
 class ClipI(OpenClipSimilarity):
     """CLIP-I with OpenAI CLIP ViT-B/32: mean cosine of frame and subject-reference embeddings."""
 
-    description = "CLIP-I (OpenAI CLIP ViT-B/32): mean cosine of 32 frames vs each subject reference"
+    description = (
+        "CLIP-I (OpenAI CLIP ViT-B/32): mean cosine of 32 frames vs each subject reference"
+    )
     weights = (backbones.OPENCLIP_VIT_B32_OPENAI,)
     needs = Needs(frames="sampled", group="clip-vit-b32", model_bytes=350_000_000)
     model_name = "ViT-B-32"
-    backbone_name = "OpenAI CLIP ViT-B/32, open_clip file; image tower run by transformers (clip_vision.py)"
+    backbone_name = (
+        "OpenAI CLIP ViT-B/32, open_clip file; image tower run by transformers (clip_vision.py)"
+    )
 
 
 @register_metric("clip_i_l14")
 class ClipIL14(OpenClipSimilarity):
     """CLIP-I with OpenAI CLIP ViT-L/14."""
 
-    description = "CLIP-I (OpenAI CLIP ViT-L/14): mean cosine of 32 frames vs each subject reference"
+    description = (
+        "CLIP-I (OpenAI CLIP ViT-L/14): mean cosine of 32 frames vs each subject reference"
+    )
     weights = (backbones.OPENCLIP_VIT_L14_OPENAI,)
     needs = Needs(frames="sampled", group="clip-vit-l14", model_bytes=1_220_000_000)
     model_name = "ViT-L-14"
-    backbone_name = "OpenAI CLIP ViT-L/14, open_clip file; image tower run by transformers (clip_vision.py)"
+    backbone_name = (
+        "OpenAI CLIP ViT-L/14, open_clip file; image tower run by transformers (clip_vision.py)"
+    )

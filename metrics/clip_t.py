@@ -72,7 +72,9 @@ class _ClipT(OpenClipSimilarity):
 
         if not case.prompt.strip():
             return MetricResult.absent("case has an empty prompt")
-        frames = frame_embeddings(video, self.backbone, self.num_frames, int(self.options.get("batch_size", 32)))
+        frames = frame_embeddings(
+            video, self.backbone, self.num_frames, int(self.options.get("batch_size", 32))
+        )
         text, truncated = self.text_embedding(case.prompt)
         cosines = F.normalize(frames.float(), dim=-1) @ F.normalize(text.float(), dim=-1)
         value = float(cosines.mean())

@@ -94,14 +94,21 @@ class TowerWeights:
         return digest.hexdigest()
 
 
-def load_hf_clip_vision(context: ScoringContext, folder: str | Path, precision: str = "fp32") -> Backbone:
+def load_hf_clip_vision(
+    context: ScoringContext, folder: str | Path, precision: str = "fp32"
+) -> Backbone:
     """The image tower of a transformers CLIP folder (`CLIPModel` or `CLIPVisionModelWithProjection`).
 
     The folder's `preprocessor_config.json`, when there is one, must be OpenAI's stock one.
     """
     folder = Path(folder)
     backbones.check_hf_clip_preprocessor(folder)
-    return _load_tower(context, f"hf:{backbones.folder_identity(folder)}", lambda: hf_folder_tower(folder), precision)
+    return _load_tower(
+        context,
+        f"hf:{backbones.folder_identity(folder)}",
+        lambda: hf_folder_tower(folder),
+        precision,
+    )
 
 
 def load_open_clip_image_tower(
@@ -120,13 +127,18 @@ def load_open_clip_image_tower(
     overrides = dict(model_overrides or {})
     identity = f"open_clip:{model_name}:{backbones.file_identity(checkpoint)}:{backbones.freeze(overrides)}"
     backbone = _load_tower(
-        context, identity, lambda: open_clip_tower(context, model_name, checkpoint, overrides), precision
+        context,
+        identity,
+        lambda: open_clip_tower(context, model_name, checkpoint, overrides),
+        precision,
     )
     preprocess, preprocess_id = open_clip_preprocess(model_name, overrides, context.frames)
     return dataclasses.replace(backbone, preprocess_id=preprocess_id, preprocess=preprocess)
 
 
-def _load_tower(context: ScoringContext, identity: str, read: Callable[[], TowerWeights], precision: str) -> Backbone:
+def _load_tower(
+    context: ScoringContext, identity: str, read: Callable[[], TowerWeights], precision: str
+) -> Backbone:
     """Read a file's tower once per file, build it once per distinct weights."""
     dev, dtype = backbones.torch_device(context.device), backbones.torch_dtype(precision)
 
@@ -134,7 +146,8 @@ def _load_tower(context: ScoringContext, identity: str, read: Callable[[], Tower
         weights = read()
         digest = weights.digest()
         shared = context.models.get(
-            ("clip-tower", digest, str(dev), str(dtype)), lambda: _build(weights, digest, dev, dtype, context.frames)
+            ("clip-tower", digest, str(dev), str(dtype)),
+            lambda: _build(weights, digest, dev, dtype, context.frames),
         )
         return dataclasses.replace(shared, source=identity)
 
@@ -148,7 +161,9 @@ def _build(weights: TowerWeights, digest: str, dev: Any, dtype: Any, pool: Frame
 
     config = CLIPVisionConfig(**weights.architecture)
     with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in CLIPVisionModelWithProjection(config).state_dict().items()}
+        expected = {
+            k: tuple(v.shape) for k, v in CLIPVisionModelWithProjection(config).state_dict().items()
+        }
     expected.pop("vision_model.embeddings.position_ids", None)
     given = {k: tuple(v.shape) for k, v in weights.tensors.items()}
     if given != expected:
@@ -166,7 +181,9 @@ def _build(weights: TowerWeights, digest: str, dev: Any, dtype: Any, pool: Frame
         # fresh copies: the torch allocator's alignment whatever the file's tensor offsets (safetensors
         # slices can sit at any byte), so a tower gives the same bits whichever file it was read from
         state = {name: tensor.clone() for name, tensor in weights.tensors.items()}
-        model = CLIPVisionModelWithProjection.from_pretrained(None, config=config, state_dict=state, dtype=dtype)
+        model = CLIPVisionModelWithProjection.from_pretrained(
+            None, config=config, state_dict=state, dtype=dtype
+        )
     finally:
         hf_logging.set_verbosity(verbosity)
         hf_logging.enable_progress_bar()
@@ -198,7 +215,10 @@ def hf_folder_tower(folder: Path) -> TowerWeights:
     if weights_file.is_file():
         from safetensors import safe_open
 
-        with reading_weight_file(weights_file), safe_open(str(weights_file), framework="pt") as handle:
+        with (
+            reading_weight_file(weights_file),
+            safe_open(str(weights_file), framework="pt") as handle,
+        ):
             names = handle.keys()
             tensors = {k: handle.get_tensor(k) for k in names if k.startswith(_TOWER_PREFIXES)}
     elif (folder / "pytorch_model.bin").is_file():
@@ -207,11 +227,15 @@ def hf_folder_tower(folder: Path) -> TowerWeights:
         tensors = {k: v for k, v in state.items() if k.startswith(_TOWER_PREFIXES)}
     else:
         raise FileNotFoundError(f"{folder} has neither model.safetensors nor pytorch_model.bin")
-    tensors = {k: v for k, v in tensors.items() if not k.endswith("position_ids")}  # old files saved the buffer
+    tensors = {
+        k: v for k, v in tensors.items() if not k.endswith("position_ids")
+    }  # old files saved the buffer
     return TowerWeights(architecture, tensors, str(weights_file))
 
 
-def open_clip_tower(context: ScoringContext, model_name: str, checkpoint: Path, overrides: dict | None = None) -> TowerWeights:
+def open_clip_tower(
+    context: ScoringContext, model_name: str, checkpoint: Path, overrides: dict | None = None
+) -> TowerWeights:
     """An open_clip CLIP file's `visual.*` tensors in transformers' names, with the matching architecture."""
     architecture = open_clip_architecture(model_name, overrides)
     if checkpoint.suffix == ".safetensors":
@@ -221,7 +245,9 @@ def open_clip_tower(context: ScoringContext, model_name: str, checkpoint: Path, 
             names = handle.keys()
             state = {k: handle.get_tensor(k) for k in names if k.startswith("visual.")}
     else:  # .pt / .bin (OpenAI's TorchScript file too): open_clip's own reader
-        model = backbones.load_open_clip(context, model_name, checkpoint, model_overrides=overrides).model
+        model = backbones.load_open_clip(
+            context, model_name, checkpoint, model_overrides=overrides
+        ).model
         state = {f"visual.{k}": v for k, v in model.visual.state_dict().items()}
     try:
         tensors = open_clip_to_transformers(state, architecture["num_hidden_layers"])
@@ -240,10 +266,14 @@ def open_clip_architecture(model_name: str, overrides: dict | None = None) -> di
     vision = {**config["vision_cfg"], **(overrides or {}).get("vision_cfg", {})}
     embed_dim = (overrides or {}).get("embed_dim", config["embed_dim"])
     unsupported = {
-        k: vision[k] for k, default in _OPEN_CLIP_OPENAI_VISION.items() if k in vision and vision[k] != default
+        k: vision[k]
+        for k, default in _OPEN_CLIP_OPENAI_VISION.items()
+        if k in vision and vision[k] != default
     }
     if unsupported or isinstance(vision.get("patch_size"), (list, tuple)):
-        raise ValueError(f"open_clip {model_name} is not an OpenAI-style CLIP tower: {unsupported or vision}")
+        raise ValueError(
+            f"open_clip {model_name} is not an OpenAI-style CLIP tower: {unsupported or vision}"
+        )
     width = vision["width"]
     return {
         "hidden_size": width,
@@ -299,7 +329,9 @@ def open_clip_to_transformers(state: dict[str, Any], layers: int) -> dict[str, A
     return out
 
 
-def open_clip_preprocess(model_name: str, overrides: dict | None = None, pool: FramePool = SERIAL) -> tuple[Callable, str]:
+def open_clip_preprocess(
+    model_name: str, overrides: dict | None = None, pool: FramePool = SERIAL
+) -> tuple[Callable, str]:
     """open_clip's OpenAI eval transform for `model_name` (no model built) and its stable id."""
     import open_clip
     from open_clip.transform import PreprocessCfg, image_transform_v2
@@ -307,7 +339,11 @@ def open_clip_preprocess(model_name: str, overrides: dict | None = None, pool: F
     config = open_clip.get_model_config(model_name)
     image_size = {**config["vision_cfg"], **(overrides or {}).get("vision_cfg", {})}["image_size"]
     transform = image_transform_v2(
-        PreprocessCfg(size=image_size, mean=backbones.OPENAI_CLIP_MEAN, std=backbones.OPENAI_CLIP_STD),
+        PreprocessCfg(
+            size=image_size, mean=backbones.OPENAI_CLIP_MEAN, std=backbones.OPENAI_CLIP_STD
+        ),
         is_train=False,
     )
-    return functools.partial(backbones.pil_transform_batch, transform, pool=pool), f"open_clip-val:{backbones.describe_transform(transform)}"
+    return functools.partial(
+        backbones.pil_transform_batch, transform, pool=pool
+    ), f"open_clip-val:{backbones.describe_transform(transform)}"

@@ -218,15 +218,27 @@ class ScoringContext:
     owner: str = ""
 
     @classmethod
-    def create(cls, device: str = "cpu", *, precision: str = "fp32", memory_budget: int | None = None,
-               cache_dir: Path | None = None, threads: int | None = None) -> ScoringContext:
+    def create(
+        cls,
+        device: str = "cpu",
+        *,
+        precision: str = "fp32",
+        memory_budget: int | None = None,
+        cache_dir: Path | None = None,
+        threads: int | None = None,
+    ) -> ScoringContext:
         """A fresh context; `device="auto"` picks CUDA when there is one."""
         if device == "auto":
             import torch
 
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        return cls(device=device, precision=precision, memory_budget=memory_budget,
-                   cache=EmbeddingCache(directory=cache_dir), frames=FramePool(threads))
+        return cls(
+            device=device,
+            precision=precision,
+            memory_budget=memory_budget,
+            cache=EmbeddingCache(directory=cache_dir),
+            frames=FramePool(threads),
+        )
 
     @property
     def models(self) -> ScopedModels:

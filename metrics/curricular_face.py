@@ -63,7 +63,6 @@ def _backbone_class() -> type:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.res_layer(x) + self.shortcut_layer(x)
 
-
     class IRBackbone(nn.Module):
         """TFace IR backbone for 112x112 faces; the default `stage_units` is IR-101."""
 

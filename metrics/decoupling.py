@@ -118,7 +118,9 @@ class ReferenceSplit:
     """A reference image with its subject mask; `background` is None when there is nothing to leak."""
 
     rgb: np.ndarray  # (H, W, 3) uint8
-    background: np.ndarray | None  # (H, W) bool, True = background (subject grown); None = empty / tiny
+    background: (
+        np.ndarray | None
+    )  # (H, W) bool, True = background (subject grown); None = empty / tiny
     source: str  # "plain backdrop", "grabcut", "file:<path>"
     background_share: float
 
@@ -136,15 +138,22 @@ def grabcut_subject(rgb: np.ndarray) -> np.ndarray:
     scale = min(1.0, MASK_MAX_SIDE / max(h, w))
     small = rgb
     if scale < 1.0:
-        small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+        )
     sh, sw = small.shape[:2]
     mx, my = max(1, round(GRABCUT_MARGIN * sw)), max(1, round(GRABCUT_MARGIN * sh))
     mask = np.zeros((sh, sw), np.uint8)
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(0)
     cv2.grabCut(
-        np.ascontiguousarray(small[..., ::-1]), mask, (mx, my, sw - 2 * mx, sh - 2 * my), bgd, fgd,
-        GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_RECT,
+        np.ascontiguousarray(small[..., ::-1]),
+        mask,
+        (mx, my, sw - 2 * mx, sh - 2 * my),
+        bgd,
+        fgd,
+        GRABCUT_ITERATIONS,
+        cv2.GC_INIT_WITH_RECT,
     )
     subject = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)
     if scale < 1.0:
@@ -161,7 +170,9 @@ def background_from_subject(subject: np.ndarray) -> np.ndarray:
     return ~cv2.dilate(subject.astype(np.uint8), kernel).astype(bool)
 
 
-def split_reference(rgb: np.ndarray, mask: str = "auto", mask_file: Path | None = None) -> ReferenceSplit:
+def split_reference(
+    rgb: np.ndarray, mask: str = "auto", mask_file: Path | None = None
+) -> ReferenceSplit:
     """Subject / background split of one reference image under a `mask` mode (see module doc)."""
     if mask not in MASK_MODES:
         raise ValueError(f"mask must be one of {MASK_MODES}, got {mask!r}")
@@ -169,7 +180,14 @@ def split_reference(rgb: np.ndarray, mask: str = "auto", mask_file: Path | None 
         from PIL import Image
 
         with Image.open(mask_file) as image:
-            subject = np.asarray(image.convert("L").resize((rgb.shape[1], rgb.shape[0]), Image.Resampling.NEAREST)) > 0
+            subject = (
+                np.asarray(
+                    image.convert("L").resize(
+                        (rgb.shape[1], rgb.shape[0]), Image.Resampling.NEAREST
+                    )
+                )
+                > 0
+            )
         source = f"file:{mask_file}"
     elif mask != "grabcut" and has_plain_backdrop(rgb):
         return ReferenceSplit(rgb, None, "plain backdrop", 0.0)
@@ -184,7 +202,9 @@ def split_reference(rgb: np.ndarray, mask: str = "auto", mask_file: Path | None 
 # ----------------------------------------------------------------------------- patch features
 
 
-def fit_geometry(height: int, width: int, short: int, multiple: int = 1) -> tuple[int, int, int, int, int, int]:
+def fit_geometry(
+    height: int, width: int, short: int, multiple: int = 1
+) -> tuple[int, int, int, int, int, int]:
     """(new_w, new_h, top, left, crop_h, crop_w) of a resize to `short` on the shorter side + centre crop to `multiple`."""
     scale = short / min(height, width)
     new_w, new_h = max(multiple, round(width * scale)), max(multiple, round(height * scale))
@@ -211,14 +231,22 @@ def patch_background_share(background: np.ndarray, short: int, patch: int) -> np
     return full.reshape(crop_h // patch, patch, crop_w // patch, patch).mean(axis=(1, 3))
 
 
-def _cell_histograms(bins: np.ndarray, weights: np.ndarray | None, count: int, cell: int) -> np.ndarray:
+def _cell_histograms(
+    bins: np.ndarray, weights: np.ndarray | None, count: int, cell: int
+) -> np.ndarray:
     """(rows, cols, count) sums of `weights` (or counts) per bin over cell x cell pixel blocks."""
     h, w = bins.shape
     rows, cols = h // cell, w // cell
-    cell_id = (np.arange(rows * cell)[:, None] // cell) * cols + np.arange(cols * cell)[None, :] // cell
+    cell_id = (np.arange(rows * cell)[:, None] // cell) * cols + np.arange(cols * cell)[
+        None, :
+    ] // cell
     flat = (cell_id * count + bins[: rows * cell, : cols * cell]).ravel()
     chosen = None if weights is None else weights[: rows * cell, : cols * cell].ravel()
-    return np.bincount(flat, chosen, minlength=rows * cols * count).reshape(rows, cols, count).astype(np.float32)
+    return (
+        np.bincount(flat, chosen, minlength=rows * cols * count)
+        .reshape(rows, cols, count)
+        .astype(np.float32)
+    )
 
 
 def _patches_from_cells(cells: np.ndarray, stride: int) -> np.ndarray:
@@ -248,7 +276,9 @@ def histogram_patch_features(rgb: np.ndarray, stride: int = HIST_PATCH) -> np.nd
     magnitude = np.hypot(gx, gy)
     angle = np.mod(np.arctan2(gy, gx), np.pi)
     bins = np.minimum((angle * (HIST_ORIENTATIONS / np.pi)).astype(np.int64), HIST_ORIENTATIONS - 1)
-    gradient = _patches_from_cells(_cell_histograms(bins, magnitude, HIST_ORIENTATIONS, cell), stride)
+    gradient = _patches_from_cells(
+        _cell_histograms(bins, magnitude, HIST_ORIENTATIONS, cell), stride
+    )
     energy = gradient.sum(-1, keepdims=True)
     texture = np.minimum(1.0, energy / area / HIST_TEXTURE_SCALE)
     orientation = np.sqrt(gradient / np.maximum(energy, 1e-6))
@@ -267,12 +297,16 @@ class HistogramPatches:
 
     def reference_grid(self, rgb: np.ndarray, short: int) -> np.ndarray:
         """(rows, cols, D) unit-norm features on the non-overlapping patch grid."""
-        return histogram_patch_features(resize_short_side(rgb, short, self.patch), stride=self.patch)
+        return histogram_patch_features(
+            resize_short_side(rgb, short, self.patch), stride=self.patch
+        )
 
     def frame_patches(self, frames: np.ndarray) -> np.ndarray:
         """(N, D) unit-norm features of overlapping patches (stride 8) of every frame."""
         rows = self.pool.map(
-            lambda frame: histogram_patch_features(resize_short_side(frame, SHORT_SIDE, self.patch), stride=HIST_FRAME_STRIDE),
+            lambda frame: histogram_patch_features(
+                resize_short_side(frame, SHORT_SIDE, self.patch), stride=HIST_FRAME_STRIDE
+            ),
             frames,
         )
         return np.concatenate([r.reshape(-1, r.shape[-1]) for r in rows])
@@ -283,7 +317,9 @@ class DinoV2Patches:
 
     patch = 14
 
-    def __init__(self, backbone: backbones.Backbone, batch_size: int = 8, pool: FramePool = SERIAL) -> None:
+    def __init__(
+        self, backbone: backbones.Backbone, batch_size: int = 8, pool: FramePool = SERIAL
+    ) -> None:
         self.backbone = backbone
         self.pool = pool
         self.batch_size = batch_size
@@ -301,8 +337,12 @@ class DinoV2Patches:
         out = []
         with torch.inference_mode():
             for start in range(0, len(images), self.batch_size):
-                batch = torch.from_numpy(np.stack(images[start : start + self.batch_size])).permute(0, 3, 1, 2)
-                pixels = ((batch.float() / 255.0 - mean) / std).to(self.backbone.device, self.backbone.dtype)
+                batch = torch.from_numpy(np.stack(images[start : start + self.batch_size])).permute(
+                    0, 3, 1, 2
+                )
+                pixels = ((batch.float() / 255.0 - mean) / std).to(
+                    self.backbone.device, self.backbone.dtype
+                )
                 tokens = model.forward_features(pixels)[:, model.num_prefix_tokens :]
                 out.append(F.normalize(tokens.float(), dim=-1).cpu())
         tokens = torch.cat(out)
@@ -312,21 +352,31 @@ class DinoV2Patches:
         return self._tokens([resize_short_side(rgb, short, self.patch)])[0]
 
     def frame_patches(self, frames: np.ndarray) -> np.ndarray:
-        tokens = self._tokens(self.pool.map(lambda frame: resize_short_side(frame, SHORT_SIDE, self.patch), frames))
+        tokens = self._tokens(
+            self.pool.map(lambda frame: resize_short_side(frame, SHORT_SIDE, self.patch), frames)
+        )
         return tokens.reshape(-1, tokens.shape[-1])
 
 
 # ----------------------------------------------------------------------------- the metric
 
 
-def cached_split(ref: ReferenceImage, mask: str, mask_dir: Path | None, cache: EmbeddingCache) -> ReferenceSplit:
+def cached_split(
+    ref: ReferenceImage, mask: str, mask_dir: Path | None, cache: EmbeddingCache
+) -> ReferenceSplit:
     """`split_reference` of a reference file, once per (file content, mask mode, mask file).
 
     Kept in the run's `EmbeddingCache`, so `cache.clear()` forgets it with the embeddings.
     """
-    mask_file = mask_dir / Path(ref.relpath).with_suffix(".png") if mask == "files" and mask_dir else None
+    mask_file = (
+        mask_dir / Path(ref.relpath).with_suffix(".png") if mask == "files" and mask_dir else None
+    )
     # the split's `source` names the mask file, so its path is part of the key with its bytes
-    mask_key = f"{mask_file}@{cache.digest(mask_file)}" if mask_file is not None and mask_file.is_file() else None
+    mask_key = (
+        f"{mask_file}@{cache.digest(mask_file)}"
+        if mask_file is not None and mask_file.is_file()
+        else None
+    )
     return cache.derived(
         ref.path,
         f"decoupling-split/mask={mask}/mask-file={mask_key}",
@@ -335,7 +385,11 @@ def cached_split(ref: ReferenceImage, mask: str, mask_dir: Path | None, cache: E
 
 
 def reference_leakage(
-    split: ReferenceSplit, video_patches: np.ndarray, backend: Any, threshold: float, scales: tuple[float, ...]
+    split: ReferenceSplit,
+    video_patches: np.ndarray,
+    backend: Any,
+    threshold: float,
+    scales: tuple[float, ...],
 ) -> dict[str, Any]:
     """Leak share of one reference's background patches at each scale; the largest is its leakage."""
     per_scale = []
@@ -347,7 +401,14 @@ def reference_leakage(
             raise RuntimeError(f"patch grid {grid.shape[:2]} and mask grid {share.shape} differ")
         patches = grid[share >= BACKGROUND_PATCH_SHARE]
         if len(patches) == 0:
-            per_scale.append({"scale": scale, "background_patches": 0, "leakage": None, "mean_best_similarity": None})
+            per_scale.append(
+                {
+                    "scale": scale,
+                    "background_patches": 0,
+                    "leakage": None,
+                    "mean_best_similarity": None,
+                }
+            )
             continue
         best = (patches @ video_patches.T).max(axis=1)
         per_scale.append(
@@ -360,7 +421,11 @@ def reference_leakage(
         )
     measured = [row for row in per_scale if row["leakage"] is not None]
     worst = max(measured, key=lambda row: row["leakage"]) if measured else None
-    return {"leakage": worst["leakage"] if worst else None, "scale": worst["scale"] if worst else None, "scales": per_scale}
+    return {
+        "leakage": worst["leakage"] if worst else None,
+        "scale": worst["scale"] if worst else None,
+        "scales": per_scale,
+    }
 
 
 class Decoupling(Metric):
@@ -424,26 +489,41 @@ class Decoupling(Metric):
             }
             for ref, split in zip(subjects, splits)
         ]
-        details: dict[str, Any] = {"features": self.features, "threshold": self.threshold, "references": rows}
+        details: dict[str, Any] = {
+            "features": self.features,
+            "threshold": self.threshold,
+            "references": rows,
+        }
         if all(split.background is None for split in splits):
-            return MetricResult.absent("no subject reference has a background that could leak (plain or tiny)", **details)
+            return MetricResult.absent(
+                "no subject reference has a background that could leak (plain or tiny)", **details
+            )
         backend = self.backend
         video_patches = video.cached(
-            ("decoupling-patches", backend.id, self.num_frames), lambda: backend.frame_patches(video.linspace(self.num_frames))
+            ("decoupling-patches", backend.id, self.num_frames),
+            lambda: backend.frame_patches(video.linspace(self.num_frames)),
         )
         leaks = []
         for row, split in zip(rows, splits):
             if split.background is None:
                 row["leakage"] = None
-                row["skipped"] = "plain backdrop: nothing to leak" if split.source == "plain backdrop" else "background under 5% of the image"
+                row["skipped"] = (
+                    "plain backdrop: nothing to leak"
+                    if split.source == "plain backdrop"
+                    else "background under 5% of the image"
+                )
                 continue
-            row.update(reference_leakage(split, video_patches, backend, self.threshold, self.scales))
+            row.update(
+                reference_leakage(split, video_patches, backend, self.threshold, self.scales)
+            )
             if row["leakage"] is None:
                 row["skipped"] = "no patch is 90% background"
             else:
                 leaks.append(row["leakage"])
         if not leaks:
-            return MetricResult.absent("no subject reference has a whole background patch", **details)
+            return MetricResult.absent(
+                "no subject reference has a whole background patch", **details
+            )
         leakage = sum(leaks) / len(leaks)
         details.update(
             leakage=leakage,

@@ -99,9 +99,13 @@ class EmbeddingCache:
             self.misses += len(missing)
             if missing:
                 computed = compute(list(missing.values()))
-                computed = torch.as_tensor(np.asarray(computed) if not torch.is_tensor(computed) else computed)
+                computed = torch.as_tensor(
+                    np.asarray(computed) if not torch.is_tensor(computed) else computed
+                )
                 if len(computed) != len(missing):
-                    raise ValueError(f"compute returned {len(computed)} embeddings for {len(missing)} images")
+                    raise ValueError(
+                        f"compute returned {len(computed)} embeddings for {len(missing)} images"
+                    )
                 for key, row in zip(missing, computed):
                     row = row.detach().float().cpu().clone()
                     self._memory[key] = row
@@ -151,4 +155,3 @@ class EmbeddingCache:
         with open(tmp, "wb") as handle:
             np.save(handle, row.numpy())
         tmp.replace(file)
-

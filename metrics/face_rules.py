@@ -92,7 +92,9 @@ def pad_image(image: np.ndarray, fraction: float = PAD_FRACTION, value: int = PA
     """
     height, width = image.shape[:2]
     top, left = int(height * fraction), int(width * fraction)
-    padded = np.full((height + 2 * top, width + 2 * left, *image.shape[2:]), value, dtype=image.dtype)
+    padded = np.full(
+        (height + 2 * top, width + 2 * left, *image.shape[2:]), value, dtype=image.dtype
+    )
     padded[top : top + height, left : left + width] = image
     return padded, (left, top)
 
@@ -178,6 +180,7 @@ def reference_embedding(
     preprocessing id), so every case and video sharing a reference file reuses one embedding.
     `embed(path)` returns None for "no face"; that answer is cached too, as a one-element NaN row.
     """
+
     def compute(paths: list[Path]) -> np.ndarray:
         rows = [embed(p) for p in paths]
         width = max((len(r) for r in rows if r is not None), default=1)

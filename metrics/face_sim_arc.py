@@ -95,7 +95,9 @@ class InsightFaceFaces:
     def __init__(self, app: Any, key: str) -> None:
         self.app = app
         self.key = key
-        self.preprocess_id = f"opens2v-facesim/det{DET_SIZE[0]}-t{DET_THRESH}-pad{face_rules.PAD_FRACTION}"
+        self.preprocess_id = (
+            f"opens2v-facesim/det{DET_SIZE[0]}-t{DET_THRESH}-pad{face_rules.PAD_FRACTION}"
+        )
 
     def detect(self, bgr: np.ndarray) -> list:
         """All faces (insightface `Face`: bbox, kps, det_score), as `FaceAnalysis.get` finds them."""
@@ -118,7 +120,9 @@ class InsightFaceFaces:
             lambda: face_rules.per_sampled_frame(video, self.find, num_frames),
         )
 
-    def reference(self, path: Path, cache: EmbeddingCache) -> tuple[np.ndarray, face_rules.PadHit | None]:
+    def reference(
+        self, path: Path, cache: EmbeddingCache
+    ) -> tuple[np.ndarray, face_rules.PadHit | None]:
         """(BGR image, face or None) of a reference file, searched once per file content and `key`.
 
         Kept in the run's `EmbeddingCache`, so `cache.clear()` forgets it too.
@@ -156,10 +160,15 @@ def shared_faces(context: ScoringContext, path: str | Path) -> InsightFaceFaces:
 
         with reading_weight_file(path):  # onnxruntime refuses a file that is not an ONNX model
             app = FaceAnalysis(
-                name=name, root=str(root), allowed_modules=["detection", "recognition"], providers=providers
+                name=name,
+                root=str(root),
+                allowed_modules=["detection", "recognition"],
+                providers=providers,
             )
         if "recognition" not in app.models:
-            raise WeightsMissingError(f"{root}: the {PACK_NAME} pack has no recognition model (w600k_r50.onnx)")
+            raise WeightsMissingError(
+                f"{root}: the {PACK_NAME} pack has no recognition model (w600k_r50.onnx)"
+            )
         app.prepare(ctx_id=ctx_id, det_thresh=DET_THRESH, det_size=DET_SIZE)
         return InsightFaceFaces(app, f"{PACK_NAME}@{key[0]}/det{DET_SIZE[0]}/t{DET_THRESH}")
 
@@ -171,7 +180,9 @@ def resolve_pack(option: str | Path | None, metric: str) -> Path:
     return resolve(BUFFALO_L, option, metric=metric)
 
 
-def scored_frames(video: DecodedVideo, faces: list, embed, num_frames: int) -> tuple[list, list[int]]:
+def scored_frames(
+    video: DecodedVideo, faces: list, embed, num_frames: int
+) -> tuple[list, list[int]]:
     """`embed(rgb_frame, hit)` for the sampled frames with a face (once per distinct frame index).
 
     Returns the embeddings and their positions among the `num_frames` samples.
@@ -190,14 +201,21 @@ def scored_frames(video: DecodedVideo, faces: list, embed, num_frames: int) -> t
     return embeddings, positions
 
 
-def facesim_result(value_scores: list[float], positions: list[int], total: int, *, drop_zeros: bool, **details) -> MetricResult:
+def facesim_result(
+    value_scores: list[float], positions: list[int], total: int, *, drop_zeros: bool, **details
+) -> MetricResult:
     """The per-video `MetricResult` with per-frame scores (None: no face) in `details`."""
     per_frame: list[float | None] = [None] * total
     for position, score in zip(positions, value_scores, strict=True):
         per_frame[position] = score
     return MetricResult(
         face_rules.video_score(value_scores, drop_zeros=drop_zeros),
-        {**details, "frames_sampled": total, "frames_with_face": len(positions), "frame_scores": per_frame},
+        {
+            **details,
+            "frames_sampled": total,
+            "frames_with_face": len(positions),
+            "frame_scores": per_frame,
+        },
     )
 
 
@@ -217,10 +235,17 @@ class FaceSimArc(Metric):
         self.faces: InsightFaceFaces | None = None
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "det_size": list(DET_SIZE), "det_thresh": DET_THRESH, "num_frames": self.num_frames}
+        return {
+            **super().config(),
+            "det_size": list(DET_SIZE),
+            "det_thresh": DET_THRESH,
+            "num_frames": self.num_frames,
+        }
 
     def setup(self, context: ScoringContext) -> None:
-        self.faces = shared_faces(context, resolve_pack(self.options.get("buffalo_l_path"), self.name))
+        self.faces = shared_faces(
+            context, resolve_pack(self.options.get("buffalo_l_path"), self.name)
+        )
 
     def _reference_embedding(self, path: Path, cache: EmbeddingCache) -> np.ndarray | None:
         faces = self.faces
@@ -230,7 +255,9 @@ class FaceSimArc(Metric):
             bgr, hit = faces.reference(p, cache)
             return None if hit is None else faces.arc_embedding(bgr, hit)
 
-        return face_rules.reference_embedding(path, f"arcface/{faces.key}", faces.preprocess_id, embed, cache)
+        return face_rules.reference_embedding(
+            path, f"arcface/{faces.key}", faces.preprocess_id, embed, cache
+        )
 
     def score(self, video: DecodedVideo, case: Case, context: ScoringContext) -> MetricResult:
         reason = face_rules.absent_reason(case)
@@ -241,11 +268,15 @@ class FaceSimArc(Metric):
         assert reference is not None
         ref_embedding = self._reference_embedding(reference.path, context.cache)
         if ref_embedding is None:
-            return MetricResult.absent(f"no face found in reference {reference.relpath}", reference=reference.relpath)
+            return MetricResult.absent(
+                f"no face found in reference {reference.relpath}", reference=reference.relpath
+            )
         search = self.faces
         hits = search.video_faces(video, self.num_frames)
         embeddings, positions = scored_frames(
             video, hits, lambda rgb, hit: search.arc_embedding(to_bgr(rgb), hit), self.num_frames
         )
         scores = face_rules.frame_scores(ref_embedding, np.stack(embeddings)) if embeddings else []
-        return facesim_result(scores, positions, len(hits), drop_zeros=False, reference=reference.relpath)
+        return facesim_result(
+            scores, positions, len(hits), drop_zeros=False, reference=reference.relpath
+        )

@@ -67,10 +67,17 @@ def unpadded_keypoints(hit: face_rules.PadHit) -> np.ndarray:
 class FaceSimCur(Metric):
     """OpenS2V FaceSim-Cur (options `buffalo_l_path`, `curricular_face_path`)."""
 
-    description = "OpenS2V FaceSim-Cur: CurricularFace IR-101 cosine to the face reference (enters the Total)"
+    description = (
+        "OpenS2V FaceSim-Cur: CurricularFace IR-101 cosine to the face reference (enters the Total)"
+    )
     weights = (BUFFALO_L, CURRICULAR_FACE)
-    option_names = frozenset({"buffalo_l_path", "curricular_face_path", "num_frames", "stage_units"})
-    path_options = {BUFFALO_L.filename: "buffalo_l_path", CURRICULAR_FACE.filename: "curricular_face_path"}
+    option_names = frozenset(
+        {"buffalo_l_path", "curricular_face_path", "num_frames", "stage_units"}
+    )
+    path_options = {
+        BUFFALO_L.filename: "buffalo_l_path",
+        CURRICULAR_FACE.filename: "curricular_face_path",
+    }
     needs = Needs(frames="sampled", group="insightface-buffalo-l", model_bytes=620_000_000)
 
     def __init__(self, **options: Any) -> None:
@@ -86,7 +93,9 @@ class FaceSimCur(Metric):
     def setup(self, context: ScoringContext) -> None:
         """Resolve buffalo_l and the IR-101 file; option `stage_units` (tests only) builds a shallower IR."""
         pack = resolve_pack(self.options.get("buffalo_l_path"), self.name)
-        backbone = resolve(CURRICULAR_FACE, self.options.get("curricular_face_path"), metric=self.name)
+        backbone = resolve(
+            CURRICULAR_FACE, self.options.get("curricular_face_path"), metric=self.name
+        )
         self.faces = shared_faces(context, pack)
         units = tuple(self.options.get("stage_units", IR101_STAGE_UNITS))
         self.device = backbones.torch_device(context.device)
@@ -101,7 +110,11 @@ class FaceSimCur(Metric):
         """(N, 112, 112, 3) uint8 RGB crops -> (N, 512) float32 unit embeddings, in one batch."""
         import torch
 
-        batch = torch.from_numpy(np.ascontiguousarray(crops.transpose(0, 3, 1, 2))).float().to(self.device)
+        batch = (
+            torch.from_numpy(np.ascontiguousarray(crops.transpose(0, 3, 1, 2)))
+            .float()
+            .to(self.device)
+        )
         batch.div_(255).sub_(0.5).div_(0.5)
         with torch.no_grad():
             raw = self.model(batch).detach().cpu().numpy()
@@ -113,9 +126,15 @@ class FaceSimCur(Metric):
 
         def embed(p: Path) -> np.ndarray | None:
             bgr, hit = faces.reference(p, cache)
-            return None if hit is None else self.embed_crops(aligned_crop(bgr, unpadded_keypoints(hit))[None])[0]
+            return (
+                None
+                if hit is None
+                else self.embed_crops(aligned_crop(bgr, unpadded_keypoints(hit))[None])[0]
+            )
 
-        return face_rules.reference_embedding(path, self.model_id, f"{faces.key}/{faces.preprocess_id}/cur", embed, cache)
+        return face_rules.reference_embedding(
+            path, self.model_id, f"{faces.key}/{faces.preprocess_id}/cur", embed, cache
+        )
 
     def score(self, video: DecodedVideo, case: Case, context: ScoringContext) -> MetricResult:
         reason = face_rules.absent_reason(case)
@@ -127,10 +146,21 @@ class FaceSimCur(Metric):
         assert reference is not None
         ref_embedding = self._reference_embedding(reference.path, context.cache)
         if ref_embedding is None:
-            return MetricResult.absent(f"no face found in reference {reference.relpath}", reference=reference.relpath)
+            return MetricResult.absent(
+                f"no face found in reference {reference.relpath}", reference=reference.relpath
+            )
         hits = faces.video_faces(video, self.num_frames)
         crops, positions = scored_frames(
-            video, hits, lambda rgb, hit: aligned_crop(to_bgr(rgb), unpadded_keypoints(hit)), self.num_frames
+            video,
+            hits,
+            lambda rgb, hit: aligned_crop(to_bgr(rgb), unpadded_keypoints(hit)),
+            self.num_frames,
         )
-        scores = face_rules.frame_scores(ref_embedding, self.embed_crops(np.stack(crops))) if crops else []
-        return facesim_result(scores, positions, len(hits), drop_zeros=True, reference=reference.relpath)
+        scores = (
+            face_rules.frame_scores(ref_embedding, self.embed_crops(np.stack(crops)))
+            if crops
+            else []
+        )
+        return facesim_result(
+            scores, positions, len(hits), drop_zeros=True, reference=reference.relpath
+        )

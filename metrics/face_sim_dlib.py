@@ -29,7 +29,9 @@ from kaleido_bench.metrics.embedding_cache import EmbeddingCache
 from kaleido_bench.metrics.weights import WeightFile, reading_weight_file, resolve
 
 PACKAGE = "face_recognition_models"
-_PACKAGE_URL = "https://github.com/ageitgey/face_recognition_models/raw/master/face_recognition_models/models/"
+_PACKAGE_URL = (
+    "https://github.com/ageitgey/face_recognition_models/raw/master/face_recognition_models/models/"
+)
 _SHIPPED = f"ships in the pip package {PACKAGE} (its models/ folder)"
 
 DLIB_RECOGNITION = WeightFile(
@@ -64,7 +66,9 @@ def _box(face: Any) -> tuple[int, int, int, int]:
 class FaceSimDlib(Metric):
     """OpenS2V FaceSim rules with dlib's offline descriptor (options: detector, upsample, model_dir)."""
 
-    description = "Face identity (OpenS2V FaceSim rules) with dlib's ResNet descriptor; works offline"
+    description = (
+        "Face identity (OpenS2V FaceSim rules) with dlib's ResNet descriptor; works offline"
+    )
     weights = (DLIB_RECOGNITION, DLIB_LANDMARKS_5, DLIB_CNN_DETECTOR)
     option_names = frozenset({"detector", "model_dir", "upsample", "num_frames"})
     needs = Needs(frames="sampled", resource="cpu")
@@ -73,7 +77,9 @@ class FaceSimDlib(Metric):
         super().__init__(**options)
         self.detector_kind = str(options.get("detector", "hog"))
         if self.detector_kind not in DETECTORS:
-            raise ValueError(f"face_sim_dlib detector must be one of {DETECTORS}, got {self.detector_kind!r}")
+            raise ValueError(
+                f"face_sim_dlib detector must be one of {DETECTORS}, got {self.detector_kind!r}"
+            )
         self.upsample = int(options.get("upsample", 1))
         self.num_frames = int(options.get("num_frames", face_rules.NUM_FRAMES))
         self._detector = self._landmarks = self._recognizer = None
@@ -98,7 +104,10 @@ class FaceSimDlib(Metric):
         """Resolve the model files (package folder first) and load them once."""
         import dlib
 
-        recognition, landmarks = self._weight_path(DLIB_RECOGNITION), self._weight_path(DLIB_LANDMARKS_5)
+        recognition, landmarks = (
+            self._weight_path(DLIB_RECOGNITION),
+            self._weight_path(DLIB_LANDMARKS_5),
+        )
         with reading_weight_file(recognition, metric=self.name):
             self._recognizer = dlib.face_recognition_model_v1(str(recognition))
         with reading_weight_file(landmarks, metric=self.name):

@@ -388,7 +388,10 @@ def folder_identity(path: Path) -> str:
 
 
 def load_gme(
-    context: ScoringContext, path: str | Path, precision: str | None = None, metric: str = "gme_score"
+    context: ScoringContext,
+    path: str | Path,
+    precision: str | None = None,
+    metric: str = "gme_score",
 ) -> GmeEmbedder:
     """The GME embedder for the folder `path`, built once per (folder identity, device, dtype).
 
@@ -437,7 +440,13 @@ def load_gme(
         ):
             raise RuntimeError(f"GME image processor did not take min/max pixels: {processor.size}")
         return GmeEmbedder(
-            model, tokenizer, processor, dev, dtype, id=f"gme-qwen2-vl|{key[1]}|{dtype}", pool=context.frames
+            model,
+            tokenizer,
+            processor,
+            dev,
+            dtype,
+            id=f"gme-qwen2-vl|{key[1]}|{dtype}",
+            pool=context.frames,
         )
 
     return context.models.get(key, build)

@@ -56,7 +56,9 @@ class GmeScore(Metric):
 
     def setup(self, context: ScoringContext) -> None:
         path = resolve(GME_QWEN2_VL_7B, self.options.get("model_path"), metric=self.name)
-        self.embedder = load_gme(context, path, precision=self.options.get("precision"), metric=self.name)
+        self.embedder = load_gme(
+            context, path, precision=self.options.get("precision"), metric=self.name
+        )
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "frames": NUM_FRAMES, "instruction": TEXT_TO_IMAGE_INSTRUCTION}

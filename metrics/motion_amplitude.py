@@ -15,7 +15,9 @@ from kaleido_bench.core.video import DecodedVideo
 from kaleido_bench.metrics.base import Metric, MetricResult, Needs, register_metric
 from kaleido_bench.metrics.context import SERIAL, FramePool, ScoringContext
 
-FARNEBACK = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
+FARNEBACK = dict(
+    pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0
+)
 DOWNSCALE_WIDTH = 16
 
 
@@ -24,7 +26,8 @@ def grey_frames_opens2v(video: DecodedVideo, pool: FramePool = SERIAL) -> np.nda
     import cv2
 
     return video.cached(
-        "grey_bgr2gray_quirk", lambda: np.stack(pool.map(lambda f: cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), video.frames))
+        "grey_bgr2gray_quirk",
+        lambda: np.stack(pool.map(lambda f: cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), video.frames)),
     )
 
 
@@ -55,7 +58,9 @@ def farneback_amplitude(grey: np.ndarray, pool: FramePool = SERIAL) -> float:
 class MotionAmplitude(Metric):
     """How much the video moves (OpenS2V MotionAmplitude, exact)."""
 
-    description = "OpenS2V MotionAmplitude: |mean Farneback flow| on every frame (higher = more motion)"
+    description = (
+        "OpenS2V MotionAmplitude: |mean Farneback flow| on every frame (higher = more motion)"
+    )
     needs = Needs(frames="all", resource="cpu")
 
     def score(self, video: DecodedVideo, case: Case, context: ScoringContext) -> MetricResult:

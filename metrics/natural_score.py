@@ -387,7 +387,9 @@ class NaturalScore(Metric):
     higher_is_better = True
     opt_in = "asks a remote model 3 times per video (paid for the OpenAI API); name it in --metrics to run it"
     option_names = frozenset(OPTIONS)
-    needs = Needs(frames="none", resource="network")  # reads the file with OpenCV, as the official script
+    needs = Needs(
+        frames="none", resource="network"
+    )  # reads the file with OpenCV, as the official script
 
     def __init__(self, **options: Any) -> None:
         if "api_key" in options:
@@ -433,7 +435,9 @@ class NaturalScore(Metric):
         """Several videos at once (all their runs share the `max_in_flight` bound); a video whose
         runs all failed gives an exception (to record as its error) in its place."""
         if self.client is None:
-            raise RuntimeError("natural_score is not set up: call setup(context) first (the engine does)")
+            raise RuntimeError(
+                "natural_score is not set up: call setup(context) first (the engine does)"
+            )
         encoded = [encode_video(video) for video in videos]
         results: list[MetricResult | Exception] = []
         empty = [i for i, frames in enumerate(encoded) if not frames.images]

@@ -73,6 +73,7 @@ HUMAN_LABELS = ("Man", "Woman")
 #: NMS'd (tested against the full post-processing and the official fixtures)
 NEXUS_POSTPROCESS = PostprocessConfig(score_thr=SCRIPT_SCORE_THR)
 
+
 class CropEmbedder(Protocol):
     """What NexusScore needs from GME: L2-normalised rows, one per image / text.
 
@@ -85,7 +86,10 @@ class CropEmbedder(Protocol):
 
 
 def load_crop_embedder(
-    context: ScoringContext, path: str | Path, precision: str | None = None, metric: str = "nexus_score"
+    context: ScoringContext,
+    path: str | Path,
+    precision: str | None = None,
+    metric: str = "nexus_score",
 ) -> CropEmbedder:
     """The GME embedder of the weights folder `path` (`metrics/gme.py`: the same instance as
     `gme_score`'s in the run's model pool)."""
@@ -271,10 +275,14 @@ class NexusModels:
             with torch.inference_mode():
                 return self.clip.forward(pixels.to(self.clip.device, self.clip.dtype)).float().cpu()
 
-        rows = cache.embeddings([r.path for r in references], self.clip.id, self.clip.preprocess_id, compute)
+        rows = cache.embeddings(
+            [r.path for r in references], self.clip.id, self.clip.preprocess_id, compute
+        )
         return prompt_embeddings(self.detector, torch.stack(rows))
 
-    def reference_embeddings(self, references: Sequence[ReferenceImage], cache: EmbeddingCache) -> Any:
+    def reference_embeddings(
+        self, references: Sequence[ReferenceImage], cache: EmbeddingCache
+    ) -> Any:
         """GME rows of the reference images, once per file content (cached as float32, exact for fp16)."""
         import torch
 
@@ -301,7 +309,9 @@ class NexusModels:
                 cache[label] = row[None]
         return {label: cache[label] for label in labels}
 
-    def outcome(self, frames: np.ndarray, prompts: Sequence[NexusPrompt], cache: EmbeddingCache) -> NexusOutcome:
+    def outcome(
+        self, frames: np.ndarray, prompts: Sequence[NexusPrompt], cache: EmbeddingCache
+    ) -> NexusOutcome:
         from kaleido_bench.metrics.yolo_world import detect
 
         references = [p.reference for p in prompts]
@@ -327,14 +337,24 @@ class NexusModels:
         )
 
 
-def video_outcome(models: NexusModels, video: DecodedVideo, case: Case, cache: EmbeddingCache) -> NexusOutcome | str:
+def video_outcome(
+    models: NexusModels, video: DecodedVideo, case: Case, cache: EmbeddingCache
+) -> NexusOutcome | str:
     """The outcome of one video, or the reason it is absent before any model runs; computed once
     per video for both variants (their models are the same objects from the run's pool)."""
     reason = absent_reason(case)
     if reason is not None:
         return reason
-    key = ("nexus-outcome", id(models.detector), id(models.clip.model), id(models.embedder), case.id)
-    return video.cached(key, lambda: models.outcome(video.linspace(NUM_FRAMES), nexus_prompts(case), cache))
+    key = (
+        "nexus-outcome",
+        id(models.detector),
+        id(models.clip.model),
+        id(models.embedder),
+        case.id,
+    )
+    return video.cached(
+        key, lambda: models.outcome(video.linspace(NUM_FRAMES), nexus_prompts(case), cache)
+    )
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -378,7 +398,9 @@ class _NexusBase(Metric):
         self.models = NexusModels(
             load_yolo_world(context, detector_path, arch, precision="fp32"),
             load_hf_clip_vision(context, clip_path, precision="fp32"),
-            load_crop_embedder(context, gme_path, precision=self.options.get("gme_precision"), metric=self.name),
+            load_crop_embedder(
+                context, gme_path, precision=self.options.get("gme_precision"), metric=self.name
+            ),
             frame_batch=NUM_FRAMES if backbones.torch_device(context.device).type == "cuda" else 4,
         )
 

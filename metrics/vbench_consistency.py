@@ -76,7 +76,9 @@ def vbench_clip_transform(size: int = 224) -> Any:
 
     return transforms.Compose(
         [
-            transforms.Resize(size, interpolation=transforms.InterpolationMode.BICUBIC, antialias=False),
+            transforms.Resize(
+                size, interpolation=transforms.InterpolationMode.BICUBIC, antialias=False
+            ),
             transforms.CenterCrop(size),
             transforms.Lambda(_divide_255),
             transforms.Normalize(OPENAI_CLIP_MEAN, OPENAI_CLIP_STD),
@@ -91,7 +93,9 @@ def float_frames(frames: np.ndarray) -> Any:
     return torch.from_numpy(np.ascontiguousarray(frames)).float().permute(0, 3, 1, 2)
 
 
-def vbench_features(frames: np.ndarray, backbone: Backbone, transform: Any, batch_size: int = 32) -> Any:
+def vbench_features(
+    frames: np.ndarray, backbone: Backbone, transform: Any, batch_size: int = 32
+) -> Any:
     """Features of every frame in the model's dtype, on its device (chunks of `batch_size` frames)."""
     import torch
 
@@ -153,7 +157,9 @@ class VBenchConsistency(Metric):
         super().__init__(**options)
         self.backbone: Backbone | None = None
 
-    def load_backbone(self, context: ScoringContext, path) -> Backbone:  # pragma: no cover - abstract
+    def load_backbone(
+        self, context: ScoringContext, path
+    ) -> Backbone:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def transform(self) -> Any:  # pragma: no cover - abstract
@@ -173,7 +179,13 @@ class VBenchConsistency(Metric):
         backbone = self.backbone
         batch_size = int(self.options.get("batch_size", 32))
         features = video.cached(
-            ("vbench-features", backbone.id, str(backbone.dtype), str(backbone.device), self.preprocess_id),
+            (
+                "vbench-features",
+                backbone.id,
+                str(backbone.dtype),
+                str(backbone.device),
+                self.preprocess_id,
+            ),
             lambda: vbench_features(video.frames, backbone, self._transform, batch_size),
         )
         terms = consistency_terms(features)

@@ -103,7 +103,11 @@ def resolve(weight: WeightFile, explicit: str | Path | None = None, *, metric: s
     found = locate(weight, explicit)
     if found.path is not None:
         return found.path
-    how = f"`kaleido-bench weights download {metric}`" if metric else "`kaleido-bench weights download`"
+    how = (
+        f"`kaleido-bench weights download {metric}`"
+        if metric
+        else "`kaleido-bench weights download`"
+    )
     source = weight.repo_id or weight.url or "its publisher"
     raise WeightsMissingError(
         f"missing weights {weight.filename} ({weight.description}) for metric {metric or '?'}; "
@@ -142,7 +146,9 @@ def _from_hf_cache(weight: WeightFile) -> Path | None:
     if weight.snapshot:
         try:
             folder = snapshot_download(
-                weight.repo_id, local_files_only=True, allow_patterns=list(weight.allow_patterns) or None
+                weight.repo_id,
+                local_files_only=True,
+                allow_patterns=list(weight.allow_patterns) or None,
             )
         except Exception:
             return None
@@ -160,10 +166,14 @@ def download(weight: WeightFile) -> Path:
         if weight.snapshot:
             return Path(
                 snapshot_download(
-                    weight.repo_id, local_dir=target, allow_patterns=list(weight.allow_patterns) or None
+                    weight.repo_id,
+                    local_dir=target,
+                    allow_patterns=list(weight.allow_patterns) or None,
                 )
             )
-        fetched = Path(hf_hub_download(weight.repo_id, weight.hub_filename, local_dir=target.parent / "_hub"))
+        fetched = Path(
+            hf_hub_download(weight.repo_id, weight.hub_filename, local_dir=target.parent / "_hub")
+        )
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(fetched, target)
         return target
@@ -179,7 +189,11 @@ def _download_url(url: str, target: Path) -> Path:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(target.suffix + ".part")
-    with urllib.request.urlopen(url, timeout=30) as response, open(tmp, "wb") as out, Progress() as bar:
+    with (
+        urllib.request.urlopen(url, timeout=30) as response,
+        open(tmp, "wb") as out,
+        Progress() as bar,
+    ):
         total = int(response.headers.get("Content-Length") or 0) or None
         task = bar.add_task(f"download {target.name}", total=total)
         while chunk := response.read(1 << 20):
@@ -199,7 +213,9 @@ def reading_weight_file(path: str | Path, *, metric: str = "") -> Iterator[None]
         yield
     except BenchError:
         raise
-    except Exception as exc:  # torch raises UnpicklingError, KeyError, EOFError, RuntimeError; safetensors its own
+    except (
+        Exception
+    ) as exc:  # torch raises UnpicklingError, KeyError, EOFError, RuntimeError; safetensors its own
         if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
             raise  # the machine, not the file
         raise WeightFileError(_weight_file_message(Path(path), exc, metric)) from None
@@ -207,7 +223,9 @@ def reading_weight_file(path: str | Path, *, metric: str = "") -> Iterator[None]
 
 def _weight_file_message(path: Path, exc: BaseException, metric: str) -> str:
     if isinstance(exc, pickle.UnpicklingError) and "weights only" in str(exc).lower():
-        why = "it holds pickled Python objects besides tensors, which are refused and never executed"
+        why = (
+            "it holds pickled Python objects besides tensors, which are refused and never executed"
+        )
     elif "Error(s) in loading state_dict" in str(exc):  # a library loader's strict check
         why = "its tensors do not match the model (missing, unexpected or wrong-shape names: another model's file?)"
     elif path.is_file() and path.stat().st_size == 0:

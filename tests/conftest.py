@@ -12,7 +12,9 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 _SESSION_TMP = Path(tempfile.mkdtemp(prefix="kaleido-bench-tests-"))
-os.environ["KALEIDO_BENCH_WEIGHTS"] = str(_SESSION_TMP / "weights")  # tests never see a user's weights
+os.environ["KALEIDO_BENCH_WEIGHTS"] = str(
+    _SESSION_TMP / "weights"
+)  # tests never see a user's weights
 os.environ["KALEIDO_BENCH_CACHE"] = str(_SESSION_TMP / "cache")
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

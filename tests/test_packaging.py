@@ -12,8 +12,13 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
-FOLDERS = {"core": "kaleido_bench.core", "kaleido": "kaleido_bench.kaleido", "bench": "kaleido_bench.bench",
-           "metrics": "kaleido_bench.metrics", "baselines": "kaleido_bench.baselines"}
+FOLDERS = {
+    "core": "kaleido_bench.core",
+    "kaleido": "kaleido_bench.kaleido",
+    "bench": "kaleido_bench.bench",
+    "metrics": "kaleido_bench.metrics",
+    "baselines": "kaleido_bench.baselines",
+}
 
 
 def test_every_python_folder_is_a_listed_package():
@@ -23,7 +28,9 @@ def test_every_python_folder_is_a_listed_package():
         assert package_dir[package] == folder
         for init in (ROOT / folder).rglob("__init__.py"):
             relative = init.parent.relative_to(ROOT / folder).parts
-            assert ".".join((package, *relative)) in packages, f"{init.parent} is not in [tool.setuptools] packages"
+            assert ".".join((package, *relative)) in packages, (
+                f"{init.parent} is not in [tool.setuptools] packages"
+            )
 
 
 def imported_modules(folder: str) -> dict[Path, set[str]]:
@@ -40,12 +47,21 @@ def imported_modules(folder: str) -> dict[Path, set[str]]:
 
 
 def offenders(folder: str, forbidden: tuple[str, ...]) -> list[str]:
-    return [f"{path.relative_to(ROOT)} imports {name}" for path, names in imported_modules(folder).items()
-            for name in names if name.startswith(forbidden)]
+    return [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path, names in imported_modules(folder).items()
+        for name in names
+        if name.startswith(forbidden)
+    ]
 
 
 def test_kaleido_knows_nothing_of_the_bench():
-    assert offenders("kaleido", ("kaleido_bench.bench", "kaleido_bench.metrics", "kaleido_bench.baselines")) == []
+    assert (
+        offenders(
+            "kaleido", ("kaleido_bench.bench", "kaleido_bench.metrics", "kaleido_bench.baselines")
+        )
+        == []
+    )
 
 
 def test_metrics_never_import_models():
@@ -60,8 +76,18 @@ def test_metrics_and_models_use_only_the_core_of_the_harness():
 
 
 def test_core_imports_nothing_else_of_ours():
-    assert offenders("core", ("kaleido_bench.bench", "kaleido_bench.metrics", "kaleido_bench.baselines",
-                              "kaleido_bench.kaleido")) == []
+    assert (
+        offenders(
+            "core",
+            (
+                "kaleido_bench.bench",
+                "kaleido_bench.metrics",
+                "kaleido_bench.baselines",
+                "kaleido_bench.kaleido",
+            ),
+        )
+        == []
+    )
 
 
 def test_test_only_code_is_not_installed():
@@ -74,12 +100,20 @@ def test_test_only_code_is_not_installed():
 def test_no_top_level_import_of_taken_names():
     """`kaleido`, `bench`, `metrics`, `baselines` are other PyPI packages: always import ours by namespace."""
     taken = ("kaleido", "bench", "metrics", "baselines", "core")
-    bad = [f"{path.relative_to(ROOT)} imports {name}" for folder in FOLDERS for path, names in imported_modules(folder).items()
-           for name in names if name.split(".")[0] in taken]
+    bad = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for folder in FOLDERS
+        for path, names in imported_modules(folder).items()
+        for name in names
+        if name.split(".")[0] in taken
+    ]
     assert bad == []
 
 
 def test_console_script_points_at_the_cli():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["scripts"]["kaleido-bench"] == "kaleido_bench.bench.cli:main"
-    assert "torch==2.14.1" in project["dependencies"] and "torchvision==0.29.1" in project["dependencies"]
+    assert (
+        "torch==2.14.1" in project["dependencies"]
+        and "torchvision==0.29.1" in project["dependencies"]
+    )

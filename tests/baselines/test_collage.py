@@ -135,7 +135,11 @@ def test_collage_registers_on_import():
 def test_same_seed_same_frames_other_seed_other_frames(images):
     case = make_case("humanobj_1", images, ("astronaut", Role.HUMAN), ("horse", Role.OBJECT))
     model = CollageAdapter(num_frames=9)
-    a, b, c = model.render(case, 0), CollageAdapter(num_frames=9).render(case, 0), model.render(case, 1)
+    a, b, c = (
+        model.render(case, 0),
+        CollageAdapter(num_frames=9).render(case, 0),
+        model.render(case, 1),
+    )
     assert np.array_equal(a, b)
     assert np.abs(a.astype(np.int16) - c).mean() > 2.0
     other_case = make_case("humanobj_2", images, ("astronaut", Role.HUMAN), ("horse", Role.OBJECT))
@@ -163,7 +167,9 @@ def test_the_camera_moves_every_frame(images):
     assert np.abs(frames[-1] - frames[0]).mean() > 5.0
 
 
-def subject_pixels(images: dict[str, Path], name: str, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+def subject_pixels(
+    images: dict[str, Path], name: str, seed: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
     """Frame 0 of a one-subject collage and the mask of pixels that differ from the empty scene.
 
     Same case id and seed: the camera is the same, so the empty case shows the exact canvas.
@@ -220,7 +226,9 @@ def test_background_reference_fills_the_frame(images):
     case = make_case("singleobj_3", images, ("coffee", Role.BACKGROUND))
     frames = CollageAdapter(num_frames=5).render(case, seed=0)
     coarse = np.asarray(
-        Image.fromarray(cover_resize(Image.open(images["coffee"]), 240, 416)).resize((14, 8), Image.Resampling.BOX),
+        Image.fromarray(cover_resize(Image.open(images["coffee"]), 240, 416)).resize(
+            (14, 8), Image.Resampling.BOX
+        ),
         np.float32,
     )
     canvas = neutral_canvas(240, 416).astype(np.float32)
@@ -247,7 +255,9 @@ def test_every_reference_but_the_background_is_a_subject(images):
     )[0]
     changed = np.abs(frame.astype(np.int16) - background_only).sum(axis=2) > 30
     half = changed.shape[1] // 2
-    assert changed[:, :half].mean() > 0.1 and changed[:, half:].mean() > 0.1  # one subject each side
+    assert (
+        changed[:, :half].mean() > 0.1 and changed[:, half:].mean() > 0.1
+    )  # one subject each side
 
 
 def test_output_has_the_requested_size_length_and_rate(images, tmp_path):

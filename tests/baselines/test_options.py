@@ -21,7 +21,12 @@ def test_non_integers_are_refused_naming_model_and_key(value):
 
 
 def test_booleans_and_auto():
-    assert [bool_option("m", "k", v) for v in ("yes", "0", "auto", True)] == [True, False, None, True]
+    assert [bool_option("m", "k", v) for v in ("yes", "0", "auto", True)] == [
+        True,
+        False,
+        None,
+        True,
+    ]
     with pytest.raises(ModelOptionError, match="option k must be true or false"):
         bool_option("m", "k", "maybe")
 
@@ -35,12 +40,16 @@ def test_plain_keys_go_to_every_model_scoped_keys_to_one_and_win():
 
 def test_scope_may_be_an_entry_point_path_with_dots():
     options = {"my_pkg.models:Mine.steps": 4}
-    assert options_for("my_pkg.models:Mine", options, ("my_pkg.models:Mine", "still")) == {"steps": 4}
+    assert options_for("my_pkg.models:Mine", options, ("my_pkg.models:Mine", "still")) == {
+        "steps": 4
+    }
     assert options_for("still", options, ("my_pkg.models:Mine", "still")) == {}
 
 
 def test_scope_naming_no_given_model_is_an_error():
-    with pytest.raises(ModelOptionError, match="'kaleido.steps' is for model 'kaleido'.*still, collage"):
+    with pytest.raises(
+        ModelOptionError, match="'kaleido.steps' is for model 'kaleido'.*still, collage"
+    ):
         options_for("still", {"kaleido.steps": 4}, ("still", "collage"))
 
 

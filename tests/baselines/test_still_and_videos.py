@@ -21,7 +21,11 @@ from kaleido_bench.core.video import decode_video, write_video
 def refs(tmp_path_factory) -> dict[str, ReferenceImage]:
     folder = tmp_path_factory.mktemp("refs")
     out = {}
-    for name, role in (("astronaut", Role.HUMAN), ("rocket", Role.OBJECT), ("chelsea", Role.OBJECT)):
+    for name, role in (
+        ("astronaut", Role.HUMAN),
+        ("rocket", Role.OBJECT),
+        ("chelsea", Role.OBJECT),
+    ):
         path = folder / f"{name}.png"
         Image.fromarray(getattr(data, name)()).save(path)
         out[name] = ReferenceImage(path.name, path, role)
@@ -42,7 +46,9 @@ def test_fit_pad_white_follows_kaleido_preprocessing():
     assert out.shape == (240, 416, 3)
     left = (416 - 240) // 2
     assert np.all(out[:, :left] == 255) and np.all(out[:, left + 240 :] == 255)
-    expected = np.asarray(Image.fromarray(data.astronaut()).resize((240, 240), Image.Resampling.LANCZOS))
+    expected = np.asarray(
+        Image.fromarray(data.astronaut()).resize((240, 240), Image.Resampling.LANCZOS)
+    )
     assert np.array_equal(out[:, left : left + 240], expected)
     # a wide image is padded above and below
     wide = fit_pad_white(Image.fromarray(data.rocket()), 240, 240)  # 427x640 -> 240x160
@@ -69,7 +75,13 @@ def test_still_has_the_requested_size_length_and_rate(refs, tmp_path):
     assert video.frames.shape == (5, 96, 160, 3)
     assert video.fps == pytest.approx(8, abs=0.01)
     caps = model.capabilities
-    assert (caps.height, caps.width, caps.num_frames, caps.fps, caps.max_references) == (96, 160, 5, 8.0, None)
+    assert (caps.height, caps.width, caps.num_frames, caps.fps, caps.max_references) == (
+        96,
+        160,
+        5,
+        8.0,
+        None,
+    )
 
 
 def test_still_defaults_and_config():
@@ -116,7 +128,9 @@ def test_videos_places_the_case_file_at_the_output(folder, tmp_path):
     assert video.frames.shape == (4, 64, 96, 3)
     assert video.fps == pytest.approx(15, abs=0.01)
     assert sorted(p.name for p in out.parent.iterdir()) == ["singleobj_1.mp4"]  # no temp file left
-    model.generate(Case("singleobj_1", "p", ()), seed=1, out_path=out)  # again over an existing file
+    model.generate(
+        Case("singleobj_1", "p", ()), seed=1, out_path=out
+    )  # again over an existing file
     assert out.read_bytes() == (folder / "singleobj_1.mp4").read_bytes()
 
 

@@ -112,5 +112,7 @@ def test_max_references_is_in_the_config_only_when_given():
 
 def test_the_cli_names_a_missing_api_key_in_one_line(run_cli, monkeypatch, tmp_path):
     monkeypatch.delenv("VIDU_API_KEY", raising=False)
-    code, _, err = run_cli("run", "--model", "vidu", "--metrics", "none", "--runs-dir", str(tmp_path))
+    code, _, err = run_cli(
+        "run", "--model", "vidu", "--metrics", "none", "--runs-dir", str(tmp_path)
+    )
     assert code == 2 and "set VIDU_API_KEY" in err and len(err.strip().splitlines()) == 1

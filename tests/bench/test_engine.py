@@ -37,8 +37,12 @@ def made(tmp_path_factory):
     old = os.environ.get("KALEIDO_BENCH_WEIGHTS")
     os.environ["KALEIDO_BENCH_WEIGHTS"] = str(root / "weights")
     suite = load_suite("mini", root / "mini").select(limit=3)
-    store, _ = run_model(get_model_class("collage")(height=160, width=288, num_frames=12), suite, [],
-                         out_dir=root / "made")
+    store, _ = run_model(
+        get_model_class("collage")(height=160, width=288, num_frames=12),
+        suite,
+        [],
+        out_dir=root / "made",
+    )
     yield suite, store.root / "videos", names, recorded, root
     if old is None:
         os.environ.pop("KALEIDO_BENCH_WEIGHTS", None)
@@ -54,7 +58,9 @@ def _score(made, out: str, memory_budget: int | None = None) -> dict[str, float 
 
     suite, videos, names, _, root = made
     metrics = [get_metric_class(n)(**metric_options(n, "tiny")) for n in names]
-    store, summary, _ = score_videos(videos, suite, metrics, out_dir=root / out, memory_budget=memory_budget)
+    store, summary, _ = score_videos(
+        videos, suite, metrics, out_dir=root / out, memory_budget=memory_budget
+    )
     assert not summary.failures, summary.failures
     return {f"{r.case}/{r.metric}": r.value for r in ResultStore(store.root).records()}
 
@@ -82,7 +88,9 @@ def test_engine_stores_the_pre_engine_values(made):
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_group_passes_under_a_budget_give_the_same_values(made):
     whole = _score(made, "whole")
-    by_group = _score(made, "by_group", memory_budget=1)  # every group alone: released before the next
+    by_group = _score(
+        made, "by_group", memory_budget=1
+    )  # every group alone: released before the next
     assert by_group == whole
 
 
@@ -103,7 +111,11 @@ class Counted(Metric):
 
 
 def _metric(name: str, group: str, size: int) -> Metric:
-    cls = type(name, (Counted,), {"name": name, "needs": Needs(group=group, model_bytes=size), "setups": []})
+    cls = type(
+        name,
+        (Counted,),
+        {"name": name, "needs": Needs(group=group, model_bytes=size), "setups": []},
+    )
     return cls()
 
 
@@ -125,17 +137,33 @@ def test_groups_that_do_not_fit_together_are_scored_one_after_another(ctx, tmp_p
     engine = Engine(metrics, budgeted)
     order = [(o.metric.name, o.case.id) for o in engine.score(_jobs(tmp_path))]
     # group big1 on every video, released, then group big2 on every video
-    assert order == [("a", "c0"), ("a", "c1"), ("a", "c2"), ("b", "c0"), ("c", "c0"), ("b", "c1"), ("c", "c1"),
-                     ("b", "c2"), ("c", "c2")]
+    assert order == [
+        ("a", "c0"),
+        ("a", "c1"),
+        ("a", "c2"),
+        ("b", "c0"),
+        ("c", "c0"),
+        ("b", "c1"),
+        ("c", "c1"),
+        ("b", "c2"),
+        ("c", "c2"),
+    ]
     assert engine.stats.passes == [["a"], ["b", "c"]] and engine.stats.decodes == 6
     assert getattr(metrics[0], "model", None) is None  # released: its model reference dropped
-    roomy = Engine([_metric("a", "big1", 100), _metric("b", "big2", 100)], dataclasses.replace(ctx, memory_budget=500))
+    roomy = Engine(
+        [_metric("a", "big1", 100), _metric("b", "big2", 100)],
+        dataclasses.replace(ctx, memory_budget=500),
+    )
     list(roomy.score(_jobs(tmp_path / "x")))
-    assert len(roomy.stats.passes) == 1 and roomy.stats.decodes == 3  # fits: each video decoded once
+    assert (
+        len(roomy.stats.passes) == 1 and roomy.stats.decodes == 3
+    )  # fits: each video decoded once
 
 
 def test_unknown_metric_options_are_refused():
-    with pytest.raises(MetricOptionError, match="has no option.*thresold.*it takes: batch_size, offset"):
+    with pytest.raises(
+        MetricOptionError, match="has no option.*thresold.*it takes: batch_size, offset"
+    ):
         _metric("a", "g", 0).__class__(thresold=0.3)
 
 
@@ -145,15 +173,23 @@ def test_a_changed_option_or_weight_file_rescores(tmp_path, monkeypatch):
 
     suite = load_suite("mini", tmp_path / "mini").select(limit=2)
     for case in suite.cases:
-        write_video(tmp_path / "videos" / f"{case.id}.mp4", np.full((3, 16, 16, 3), 9, np.uint8), 8.0)
+        write_video(
+            tmp_path / "videos" / f"{case.id}.mp4", np.full((3, 16, 16, 3), 9, np.uint8), 8.0
+        )
     weight = tmp_path / "w" / "counted.bin"
     weight.parent.mkdir()
     weight.write_bytes(b"one")
     monkeypatch.setenv("KALEIDO_BENCH_WEIGHTS", str(tmp_path / "w"))
-    cls = type("wm", (Counted,), {"name": "wm", "setups": [], "weights": (WeightFile("counted.bin", "test"),)})
+    cls = type(
+        "wm",
+        (Counted,),
+        {"name": "wm", "setups": [], "weights": (WeightFile("counted.bin", "test"),)},
+    )
 
     def scored(**options) -> tuple[int, float]:
-        _, summary, _ = score_videos(tmp_path / "videos", suite, [cls(**options)], out_dir=tmp_path / "run")
+        _, summary, _ = score_videos(
+            tmp_path / "videos", suite, [cls(**options)], out_dir=tmp_path / "run"
+        )
         store = ResultStore(tmp_path / "run")
         return summary.scored, store.latest()[(suite.cases[0].id, "wm")].value
 

@@ -15,14 +15,35 @@ from kaleido_bench.bench.locks import run_lock
 from kaleido_bench.bench.store import GENERATE, ResultStore
 from kaleido_bench.core.errors import BenchError, RunLockedError
 
-RUN = ["run", "--model", "still", "--suite", "mini", "--metrics", "motion_amplitude,decoupling_hist",
-       "-o", "num_frames=5", "-o", "height=64", "-o", "width=96", "--device", "cpu"]
+RUN = [
+    "run",
+    "--model",
+    "still",
+    "--suite",
+    "mini",
+    "--metrics",
+    "motion_amplitude,decoupling_hist",
+    "-o",
+    "num_frames=5",
+    "-o",
+    "height=64",
+    "-o",
+    "width=96",
+    "--device",
+    "cpu",
+]
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "KALEIDO_BENCH_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "kaleido_bench.bench.cli", *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "kaleido_bench.bench.cli", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _work(root: Path) -> dict[tuple[str, str], int]:
@@ -71,15 +92,37 @@ def test_a_second_identical_command_exits_with_a_clear_message(tmp_path):
 
 def test_two_shards_in_two_processes_then_local_does_no_repeated_work(tmp_path):
     out = tmp_path / "run"
-    shards = [subprocess.Popen([sys.executable, "-m", "kaleido_bench.bench.cli", *RUN, "--out", str(out),
-                                "--shard", f"{i}/2"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env={**os.environ, "KALEIDO_BENCH_THREADS": "1"}) for i in range(2)]
+    shards = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "kaleido_bench.bench.cli",
+                *RUN,
+                "--out",
+                str(out),
+                "--shard",
+                f"{i}/2",
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "KALEIDO_BENCH_THREADS": "1"},
+        )
+        for i in range(2)
+    ]
     for shard in shards:
         _, err = shard.communicate(timeout=600)
         assert shard.returncode == 0, err
-    assert {p.name for p in out.glob("scores*.jsonl")} == {"scores-shard-0-of-2.jsonl", "scores-shard-1-of-2.jsonl"}
+    assert {p.name for p in out.glob("scores*.jsonl")} == {
+        "scores-shard-0-of-2.jsonl",
+        "scores-shard-1-of-2.jsonl",
+    }
     work = _work(out)
-    assert len(work) == 10 * 3 and set(work.values()) == {1}  # 10 cases x (generate + 2 metrics), once each
+    assert len(work) == 10 * 3 and set(work.values()) == {
+        1
+    }  # 10 cases x (generate + 2 metrics), once each
     rerun = _cli(tmp_path, *RUN, "--out", str(out))
     assert rerun.returncode == 0 and _work(out) == work  # the local executor found everything done
 
@@ -97,12 +140,23 @@ def test_ray_generates_and_scores_then_local_resumes_without_repeated_work(tmp_p
     metrics, _ = select_metrics(["motion_amplitude", "decoupling_hist"])
     out = tmp_path / "run"
     first = suite.select(limit=3)
-    store, summary = run_model(model, first, metrics, out_dir=out, executor=make_executor("ray", ray_workers=2))
+    store, summary = run_model(
+        model, first, metrics, out_dir=out, executor=make_executor("ray", ray_workers=2)
+    )
     assert summary.generated == 3 and summary.scored == 6 and not summary.failures
     workers = {p.name for p in out.glob("scores-ray-*.jsonl")}
-    assert len(workers) == 2 and not (out / "scores.jsonl").exists()  # both actors worked, each in its file
-    _, again = run_model(model, suite, metrics, out_dir=out)  # the local executor finishes the 4th case
-    assert again.generated == 1 and again.reused_videos == 3 and again.scored == 2 and again.reused_scores == 6
+    assert (
+        len(workers) == 2 and not (out / "scores.jsonl").exists()
+    )  # both actors worked, each in its file
+    _, again = run_model(
+        model, suite, metrics, out_dir=out
+    )  # the local executor finishes the 4th case
+    assert (
+        again.generated == 1
+        and again.reused_videos == 3
+        and again.scored == 2
+        and again.reused_scores == 6
+    )
     work = _work(out)
     assert len(work) == 4 * 3 and set(work.values()) == {1}
     assert sum(1 for (case, metric) in work if metric == GENERATE) == 4

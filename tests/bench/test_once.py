@@ -16,7 +16,9 @@ def test_threads_asking_for_one_key_together_compute_it_once():
         return object()
 
     results = []
-    threads = [threading.Thread(target=lambda: results.append(memo.get("k", slow))) for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: results.append(memo.get("k", slow))) for _ in range(4)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

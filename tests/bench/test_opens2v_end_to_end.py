@@ -41,7 +41,9 @@ def _stand_in_references(shared: Path, data_root: Path) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")
-def test_our_run_exports_the_official_files_and_reads_back_to_its_own_total(shared_dir, tmp_path, monkeypatch):
+def test_our_run_exports_the_official_files_and_reads_back_to_its_own_total(
+    shared_dir, tmp_path, monkeypatch
+):
     pytest.importorskip("insightface")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "metrics"))
     from chat_server import ChatServer, Reply
@@ -60,8 +62,14 @@ def test_our_run_exports_the_official_files_and_reads_back_to_its_own_total(shar
     from kaleido_bench.metrics.base import load_builtin_metrics
 
     installed = [name for name in DEFAULT_METRICS if name in load_builtin_metrics()]
-    assert {"aesthetics", "motion_amplitude", "face_sim_cur", "gme_score", "motion_smoothness",
-            "natural_score"} <= set(installed)
+    assert {
+        "aesthetics",
+        "motion_amplitude",
+        "face_sim_cur",
+        "gme_score",
+        "motion_smoothness",
+        "natural_score",
+    } <= set(installed)
     weights = tmp_path / "weights"
     plain = [n for n in installed if n in ("aesthetics", "face_sim_cur")]
     write_random_weights(weights, plain, size="tiny", seed=0)
@@ -74,22 +82,37 @@ def test_our_run_exports_the_official_files_and_reads_back_to_its_own_total(shar
         options = {name: metric_options(name, "tiny") for name in plain}
         options["gme_score"] = {"model_path": str(FIXTURES / "gme" / "tiny_gme")}
         options["motion_smoothness"] = {"qalign_path": str(FIXTURES / "qalign" / "one-align-tiny")}
-        options["natural_score"] = {"endpoint": server.url, "cache_dir": str(tmp_path / "natural-cache")}
+        options["natural_score"] = {
+            "endpoint": server.url,
+            "cache_dir": str(tmp_path / "natural-cache"),
+        }
         if "nexus_score" in installed:
             options["nexus_score"] = nexus_options()
         metrics, skipped = select_metrics(installed, options)
-        store, summary, _ = score_videos(shared_dir / "opens2v" / "videos", suite, metrics,
-                                         out_dir=tmp_path / "run")
+        store, summary, _ = score_videos(
+            shared_dir / "opens2v" / "videos", suite, metrics, out_dir=tmp_path / "run"
+        )
     assert not skipped and not summary.failures, summary.failures
     export_opens2v(store.root, tmp_path / "export")
     names = {p.name for p in (tmp_path / "export").glob("*.json")}
-    assert {"aesthetic_score.json", "motion_amplitude.json", "motion_smoothness.json", "facesim.json",
-            "gmescore.json", "naturalscore_1.json", "naturalscore_2.json", "naturalscore_3.json"} <= names
+    assert {
+        "aesthetic_score.json",
+        "motion_amplitude.json",
+        "motion_smoothness.json",
+        "facesim.json",
+        "gmescore.json",
+        "naturalscore_1.json",
+        "naturalscore_2.json",
+        "naturalscore_3.json",
+    } <= names
     direct = compute_total(metrics_to_slots(run_values(store.root)), "Open-Domain", mode="official")
     back = official_total(tmp_path / "export", "Open-Domain")
     assert direct.total is not None and np.isfinite(direct.total)
     assert back.total == pytest.approx(direct.total, abs=1e-12, rel=0)
-    assert back.counts == direct.counts and back.counts["natural_score"] == back.counts["gme_score"] == 2  # both videos
+    assert (
+        back.counts == direct.counts
+        and back.counts["natural_score"] == back.counts["gme_score"] == 2
+    )  # both videos
     table = suite_table(load_results([store.root, tmp_path / "export"]), "opens2v")
     ours, official = table.iloc[0], table.iloc[1]
     assert ours["TotalScore"] == official["TotalScore"]

@@ -36,9 +36,15 @@ TOL = 1e-12
 
 @pytest.mark.parametrize(
     ("domain", "expected"),
-    [("Open-Domain", 0.5959962472265614), ("Human-Domain", 0.6884787565947551), ("Single-Domain", 0.5959962472265614)],
+    [
+        ("Open-Domain", 0.5959962472265614),
+        ("Human-Domain", 0.6884787565947551),
+        ("Single-Domain", 0.5959962472265614),
+    ],
 )
-def test_reference_outputs_reproduce_official_v11_merge(official_outputs: Path, domain: str, expected: float) -> None:
+def test_reference_outputs_reproduce_official_v11_merge(
+    official_outputs: Path, domain: str, expected: float
+) -> None:
     result = official_total(official_outputs, domain)
     assert result.total == pytest.approx(expected, abs=TOL)
     for slot, value in OFFICIAL_SLOTS.items():
@@ -51,21 +57,29 @@ def test_ours_mode_equals_official_when_every_slot_is_present(official_outputs: 
     assert ours.total == pytest.approx(0.5959962472265614, abs=TOL)
 
 
-def test_shipped_merged_json_is_stale_v10_weights_with_smoothness_as_motion(official_outputs: Path) -> None:
+def test_shipped_merged_json_is_stale_v10_weights_with_smoothness_as_motion(
+    official_outputs: Path,
+) -> None:
     """reference_outputs/model_name_Open-Domain.json (0.6356867755593165) was not made by v1.1:
     it is v1.0's weights with MotionSmoothness (not MotionAmplitude) in the Motion slot."""
     shipped = json.loads((official_outputs / "model_name_Open-Domain.json").read_text())
     slots = official_total(official_outputs, "Open-Domain").slots
-    stale = total_from_slots({**slots, "motion_amplitude": slots["motion_smoothness"]}, "Open-Domain", "v1.0")
+    stale = total_from_slots(
+        {**slots, "motion_amplitude": slots["motion_smoothness"]}, "Open-Domain", "v1.0"
+    )
     assert stale == pytest.approx(0.6356867755593165, abs=TOL)
     assert shipped["total_score"] == pytest.approx(stale, abs=TOL)
-    assert official_total(official_outputs, "Open-Domain", "v1.0").total != pytest.approx(stale, abs=1e-6)
+    assert official_total(official_outputs, "Open-Domain", "v1.0").total != pytest.approx(
+        stale, abs=1e-6
+    )
 
 
 def test_reader_maps_official_files_to_our_metric_names(official_outputs: Path) -> None:
     scores = read_official_folder(official_outputs)
     assert set(scores) == {"faceobj_14", "singleface_3"}
-    assert scores["faceobj_14"]["motion_amplitude"] == 0.35025984048843384  # motion_fb, not motion_lk
+    assert (
+        scores["faceobj_14"]["motion_amplitude"] == 0.35025984048843384
+    )  # motion_fb, not motion_lk
     assert scores["singleface_3"]["motion_amplitude"] == 0.038793787360191345
     assert scores["singleface_3"]["face_sim_cur"] == 0.9420197624713182
     assert scores["singleface_3"]["face_sim_arc"] == 0.9367029462009668
@@ -76,12 +90,19 @@ def test_reader_maps_official_files_to_our_metric_names(official_outputs: Path) 
 
 def test_v10_weights_and_motion_slot_is_amplitude() -> None:
     assert weights_for("Open-Domain", "v1.0") == (
-        ("aes_score", 0.12), ("motion_amplitude", 0.12), ("facesim_cur", 0.20),
-        ("gme_score", 0.12), ("nexus_score", 0.20), ("natural_score", 0.24),
+        ("aes_score", 0.12),
+        ("motion_amplitude", 0.12),
+        ("facesim_cur", 0.20),
+        ("gme_score", 0.12),
+        ("nexus_score", 0.20),
+        ("natural_score", 0.24),
     )
     assert weights_for("Human-Domain", "v1.0") == (
-        ("aes_score", 0.15), ("motion_amplitude", 0.15), ("facesim_cur", 0.25),
-        ("gme_score", 0.15), ("natural_score", 0.30),
+        ("aes_score", 0.15),
+        ("motion_amplitude", 0.15),
+        ("facesim_cur", 0.25),
+        ("gme_score", 0.15),
+        ("natural_score", 0.30),
     )
     slots = dict.fromkeys(SLOTS, 0.0) | {"motion_amplitude": 1.0, "motion_smoothness": 0.5}
     assert total_from_slots(slots, "Open-Domain", "v1.0") == pytest.approx(0.12)
@@ -92,7 +113,9 @@ def test_v11_weights_sum_to_one_and_only_human_domain_gets_human_weights() -> No
     for domain in ("Open-Domain", "Human-Domain", "Single-Domain", "anything"):
         for version in ("v1.1", "v1.0"):
             assert sum(w for _, w in weights_for(domain, version)) == pytest.approx(1.0)
-    assert weights_for("Single-Domain") == weights_for("Open-Domain") == weights_for("Single-Object")
+    assert (
+        weights_for("Single-Domain") == weights_for("Open-Domain") == weights_for("Single-Object")
+    )
     assert "nexus_score" not in dict(weights_for("Human-Domain"))
 
 
@@ -121,10 +144,24 @@ def test_per_video_clipping_rules() -> None:
 
 def test_hand_computed_averages_and_total() -> None:
     per_video = {
-        "a": {"aes_score": 8.0, "motion_smoothness": 0.9, "motion_amplitude": -0.4, "facesim_cur": -0.2,
-              "gme_score": 1.2, "nexus_score": 0.0, "natural_score": 6.0},
-        "b": {"aes_score": 5.0, "motion_smoothness": 1.3, "motion_amplitude": 0.2, "facesim_cur": 0.6,
-              "gme_score": 0.5, "nexus_score": 0.1, "natural_score": 2.0},
+        "a": {
+            "aes_score": 8.0,
+            "motion_smoothness": 0.9,
+            "motion_amplitude": -0.4,
+            "facesim_cur": -0.2,
+            "gme_score": 1.2,
+            "nexus_score": 0.0,
+            "natural_score": 6.0,
+        },
+        "b": {
+            "aes_score": 5.0,
+            "motion_smoothness": 1.3,
+            "motion_amplitude": 0.2,
+            "facesim_cur": 0.6,
+            "gme_score": 0.5,
+            "nexus_score": 0.1,
+            "natural_score": 2.0,
+        },
         "c": {"aes_score": 3.0, "nexus_score": 0.02},
     }
     result = compute_total(per_video, "Open-Domain")
@@ -140,17 +177,35 @@ def test_hand_computed_averages_and_total() -> None:
     assert result.slots["nexus_score"] == pytest.approx(0.7)
     # natural: 6 -> 5, 2: 3.5 -> (3.5 - 1) / 4
     assert result.slots["natural_score"] == pytest.approx(0.625)
-    expected = 0.16 * 4 / 9 + 0.06 * 0.95 + 0.02 * 0.3 + 0.20 * 0.2 + 0.12 * 0.75 + 0.20 * 0.7 + 0.24 * 0.625
+    expected = (
+        0.16 * 4 / 9
+        + 0.06 * 0.95
+        + 0.02 * 0.3
+        + 0.20 * 0.2
+        + 0.12 * 0.75
+        + 0.20 * 0.7
+        + 0.24 * 0.625
+    )
     assert result.total == pytest.approx(expected)
     assert result.percent()["total_score"] == round(expected * 100, 2)
     human = compute_total(per_video, "Human-Domain")
-    assert human.total == pytest.approx(0.18 * 4 / 9 + 0.09 * 0.95 + 0.03 * 0.3 + 0.25 * 0.2 + 0.15 * 0.75 + 0.30 * 0.625)
+    assert human.total == pytest.approx(
+        0.18 * 4 / 9 + 0.09 * 0.95 + 0.03 * 0.3 + 0.25 * 0.2 + 0.15 * 0.75 + 0.30 * 0.625
+    )
     assert "nexus_score" not in human.percent()
 
 
 def test_missing_metric_is_missing_in_ours_not_zero() -> None:
-    per_video = {"a": {"aes_score": 5.0, "motion_smoothness": 1.0, "motion_amplitude": 0.1, "facesim_cur": 0.5,
-                       "gme_score": 0.5, "nexus_score": 0.01}}  # no natural score at all
+    per_video = {
+        "a": {
+            "aes_score": 5.0,
+            "motion_smoothness": 1.0,
+            "motion_amplitude": 0.1,
+            "facesim_cur": 0.5,
+            "gme_score": 0.5,
+            "nexus_score": 0.01,
+        }
+    }  # no natural score at all
     ours = compute_total(per_video, "Open-Domain")
     assert ours.slots["natural_score"] is None
     assert ours.averages["natural_score"] is None
@@ -161,38 +216,68 @@ def test_missing_metric_is_missing_in_ours_not_zero() -> None:
 
 def test_official_mode_keeps_the_zero_average_quirk() -> None:
     """A slot no video has averages to 0 before scaling: Natural -> (0 - 1) / 4, Aes -> -4/3."""
-    per_video = {"a": {"motion_smoothness": 1.0, "motion_amplitude": 0.1, "facesim_cur": 0.5,
-                       "gme_score": 0.5, "nexus_score": 0.01}}
+    per_video = {
+        "a": {
+            "motion_smoothness": 1.0,
+            "motion_amplitude": 0.1,
+            "facesim_cur": 0.5,
+            "gme_score": 0.5,
+            "nexus_score": 0.01,
+        }
+    }
     official = compute_total(per_video, "Open-Domain", mode="official")
     assert official.slots["natural_score"] == -0.25
     assert official.slots["aes_score"] == pytest.approx(-4 / 3)
-    expected = 0.16 * (-4 / 3) + 0.06 * 1.0 + 0.02 * 0.1 + 0.20 * 0.5 + 0.12 * 0.5 + 0.20 * 0.2 + 0.24 * -0.25
+    expected = (
+        0.16 * (-4 / 3)
+        + 0.06 * 1.0
+        + 0.02 * 0.1
+        + 0.20 * 0.5
+        + 0.12 * 0.5
+        + 0.20 * 0.2
+        + 0.24 * -0.25
+    )
     assert official.total == pytest.approx(expected)
     # a nexus slot of only zeros is missing too (zeros are skipped)
     assert compute_total({"a": {"nexus_score": 0.0}}, "Open-Domain").slots["nexus_score"] is None
 
 
 def test_missing_unweighted_slot_does_not_block_the_total() -> None:
-    per_video = {"a": {"aes_score": 5.0, "motion_smoothness": 1.0, "motion_amplitude": 0.1, "facesim_cur": 0.5,
-                       "gme_score": 0.5, "natural_score": 4.0}}  # no nexus: not weighted for Human
+    per_video = {
+        "a": {
+            "aes_score": 5.0,
+            "motion_smoothness": 1.0,
+            "motion_amplitude": 0.1,
+            "facesim_cur": 0.5,
+            "gme_score": 0.5,
+            "natural_score": 4.0,
+        }
+    }  # no nexus: not weighted for Human
     assert compute_total(per_video, "Human-Domain").total is not None
     assert compute_total(per_video, "Open-Domain").total is None
 
 
 def test_metric_to_slot_mapping_covers_every_slot_once() -> None:
     assert sorted(METRIC_TO_SLOT.values()) == sorted(SLOTS)
-    assert metrics_to_slots({"v": {"aesthetics": 5.0, "face_sim_arc": 0.3, "face_sim_cur": 0.4}}) == {
-        "v": {"aes_score": 5.0, "facesim_cur": 0.4}
-    }
+    assert metrics_to_slots(
+        {"v": {"aesthetics": 5.0, "face_sim_arc": 0.3, "face_sim_cur": 0.4}}
+    ) == {"v": {"aes_score": 5.0, "facesim_cur": 0.4}}
 
 
 def test_reader_averages_natural_runs_present_and_accepts_v10_motion_file(tmp_path: Path) -> None:
     (tmp_path / "naturalscore_1.json").write_text(json.dumps({"x": "4", "y": "2"}))
     (tmp_path / "naturalscore_3.json").write_text(json.dumps({"x": "5"}))
-    (tmp_path / "motionscore.json").write_text(json.dumps({"x": {"motion_fb": -0.5, "motion_lk": 9.0}}))
-    (tmp_path / "model_name_Open-Domain.json").write_text(json.dumps({"total_score": 0.5}))  # ignored
+    (tmp_path / "motionscore.json").write_text(
+        json.dumps({"x": {"motion_fb": -0.5, "motion_lk": 9.0}})
+    )
+    (tmp_path / "model_name_Open-Domain.json").write_text(
+        json.dumps({"total_score": 0.5})
+    )  # ignored
     scores = read_official_folder(tmp_path)
-    assert scores == {"x": {"natural_score": 4.5, "motion_amplitude": -0.5}, "y": {"natural_score": 2.0}}
+    assert scores == {
+        "x": {"natural_score": 4.5, "motion_amplitude": -0.5},
+        "y": {"natural_score": 2.0},
+    }
     result = official_total(tmp_path, "Open-Domain", "v1.0")
     assert result.slots["motion_amplitude"] == 0.5
 

@@ -42,8 +42,18 @@ def test_profile_table_names_the_models(videos):
 
 
 def test_cli_profile_plain_has_models_column(videos, run_cli):
-    code, out, err = run_cli("profile", *map(str, videos), "--suite", "mini", "--metrics",
-                             "motion_amplitude", "--device", "cpu", "--format", "csv")
+    code, out, err = run_cli(
+        "profile",
+        *map(str, videos),
+        "--suite",
+        "mini",
+        "--metrics",
+        "motion_amplitude",
+        "--device",
+        "cpu",
+        "--format",
+        "csv",
+    )
     assert code == 0, err
     assert out.startswith("stage,models,setup_s,s_per_video") and "none (no learned weights)" in out
 
@@ -52,8 +62,20 @@ def test_cli_profile_names_the_missing_reference_and_how_to_give_it(videos, tmp_
     """A video named after a case whose images are not under the data root: one clear error, exit 2."""
     import shutil
 
-    named = shutil.copy(videos[0], tmp_path / "faceobj_14.mp4")  # a case of OpenS2V-Eval's Open domain
-    code, _, err = run_cli("profile", str(named), "--suite", "opens2v", "--data-root",
-                           str(tmp_path), "--metrics", "decoupling_hist", "--device", "cpu")
+    named = shutil.copy(
+        videos[0], tmp_path / "faceobj_14.mp4"
+    )  # a case of OpenS2V-Eval's Open domain
+    code, _, err = run_cli(
+        "profile",
+        str(named),
+        "--suite",
+        "opens2v",
+        "--data-root",
+        str(tmp_path),
+        "--metrics",
+        "decoupling_hist",
+        "--device",
+        "cpu",
+    )
     assert code == 2
     assert "does not exist" in err and "--data-root" in err

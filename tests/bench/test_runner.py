@@ -38,7 +38,9 @@ class CountingAdapter(ModelAdapter):
             raise RuntimeError("model exploded")
         type(self).calls.append(case.id)
         ramp = np.linspace(0, 255, 48, dtype=np.float32)[None, :, None]
-        frames = [np.broadcast_to(np.roll(ramp, 2 * t + seed, axis=1), (32, 48, 3)) for t in range(6)]
+        frames = [
+            np.broadcast_to(np.roll(ramp, 2 * t + seed, axis=1), (32, 48, 3)) for t in range(6)
+        ]
         write_video(out_path, np.stack(frames).astype(np.uint8), 8.0)
 
 
@@ -63,11 +65,20 @@ def _reset_counters():
 
 
 def test_end_to_end_on_mini_stores_videos_scores_and_manifest(tmp_path, mini):
-    store, summary = run_model(CountingAdapter(), mini, [CountingMetric(), MotionAmplitude()], seed=3,
-                               runs_dir=tmp_path / "runs")
+    store, summary = run_model(
+        CountingAdapter(),
+        mini,
+        [CountingMetric(), MotionAmplitude()],
+        seed=3,
+        runs_dir=tmp_path / "runs",
+    )
     assert summary.generated == 4 and summary.scored == 8 and not summary.failures
     manifest = json.loads((store.root / "manifest.json").read_text())
-    assert manifest["seed"] == 3 and manifest["suite"]["name"] == "mini" and manifest["model"]["model"] == "counting"
+    assert (
+        manifest["seed"] == 3
+        and manifest["suite"]["name"] == "mini"
+        and manifest["model"]["model"] == "counting"
+    )
     assert "torch" in manifest["packages"]
     latest = store.latest()
     assert latest[("singleface_astronaut", "frame_count")].value == 6.0
@@ -90,12 +101,16 @@ def test_interrupted_run_resumes_without_repeating_finished_work(tmp_path, mini)
 
     CountingAdapter.interrupt_at = None
     CountingAdapter.calls, CountingMetric.calls = [], []
-    store2, summary = run_model(CountingAdapter(), mini, [CountingMetric()], runs_dir=tmp_path / "runs")
+    store2, summary = run_model(
+        CountingAdapter(), mini, [CountingMetric()], runs_dir=tmp_path / "runs"
+    )
     assert store2.root == store.root  # same command, same folder
     assert CountingAdapter.calls == [c.id for c in mini.cases[2:]]  # nothing regenerated
     assert CountingMetric.calls == [c.id for c in mini.cases[2:]]  # nothing rescored
     assert summary.reused_videos == 2 and summary.reused_scores == 2
-    assert {p.name: p.stat().st_mtime_ns for p in store.videos_dir.glob("*.mp4") if p.name in stamps} == stamps
+    assert {
+        p.name: p.stat().st_mtime_ns for p in store.videos_dir.glob("*.mp4") if p.name in stamps
+    } == stamps
     assert len(store2.done()) == 4
 
     CountingAdapter.calls, CountingMetric.calls = [], []
@@ -105,7 +120,9 @@ def test_interrupted_run_resumes_without_repeating_finished_work(tmp_path, mini)
 
 def test_a_failing_case_is_recorded_and_the_run_goes_on_then_retried(tmp_path, mini):
     CountingAdapter.fail_on = mini.cases[1].id
-    store, summary = run_model(CountingAdapter(), mini, [CountingMetric()], runs_dir=tmp_path / "runs")
+    store, summary = run_model(
+        CountingAdapter(), mini, [CountingMetric()], runs_dir=tmp_path / "runs"
+    )
     assert [(r.case, r.metric) for r in summary.failures] == [(mini.cases[1].id, GENERATE)]
     assert "model exploded" in summary.failures[0].error
     assert len(CountingMetric.calls) == 3
@@ -115,8 +132,12 @@ def test_a_failing_case_is_recorded_and_the_run_goes_on_then_retried(tmp_path, m
 
 
 def test_other_seed_or_config_gets_its_own_folder(tmp_path, mini):
-    a, _ = run_model(CountingAdapter(), mini.select(limit=1), [], seed=0, runs_dir=tmp_path / "runs")
-    b, _ = run_model(CountingAdapter(), mini.select(limit=1), [], seed=1, runs_dir=tmp_path / "runs")
+    a, _ = run_model(
+        CountingAdapter(), mini.select(limit=1), [], seed=0, runs_dir=tmp_path / "runs"
+    )
+    b, _ = run_model(
+        CountingAdapter(), mini.select(limit=1), [], seed=1, runs_dir=tmp_path / "runs"
+    )
     assert a.root != b.root
     with pytest.raises(RunConflictError):
         run_model(CountingAdapter(), mini.select(limit=1), [], seed=2, out_dir=a.root)
@@ -126,13 +147,21 @@ def test_corrupt_video_is_a_clear_per_case_error(tmp_path, mini):
     videos = tmp_path / "videos"
     videos.mkdir()
     CountingAdapter().generate(mini.cases[0], 0, videos / f"{mini.cases[0].id}.mp4")
-    (videos / f"{mini.cases[1].id}.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 definitely not a video")
+    (videos / f"{mini.cases[1].id}.mp4").write_bytes(
+        b"\x00\x00\x00\x18ftypmp42 definitely not a video"
+    )
     (videos / "not_a_case.mp4").write_bytes(b"")
-    store, summary, unmatched = score_videos(videos, mini, [CountingMetric()], runs_dir=tmp_path / "runs")
+    store, summary, unmatched = score_videos(
+        videos, mini, [CountingMetric()], runs_dir=tmp_path / "runs"
+    )
     assert unmatched == ["not_a_case"]
     assert summary.scored == 1
     [failure] = summary.failures
-    assert failure.case == mini.cases[1].id and "corrupt" in failure.error and f"{mini.cases[1].id}.mp4" in failure.error
+    assert (
+        failure.case == mini.cases[1].id
+        and "corrupt" in failure.error
+        and f"{mini.cases[1].id}.mp4" in failure.error
+    )
     assert store.latest()[(mini.cases[0].id, "frame_count")].value == 6.0
 
 
@@ -154,13 +183,15 @@ def test_decode_video_errors_name_the_file(tmp_path):
 
 
 def test_model_by_import_path_and_unknown_model(tmp_path, monkeypatch):
-    (tmp_path / "my_models.py").write_text(textwrap.dedent("""
+    (tmp_path / "my_models.py").write_text(
+        textwrap.dedent("""
         from kaleido_bench.baselines.base import ModelAdapter
 
         class Mine(ModelAdapter):
             def generate(self, case, seed, out_path):
                 pass
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     assert get_model_class("my_models:Mine").__name__ == "Mine"
     with pytest.raises(UnknownNameError, match="unknown model 'nope'"):

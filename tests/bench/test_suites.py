@@ -21,8 +21,14 @@ def test_opens2v_domains_have_official_case_counts(tmp_path):
     open_domain = load_suite("opens2v", tmp_path)
     assert len(open_domain.cases) == 180
     assert Counter(case.category for case in open_domain.cases) == {
-        "singleobj": 30, "singlehuman": 30, "singleface": 30, "multiobject": 30,
-        "multiface": 15, "multihuman": 15, "humanobj": 15, "faceobj": 15,
+        "singleobj": 30,
+        "singlehuman": 30,
+        "singleface": 30,
+        "multiobject": 30,
+        "multiface": 15,
+        "multihuman": 15,
+        "humanobj": 15,
+        "faceobj": 15,
     }
     assert Counter(len(case.references) for case in open_domain.cases) == {1: 90, 2: 40, 3: 50}
     assert len(load_suite("opens2v-human", tmp_path).cases) == 60
@@ -35,7 +41,10 @@ def test_opens2v_roles_labels_and_flags(tmp_path):
     case = suite.case("faceobj_14")
     assert [ref.role for ref in case.references] == [Role.FACE, Role.OBJECT, Role.BACKGROUND]
     assert [ref.label for ref in case.references] == ["Woman", "Clothes", "Square"]
-    assert case.references[0].path == (tmp_path / "Images/humanobj/human/crop_woman/celebrity/4.jpg").resolve()
+    assert (
+        case.references[0].path
+        == (tmp_path / "Images/humanobj/human/crop_woman/celebrity/4.jpg").resolve()
+    )
     flags = Counter(case.metadata["synthesis_flag"] for case in suite.cases)
     assert flags == {False: 120, True: 60}  # "wrong"/"Wrong"/"True" normalised
 
@@ -96,7 +105,15 @@ def test_yaml_schema(tmp_path):
 
 def test_json_with_unknown_role_is_refused(tmp_path):
     path = tmp_path / "suite.json"
-    path.write_text(json.dumps({"cases": [{"id": "a", "prompt": "p", "references": [{"path": "x.png", "role": "pet"}]}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "cases": [
+                    {"id": "a", "prompt": "p", "references": [{"path": "x.png", "role": "pet"}]}
+                ]
+            }
+        )
+    )
     with pytest.raises(SuiteFileError, match="unknown role 'pet'"):
         load_suite(str(path))
 
@@ -129,7 +146,9 @@ def test_mini_follows_the_opens2v_face_rules(tmp_path):
     from kaleido_bench.metrics.face_rules import face_reference, is_face_case
 
     suite = load_suite("mini", tmp_path / "mini")
-    scored = {case.id: face_reference(case).relpath for case in suite.cases if is_face_case(case.id)}
+    scored = {
+        case.id: face_reference(case).relpath for case in suite.cases if is_face_case(case.id)
+    }
     assert scored == {
         "singleface_astronaut": "images/crop_woman/astronaut.png",
         "singleface_hopper": "images/crop_woman/grace_hopper.jpg",

@@ -52,12 +52,19 @@ def test_ours_with_every_overlap_gives_the_same_values(videos, cases):
 
     clock = Clock("cpu")
     sequential = score_all(videos, cases, METRICS, "cpu", clock)
-    overlapped = score_all(videos, cases, METRICS, "cpu", clock, Overlap(metric_workers=2, decode_ahead=True))
+    overlapped = score_all(
+        videos, cases, METRICS, "cpu", clock, Overlap(metric_workers=2, decode_ahead=True)
+    )
     agreement = compare(overlapped.values, sequential.values)
     assert agreement.ok and agreement.max_diff == 0.0 and agreement.compared == 3
-    assert list(overlapped.setup) == list(overlapped.score) == METRICS  # the metrics' order, whoever ended first
-    assert sum(overlapped.setup.values()) <= overlapped.total and "2 metric(s) at once" in one_by_one.describe_overlap(
-        overlapped.overlap)
+    assert (
+        list(overlapped.setup) == list(overlapped.score) == METRICS
+    )  # the metrics' order, whoever ended first
+    assert sum(
+        overlapped.setup.values()
+    ) <= overlapped.total and "2 metric(s) at once" in one_by_one.describe_overlap(
+        overlapped.overlap
+    )
 
 
 def test_compare_flags_differences_and_absent_mismatch():

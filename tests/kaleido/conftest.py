@@ -13,7 +13,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from kaleido_bench.kaleido.config import VaeConfig  # noqa: E402
 
 #: Wan2.1's VAE structure (dim_mult 1,2,4,4, 2 res blocks), tiny widths: the converter's layout.
-WAN_SHAPED = VaeConfig(base_dim=4, z_dim=4, latents_mean=(0.1, -0.2, 0.3, 0.0), latents_std=(1.5, 0.5, 2.0, 1.0))
+WAN_SHAPED = VaeConfig(
+    base_dim=4, z_dim=4, latents_mean=(0.1, -0.2, 0.3, 0.0), latents_std=(1.5, 0.5, 2.0, 1.0)
+)
 _RESIDUAL = {"norm1.gamma": "residual.0.gamma", "conv1": "residual.2", "norm2.gamma": "residual.3.gamma",
              "conv2": "residual.6", "conv_shortcut": "shortcut"}  # fmt: skip
 
@@ -36,8 +38,14 @@ def to_wan_name(key: str) -> str:
         (r"conv_in\.(.*)", lambda m: f"conv1.{m[1]}"),
         (r"norm_out\.(.*)", lambda m: f"head.0.{m[1]}"),
         (r"conv_out\.(.*)", lambda m: f"head.2.{m[1]}"),
-        (r"up_blocks\.(\d+)\.resnets\.(\d+)\.(.*)", lambda m: f"upsamples.{4 * int(m[1]) + int(m[2])}.{_residual(m[3])}"),
-        (r"up_blocks\.(\d+)\.upsamplers\.0\.(.*)", lambda m: f"upsamples.{4 * int(m[1]) + 3}.{m[2]}"),
+        (
+            r"up_blocks\.(\d+)\.resnets\.(\d+)\.(.*)",
+            lambda m: f"upsamples.{4 * int(m[1]) + int(m[2])}.{_residual(m[3])}",
+        ),
+        (
+            r"up_blocks\.(\d+)\.upsamplers\.0\.(.*)",
+            lambda m: f"upsamples.{4 * int(m[1]) + 3}.{m[2]}",
+        ),
     ):
         m = re.fullmatch(pattern, rest)
         if m:
@@ -47,7 +55,6 @@ def to_wan_name(key: str) -> str:
         return f"{side}.downsamples.{m[1]}.{_residual(m[2])}"
     except KeyError:
         return f"{side}.downsamples.{m[1]}.{m[2]}"
-
 
 
 @pytest.fixture(scope="session")

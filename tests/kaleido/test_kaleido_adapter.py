@@ -48,7 +48,10 @@ def test_kaleido_without_weights_names_what_to_get(tmp_path):
     cls = get_model_class("kaleido")
     with pytest.raises(WeightsMissingError, match="zai-org/Kaleido-14B-S2V"):
         cls()
-    with pytest.raises(WeightsMissingError, match=r"model/latest.*Wan2\.1_VAE\.pth.*models_t5_umt5-xxl-enc-bf16\.pth"):
+    with pytest.raises(
+        WeightsMissingError,
+        match=r"model/latest.*Wan2\.1_VAE\.pth.*models_t5_umt5-xxl-enc-bf16\.pth",
+    ):
         cls(weights=str(tmp_path), device="cpu")
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "latest").write_text("5")
@@ -57,8 +60,13 @@ def test_kaleido_without_weights_names_what_to_get(tmp_path):
 
 
 def test_small_gpu_is_refused_with_what_is_needed(tmp_path, monkeypatch):
-    for name in ("Wan2.1_VAE.pth", "umt5-xxl/models_t5_umt5-xxl-enc-bf16.pth", "umt5-xxl/tokenizer.json", "model/latest",
-                 "model/1/mp_rank_00_model_states.pt"):
+    for name in (
+        "Wan2.1_VAE.pth",
+        "umt5-xxl/models_t5_umt5-xxl-enc-bf16.pth",
+        "umt5-xxl/tokenizer.json",
+        "model/latest",
+        "model/1/mp_rank_00_model_states.pt",
+    ):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("1")
 
@@ -67,7 +75,9 @@ def test_small_gpu_is_refused_with_what_is_needed(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: Props())
-    with pytest.raises(GpuMemoryTooSmallError, match=r"needs about \d+ GiB.*has 24\.0 GiB.*offload=true") as info:
+    with pytest.raises(
+        GpuMemoryTooSmallError, match=r"needs about \d+ GiB.*has 24\.0 GiB.*offload=true"
+    ) as info:
         get_model_class("kaleido")(weights=str(tmp_path), device="cuda")
     assert isinstance(info.value, BenchError)
 

@@ -52,7 +52,7 @@ def test_unconditional_branch_keeps_the_references(tiny_pipeline, astronaut_png,
 
     monkeypatch.setattr(tiny_pipeline.transformer, "forward", spy)
     tiny_pipeline("a dog", [load_reference_image(astronaut_png)], num_steps=1, seed=0)
-    (batch, text_batch, refs), = seen
+    ((batch, text_batch, refs),) = seen
     assert batch == text_batch == 2 and refs.shape[2] == 1
     text = tiny_pipeline.encode_prompts(["a dog", tiny_pipeline.config.sampling.negative_prompt])
     assert not torch.equal(text[0], text[1])
@@ -88,11 +88,21 @@ def _write_tokenizer(folder):
     tokenizer = Tokenizer(WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
     tokenizer.pre_tokenizer = Whitespace()
     tokenizer.save(str(folder / "tokenizer.json"))
-    (folder / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "PreTrainedTokenizerFast", "pad_token": "<pad>", "eos_token": "</s>", "unk_token": "<unk>"}))
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "pad_token": "<pad>",
+                "eos_token": "</s>",
+                "unk_token": "<unk>",
+            }
+        )
+    )
 
 
-def test_from_pretrained_reads_the_release_layout(tmp_path, astronaut_png, wan_shaped_vae_config, wan_vae_name):
+def test_from_pretrained_reads_the_release_layout(
+    tmp_path, astronaut_png, wan_shaped_vae_config, wan_vae_name
+):
     """model/ (SAT), Wan2.1_VAE.pth, umt5-xxl/ (Wan .pth + tokenizer): loaded, converted once, run."""
     from dataclasses import replace
 
@@ -104,20 +114,32 @@ def test_from_pretrained_reads_the_release_layout(tmp_path, astronaut_png, wan_s
 
     config = replace(KALEIDO_TINY, vae=wan_shaped_vae_config)
     transformer = build_transformer(config.transformer, seed=1)
-    ck.write_sat_checkpoint(transformer.state_dict(), tmp_path / "model", config.transformer.num_layers)
+    ck.write_sat_checkpoint(
+        transformer.state_dict(), tmp_path / "model", config.transformer.num_layers
+    )
     vae = vae_ops.build_vae(config.vae, seed=2)
-    torch.save({wan_vae_name(k): v for k, v in vae.state_dict().items()}, tmp_path / vae_ops.WAN_VAE_FILE)
+    torch.save(
+        {wan_vae_name(k): v for k, v in vae.state_dict().items()}, tmp_path / vae_ops.WAN_VAE_FILE
+    )
     (tmp_path / "umt5-xxl").mkdir()
     umt5 = te.build_umt5(config.text_encoder, seed=3)
-    torch.save(te.hf_to_wan_t5(umt5.state_dict(), config.text_encoder.num_layers), tmp_path / "umt5-xxl" / te.WAN_T5_FILE)
+    torch.save(
+        te.hf_to_wan_t5(umt5.state_dict(), config.text_encoder.num_layers),
+        tmp_path / "umt5-xxl" / te.WAN_T5_FILE,
+    )
     _write_tokenizer(tmp_path / "umt5-xxl")
 
-    pipe = KaleidoPipeline.from_pretrained(tmp_path, config=config, dtype=torch.float32, vae_dtype=torch.float32,
-                                           device="cpu")
+    pipe = KaleidoPipeline.from_pretrained(
+        tmp_path, config=config, dtype=torch.float32, vae_dtype=torch.float32, device="cpu"
+    )
     assert (tmp_path / "model-diffusers" / ck.INDEX_FILE).is_file()
     image = load_reference_image(astronaut_png)
-    frames = pipe("a cat runs on the grass", [image], height=32, width=32, num_frames=5, num_steps=2, seed=0)
+    frames = pipe(
+        "a cat runs on the grass", [image], height=32, width=32, num_frames=5, num_steps=2, seed=0
+    )
     assert frames.shape == (5, 32, 32, 3)
-    reference = KaleidoPipeline(transformer, vae, te.UMT5TextEncoder(umt5, pipe.text_encoder.tokenizer, 32), config)
+    reference = KaleidoPipeline(
+        transformer, vae, te.UMT5TextEncoder(umt5, pipe.text_encoder.tokenizer, 32), config
+    )
     assert np.array_equal(frames, reference("a cat runs on the grass", [image], height=32, width=32, num_frames=5,
                                             num_steps=2, seed=0))  # fmt: skip

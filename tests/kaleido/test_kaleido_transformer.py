@@ -37,13 +37,17 @@ def test_zero_references_equal_diffusers_wan_at_head_dim_128(inputs):
 
     from kaleido_bench.kaleido.config import KALEIDO_TINY
 
-    config = replace(KALEIDO_TINY.transformer, num_attention_heads=1, attention_head_dim=128, num_layers=1)
+    config = replace(
+        KALEIDO_TINY.transformer, num_attention_heads=1, attention_head_dim=128, num_layers=1
+    )
     ours = build_transformer(config, seed=4)
     wan = WanTransformer3DModel(**config.diffusers_kwargs()).eval()
     wan.load_state_dict(ours.state_dict(), strict=True)
     video, timestep, text, _ = inputs
     with torch.no_grad():
-        assert (ours(video, timestep, text).sample - wan(video, timestep, text).sample).abs().max().item() < 1e-5
+        assert (
+            ours(video, timestep, text).sample - wan(video, timestep, text).sample
+        ).abs().max().item() < 1e-5
 
 
 def test_parameter_names_are_diffusers_names(tiny_transformer, tiny_config):

@@ -17,7 +17,9 @@ def test_head_dim_128_splits_44_42_42():
 @pytest.mark.parametrize("num_refs", [0, 1, 2, 3])
 def test_positions_follow_the_rule_token_by_token(num_refs, rope_continue):
     frames, height, width = 3, 4, 5
-    positions = rrope_positions(num_refs, (frames, height, width), offset=80, rope_continue=rope_continue)
+    positions = rrope_positions(
+        num_refs, (frames, height, width), offset=80, rope_continue=rope_continue
+    )
     assert positions.shape == ((num_refs + frames) * height * width, 3)
     shift_h, shift_w = (height, width) if rope_continue else (80, 80)
     n = 0

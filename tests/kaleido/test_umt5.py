@@ -16,8 +16,13 @@ def umt5(tiny_config):
 
 def test_key_map_covers_wan_names_and_every_parameter(umt5, tiny_config):
     table = te.wan_t5_key_map(tiny_config.text_encoder.num_layers)
-    assert table["blocks.1.ffn.gate.0.weight"] == "encoder.block.1.layer.1.DenseReluDense.wi_0.weight"
-    assert table["blocks.0.pos_embedding.embedding.weight"] == "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"
+    assert (
+        table["blocks.1.ffn.gate.0.weight"] == "encoder.block.1.layer.1.DenseReluDense.wi_0.weight"
+    )
+    assert (
+        table["blocks.0.pos_embedding.embedding.weight"]
+        == "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"
+    )
     assert sorted(table.values()) == sorted(k for k in umt5.state_dict() if k != te.TIED_KEY)
     assert len(te.wan_t5_key_map(24)) == 2 + 24 * 10
 
@@ -27,7 +32,9 @@ def test_wan_file_loads_back_to_identical_states(umt5, tiny_config, tmp_path):
     torch.save(te.hf_to_wan_t5(umt5.state_dict(), cfg.num_layers), tmp_path / te.WAN_T5_FILE)
     loaded = te.load_umt5_from_wan(te.find_wan_t5_file(tmp_path), cfg, dtype=torch.float32)
     a = te.UMT5TextEncoder(umt5, te.ByteTokenizer(), cfg.text_len).encode(["a red fox", "two cats"])
-    b = te.UMT5TextEncoder(loaded, te.ByteTokenizer(), cfg.text_len).encode(["a red fox", "two cats"])
+    b = te.UMT5TextEncoder(loaded, te.ByteTokenizer(), cfg.text_len).encode(
+        ["a red fox", "two cats"]
+    )
     assert torch.equal(a, b)
     assert loaded.encoder.embed_tokens.weight is loaded.shared.weight
 
@@ -63,5 +70,7 @@ def test_byte_tokenizer_truncates_and_ends_with_eos():
 
 
 def test_missing_text_encoder_names_the_file(tmp_path, tiny_config):
-    with pytest.raises(CheckpointNotFoundError, match="umt5-xxl/models_t5_umt5-xxl-enc-bf16.pth.*Kaleido-14B-S2V"):
+    with pytest.raises(
+        CheckpointNotFoundError, match="umt5-xxl/models_t5_umt5-xxl-enc-bf16.pth.*Kaleido-14B-S2V"
+    ):
         te.load_text_encoder(tmp_path, tiny_config.text_encoder)

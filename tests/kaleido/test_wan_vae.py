@@ -44,11 +44,15 @@ def test_incomplete_wan_vae_file_fails_clearly(wan_vae_dir, wan_shaped_vae_confi
     state.pop("decoder.head.2.bias")
     state["decoder.extra.weight"] = torch.zeros(1)
     torch.save(state, tmp_path / vae_ops.WAN_VAE_FILE)
-    with pytest.raises(CheckpointKeyError, match=r"missing key\(s\): decoder\.conv_out\.bias") as info:
+    with pytest.raises(
+        CheckpointKeyError, match=r"missing key\(s\): decoder\.conv_out\.bias"
+    ) as info:
         vae_ops.load_vae(tmp_path, wan_shaped_vae_config)
     assert info.value.unexpected == ["decoder.extra.weight"]
 
 
 def test_missing_vae_file_names_it(tmp_path):
-    with pytest.raises(CheckpointNotFoundError, match=r"Wan2\.1_VAE\.pth is missing.*Kaleido-14B-S2V"):
+    with pytest.raises(
+        CheckpointNotFoundError, match=r"Wan2\.1_VAE\.pth is missing.*Kaleido-14B-S2V"
+    ):
         vae_ops.load_vae(tmp_path, VaeConfig())

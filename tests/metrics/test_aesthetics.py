@@ -39,10 +39,23 @@ def weights_dir(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("weights")
     folder = root / backbones.CLIP_VIT_L14_HF.filename
-    vision = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 2}
-    text = {**vision, "vocab_size": 99, "max_position_embeddings": 77, "bos_token_id": 0, "eos_token_id": 1}
+    vision = {
+        "hidden_size": 32,
+        "intermediate_size": 37,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+    }
+    text = {
+        **vision,
+        "vocab_size": 99,
+        "max_position_embeddings": 77,
+        "bos_token_id": 0,
+        "eos_token_id": 1,
+    }
     vision.update(image_size=224, patch_size=32, projection_dim=768)
-    CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=768)).save_pretrained(folder)
+    CLIPModel(
+        CLIPConfig(text_config=text, vision_config=vision, projection_dim=768)
+    ).save_pretrained(folder)
     CLIPImageProcessorPil().save_pretrained(folder)
     head = root / AESTHETIC_MLP.filename
     head.parent.mkdir(parents=True)
@@ -57,7 +70,9 @@ def test_head_has_no_activations_by_hand(ctx, tmp_path):
     head = load_aesthetic_mlp(ctx, tmp_path / "aesthetic-model.pth")
     embeds = torch.zeros(2, 768)
     embeds[0, 0], embeds[1, 0] = 3.0, -2.0
-    fake = backbones.Backbone("fake", None, torch.device("cpu"), torch.float32, "", None, lambda pixels: embeds)
+    fake = backbones.Backbone(
+        "fake", None, torch.device("cpu"), torch.float32, "", None, lambda pixels: embeds
+    )
     scores = aesthetic_scores(fake, head, torch.zeros(2, 3, 224, 224))
     # +e0: h1 = .001 + .5 = .501; h2 = 1024*.002*.501 - .1; h3 = 128*.01*h2; h4 = 64*.05*h3 + .2; 16*.1*h4 + 1
     expected = []
@@ -83,7 +98,9 @@ def test_head_loads_only_the_official_key_names(ctx, tmp_path):
         load_aesthetic_mlp(ctx, tmp_path / "renamed.pth")
 
 
-def test_matches_opens2v_pipeline_built_from_stock_transformers_parts(ready, ctx, weights_dir, shared_dir, monkeypatch):
+def test_matches_opens2v_pipeline_built_from_stock_transformers_parts(
+    ready, ctx, weights_dir, shared_dir, monkeypatch
+):
     """get_aesscore.py's steps with the stock PIL CLIP processor on the real video's 32 frames."""
     from transformers import CLIPImageProcessorPil, CLIPVisionModelWithProjection
 
@@ -95,7 +112,10 @@ def test_matches_opens2v_pipeline_built_from_stock_transformers_parts(ready, ctx
     indices = np.linspace(0, video.num_frames - 1, 32, dtype=int)
     images = [Image.fromarray(video.frames[i]) for i in indices]
     inputs = CLIPImageProcessorPil.from_pretrained(folder)(images=images, return_tensors="pt")
-    assert torch.equal(inputs["pixel_values"], video._cache[("pixels", backbones.HF_CLIP_PREPROCESS_ID, "linspace", 32)])
+    assert torch.equal(
+        inputs["pixel_values"],
+        video._cache[("pixels", backbones.HF_CLIP_PREPROCESS_ID, "linspace", 32)],
+    )
     clip = CLIPVisionModelWithProjection.from_pretrained(folder, dtype=torch.float32).eval()
     head = aesthetic_mlp()
     head.load_state_dict(torch.load(weights_dir / AESTHETIC_MLP.filename, weights_only=True))

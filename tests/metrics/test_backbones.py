@@ -36,28 +36,47 @@ def test_hf_clip_preprocess_is_bit_identical_to_transformers_pil_processor(shape
     from transformers import CLIPImageProcessorPil
 
     frames = random_frames(3, *shape)
-    stock = CLIPImageProcessorPil()(images=[Image.fromarray(f) for f in frames], return_tensors="pt")
+    stock = CLIPImageProcessorPil()(
+        images=[Image.fromarray(f) for f in frames], return_tensors="pt"
+    )
     ours = backbones.hf_clip_preprocess(frames)
     assert ours.dtype == torch.float32 and ours.shape == (3, 3, 224, 224)
     assert torch.equal(ours, stock["pixel_values"])
 
 
 def test_hf_clip_folder_with_other_preprocessing_is_refused(tmp_path):
-    (tmp_path / "preprocessor_config.json").write_text('{"size": {"shortest_edge": 336}, "crop_size": 336}')
+    (tmp_path / "preprocessor_config.json").write_text(
+        '{"size": {"shortest_edge": 336}, "crop_size": 336}'
+    )
     with pytest.raises(ValueError, match="shortest_edge"):
         backbones.check_hf_clip_preprocessor(tmp_path)
     # the hub's old-style ints for the stock values pass
-    (tmp_path / "preprocessor_config.json").write_text('{"size": 224, "crop_size": 224, "resample": 3}')
+    (tmp_path / "preprocessor_config.json").write_text(
+        '{"size": 224, "crop_size": 224, "resample": 3}'
+    )
     backbones.check_hf_clip_preprocessor(tmp_path)
 
 
 def test_hf_clip_vision_loads_full_clip_folder_once(ctx, tmp_path):
     from transformers import CLIPConfig, CLIPModel, CLIPVisionModelWithProjection
 
-    vision = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 2}
-    text = {**vision, "vocab_size": 99, "max_position_embeddings": 77, "bos_token_id": 0, "eos_token_id": 1}
+    vision = {
+        "hidden_size": 32,
+        "intermediate_size": 37,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+    }
+    text = {
+        **vision,
+        "vocab_size": 99,
+        "max_position_embeddings": 77,
+        "bos_token_id": 0,
+        "eos_token_id": 1,
+    }
     vision.update(image_size=224, patch_size=32, projection_dim=768)
-    CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=768)).save_pretrained(tmp_path)
+    CLIPModel(
+        CLIPConfig(text_config=text, vision_config=vision, projection_dim=768)
+    ).save_pretrained(tmp_path)
 
     from kaleido_bench.metrics.clip_vision import load_hf_clip_vision
 
@@ -67,7 +86,9 @@ def test_hf_clip_vision_loads_full_clip_folder_once(ctx, tmp_path):
     direct = CLIPVisionModelWithProjection.from_pretrained(tmp_path).eval()
     with torch.no_grad():
         expected = direct(pixel_values=backbones.hf_clip_preprocess(frames)).image_embeds
-    assert torch.equal(first.embed_images(frames), expected)  # the very network from_pretrained builds
+    assert torch.equal(
+        first.embed_images(frames), expected
+    )  # the very network from_pretrained builds
 
 
 # --------------------------------------------------------------------------- open_clip
@@ -86,8 +107,12 @@ def test_open_clip_loads_from_file_with_quickgelu_and_shipped_vocabulary(ctx, tm
     import open_clip
 
     reference = save_tiny_open_clip(tmp_path / "clip.safetensors")
-    backbone = backbones.load_open_clip(ctx, "ViT-B-32", tmp_path / "clip.safetensors", model_overrides=TINY_OPEN_CLIP)
-    assert isinstance(backbone.model.visual.transformer.resblocks[0].mlp.gelu, open_clip.transformer.QuickGELU)
+    backbone = backbones.load_open_clip(
+        ctx, "ViT-B-32", tmp_path / "clip.safetensors", model_overrides=TINY_OPEN_CLIP
+    )
+    assert isinstance(
+        backbone.model.visual.transformer.resblocks[0].mlp.gelu, open_clip.transformer.QuickGELU
+    )
     assert len(backbone.tokenizer.encoder) == 49408  # the real BPE vocabulary, offline
     frames = random_frames(3)
     with torch.no_grad():
@@ -104,11 +129,17 @@ def test_open_clip_text_tower_alone_embeds_prompts_as_the_whole_model(ctx, tmp_p
     if suffix == ".pt":
         torch.save(reference.state_dict(), tmp_path / "clip.pt")
     prompts = ["a red car", "two people dancing in the rain " * 3]
-    whole = backbones.load_open_clip(ctx, "ViT-B-32", tmp_path / "clip.safetensors", model_overrides=TINY_OPEN_CLIP)
-    text = backbones.load_open_clip_text(ctx, "ViT-B-32", tmp_path / f"clip{suffix}", model_overrides=TINY_OPEN_CLIP)
+    whole = backbones.load_open_clip(
+        ctx, "ViT-B-32", tmp_path / "clip.safetensors", model_overrides=TINY_OPEN_CLIP
+    )
+    text = backbones.load_open_clip_text(
+        ctx, "ViT-B-32", tmp_path / f"clip{suffix}", model_overrides=TINY_OPEN_CLIP
+    )
     assert torch.equal(text.embed_texts(prompts), whole.embed_texts(prompts))
     assert text.model.visual is None and text.preprocess is None
-    text_parameters = sum(p.numel() for n, p in whole.model.named_parameters() if not n.startswith("visual."))
+    text_parameters = sum(
+        p.numel() for n, p in whole.model.named_parameters() if not n.startswith("visual.")
+    )
     assert sum(p.numel() for p in text.model.parameters()) == text_parameters
     assert text.source == str(tmp_path / f"clip{suffix}") and text.context_length == 77
     with pytest.raises(TypeError, match="text tower only"):
@@ -122,7 +153,9 @@ def test_open_clip_text_tower_missing_a_tensor_names_the_file(ctx, tmp_path):
     del state["ln_final.weight"]
     save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "broken.safetensors"))
     with pytest.raises(ValueError, match=r"broken\.safetensors.*ln_final\.weight"):
-        backbones.load_open_clip_text(ctx, "ViT-B-32", tmp_path / "broken.safetensors", model_overrides=TINY_OPEN_CLIP)
+        backbones.load_open_clip_text(
+            ctx, "ViT-B-32", tmp_path / "broken.safetensors", model_overrides=TINY_OPEN_CLIP
+        )
 
 
 # --------------------------------------------------------------------------- timm DINOv2
@@ -134,13 +167,18 @@ def test_timm_dinov2_loads_518_checkpoint_resampled_to_224(ctx, tmp_path):
 
     saved = timm.create_model("vit_base_patch14_dinov2", num_classes=0, img_size=518, **TINY_DINOV2)
     assert saved.pos_embed.shape[1] == 37 * 37 + 1
-    save_file({k: v.contiguous() for k, v in saved.state_dict().items()}, str(tmp_path / "model.safetensors"))
+    save_file(
+        {k: v.contiguous() for k, v in saved.state_dict().items()},
+        str(tmp_path / "model.safetensors"),
+    )
 
     backbone = backbones.load_timm_vit(
         ctx, "vit_base_patch14_dinov2", tmp_path / "model.safetensors", model_overrides=TINY_DINOV2
     )
     assert backbone.model.pos_embed.shape[1] == 16 * 16 + 1
-    torch.testing.assert_close(backbone.model.blocks[1].mlp.fc2.weight, saved.blocks[1].mlp.fc2.weight)
+    torch.testing.assert_close(
+        backbone.model.blocks[1].mlp.fc2.weight, saved.blocks[1].mlp.fc2.weight
+    )
     pixels = backbone.preprocess(random_frames(2))
     assert pixels.shape == (2, 3, 224, 224)
     assert backbone.embed_images(random_frames(2)).shape == (2, 32)
@@ -171,7 +209,9 @@ def test_dino_v1_interpolates_position_embedding_by_dinos_scale_factor_rule():
     grid = model.pos_embed[:, 1:].reshape(1, 14, 14, 32).permute(0, 3, 1, 2)
     expected = F.interpolate(grid, scale_factor=(14.1 / 14, 24.1 / 14), mode="bicubic")
     assert expected.shape[-2:] == (14, 24)
-    torch.testing.assert_close(table[:, 1:], expected.permute(0, 2, 3, 1).reshape(1, -1, 32), atol=0, rtol=0)
+    torch.testing.assert_close(
+        table[:, 1:], expected.permute(0, 2, 3, 1).reshape(1, -1, 32), atol=0, rtol=0
+    )
     torch.testing.assert_close(table[:, :1], model.pos_embed[:, :1])
     # the size-based resampling (timm) is NOT the same table: the reason DINO is our own module
     by_size = F.interpolate(grid, size=(14, 24), mode="bicubic", antialias=True)
@@ -197,7 +237,12 @@ def test_each_backbone_is_built_once_per_key(ctx, tmp_path):
     again = backbones.load_dino_v1(ctx, str(tmp_path / "dino.pth"), model_overrides=dict(TINY_DINO))
     assert again is first and len(ctx.pool) == before + 1
     # another precision is another model
-    assert backbones.load_dino_v1(ctx, tmp_path / "dino.pth", precision="bf16", model_overrides=TINY_DINO) is not first
+    assert (
+        backbones.load_dino_v1(
+            ctx, tmp_path / "dino.pth", precision="bf16", model_overrides=TINY_DINO
+        )
+        is not first
+    )
 
 
 @pytest.mark.parametrize(
@@ -236,7 +281,9 @@ def test_embedding_cache_embeds_each_file_content_once(tmp_path):
 
     def compute(paths):
         calls.append([p.name for p in paths])
-        return torch.stack([torch.from_numpy(np.array(Image.open(p))).float().mean((0, 1)) for p in paths])
+        return torch.stack(
+            [torch.from_numpy(np.array(Image.open(p))).float().mean((0, 1)) for p in paths]
+        )
 
     cache = EmbeddingCache(directory=tmp_path / "store")
     paths = [tmp_path / "a.png", tmp_path / "b.png", tmp_path / "copy_of_a.png"]
@@ -268,4 +315,6 @@ def test_missing_reference_file_is_a_missing_image_error(tmp_path):
     from kaleido_bench.core.errors import MissingImageError
 
     with pytest.raises(MissingImageError, match="gone.png"):
-        EmbeddingCache().embeddings([tmp_path / "gone.png"], "m", "p", lambda paths: pytest.fail("computed"))
+        EmbeddingCache().embeddings(
+            [tmp_path / "gone.png"], "m", "p", lambda paths: pytest.fail("computed")
+        )

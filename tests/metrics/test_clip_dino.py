@@ -32,7 +32,10 @@ def weights_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("weights")
     clip = open_clip.create_model("ViT-B-32", force_quick_gelu=True, **TINY_OPEN_CLIP)
     dino = timm.create_model("vit_base_patch14_dinov2", num_classes=0, img_size=518, **TINY_DINOV2)
-    for weight, model in ((backbones.OPENCLIP_VIT_B32_OPENAI, clip), (backbones.DINOV2_VITB14, dino)):
+    for weight, model in (
+        (backbones.OPENCLIP_VIT_B32_OPENAI, clip),
+        (backbones.DINOV2_VITB14, dino),
+    ):
         path = root / weight.filename
         path.parent.mkdir(parents=True, exist_ok=True)
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
@@ -69,7 +72,11 @@ def make_video(num_frames: int = 40, seed: int = 0) -> DecodedVideo:
 def by_hand_cosines(backbone, video: DecodedVideo, references) -> np.ndarray:
     """(32, R) cosines from the backbone's own preprocess + forward, in float64 numpy."""
     frames = backbone.embed_images(video.frames[video.linspace_indices(32)]).double().numpy()
-    refs = backbone.embed_images([np.array(Image.open(r.path).convert("RGB")) for r in references]).double().numpy()
+    refs = (
+        backbone.embed_images([np.array(Image.open(r.path).convert("RGB")) for r in references])
+        .double()
+        .numpy()
+    )
     frames /= np.linalg.norm(frames, axis=1, keepdims=True)
     refs /= np.linalg.norm(refs, axis=1, keepdims=True)
     return frames @ refs.T
@@ -83,15 +90,22 @@ def test_value_is_mean_over_subject_references_of_mean_frame_cosine(ctx, metric_
     result = metric.score(video, case, ctx)
     cos = by_hand_cosines(metric.backbone, video, case.references)
     per_reference = cos.mean(axis=0)
-    assert result.value == pytest.approx(per_reference[:2].mean(), abs=1e-5)  # cup + face, not the park
-    assert [row["image"] for row in result.details["references"]] == ["Images/cup.png", "Images/face.jpg"]
+    assert result.value == pytest.approx(
+        per_reference[:2].mean(), abs=1e-5
+    )  # cup + face, not the park
+    assert [row["image"] for row in result.details["references"]] == [
+        "Images/cup.png",
+        "Images/face.jpg",
+    ]
     assert [row["role"] for row in result.details["references"]] == ["object", "face"]
     for row, expected, column in zip(result.details["references"], per_reference, cos.T):
         assert row["similarity"] == pytest.approx(expected, abs=1e-5)
         assert row["min"] == pytest.approx(column.min(), abs=1e-5)
         assert row["max"] == pytest.approx(column.max(), abs=1e-5)
     (background,) = result.details["background"]
-    assert background["label"] == "Park" and background["similarity"] == pytest.approx(per_reference[2], abs=1e-5)
+    assert background["label"] == "Park" and background["similarity"] == pytest.approx(
+        per_reference[2], abs=1e-5
+    )
     assert result.details["frames"] == 32
     assert result.details["frame_indices"] == [int(i) for i in np.linspace(0, 39, 32, dtype=int)]
 
@@ -122,7 +136,10 @@ def test_references_embedded_once_per_run_and_frames_once_per_video(ctx, case, m
         metric,
         "backbone",
         backbones.Backbone(
-            **{**metric.backbone.__dict__, "forward": lambda pixels: calls.append(len(pixels)) or original(pixels)}
+            **{
+                **metric.backbone.__dict__,
+                "forward": lambda pixels: calls.append(len(pixels)) or original(pixels),
+            }
         ),
     )
     first, second = make_video(seed=1), make_video(seed=2)
@@ -139,7 +156,9 @@ def test_clip_t_shares_frame_embeddings_with_clip_i(ready, ctx, case):
     ready(ClipI(model_overrides=TINY_OPEN_CLIP)).score(video, case, ctx)
     embeddings = [key for key in video._cache if key[0] == "embeddings"]
     ready(ClipT(model_overrides=TINY_OPEN_CLIP)).score(video, case, ctx)
-    assert [key for key in video._cache if key[0] == "embeddings"] == embeddings and len(embeddings) == 1
+    assert [key for key in video._cache if key[0] == "embeddings"] == embeddings and len(
+        embeddings
+    ) == 1
 
 
 def test_clip_t_value_is_mean_raw_cosine_and_details_hold_clipscore(ctx, case):
@@ -156,7 +175,9 @@ def test_clip_t_value_is_mean_raw_cosine_and_details_hold_clipscore(ctx, case):
     cos = (frames / frames.norm(dim=1, keepdim=True)) @ (text / text.norm())
     assert result.value == pytest.approx(float(cos.mean()), abs=1e-5)
     assert result.details["cosine"] == result.value
-    assert result.details["clipscore"] == pytest.approx(float((100 * cos.clamp(min=0)).mean()), abs=1e-3)
+    assert result.details["clipscore"] == pytest.approx(
+        float((100 * cos.clamp(min=0)).mean()), abs=1e-3
+    )
     assert result.details["text_truncated"] is False
     long_prompt = Case("y", "a very long prompt " * 40, case.references)
     assert metric.score(video, long_prompt, ctx).details["text_truncated"] is True
@@ -172,4 +193,9 @@ def test_clipscore_clips_each_frame_before_the_mean():
 
 
 def test_clip_t_empty_prompt_is_absent(ctx, case):
-    assert ClipT(model_overrides=TINY_OPEN_CLIP).score(make_video(), Case("z", " ", case.references), ctx).value is None
+    assert (
+        ClipT(model_overrides=TINY_OPEN_CLIP)
+        .score(make_video(), Case("z", " ", case.references), ctx)
+        .value
+        is None
+    )

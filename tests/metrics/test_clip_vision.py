@@ -18,8 +18,16 @@ TINY_L14 = {
     "vision_cfg": {"image_size": 224, "layers": 2, "width": 32, "patch_size": 14, "head_width": 16},
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
 }
-TEXT = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 1, "num_attention_heads": 2,
-        "vocab_size": 99, "max_position_embeddings": 77, "bos_token_id": 0, "eos_token_id": 1}
+TEXT = {
+    "hidden_size": 32,
+    "intermediate_size": 37,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "vocab_size": 99,
+    "max_position_embeddings": 77,
+    "bos_token_id": 0,
+    "eos_token_id": 1,
+}
 
 
 def save_open_clip(path, seed=0):
@@ -42,7 +50,9 @@ def save_hf_folder(folder, open_clip_model, change=False):
     arch = clip_vision.open_clip_architecture("ViT-L-14", TINY_L14)
     vision = {k: v for k, v in arch.items() if k != "projection_dim"}
     model = CLIPModel(CLIPConfig(text_config=TEXT, vision_config=vision, projection_dim=768))
-    tower = clip_vision.open_clip_to_transformers(open_clip_model.state_dict(), arch["num_hidden_layers"])
+    tower = clip_vision.open_clip_to_transformers(
+        open_clip_model.state_dict(), arch["num_hidden_layers"]
+    )
     with torch.no_grad():
         own = model.state_dict()
         for name, tensor in tower.items():
@@ -59,8 +69,12 @@ def frames(count=3, height=480, width=832, seed=0):
 
 def test_open_clip_tower_in_transformers_matches_open_clip(ctx, tmp_path):
     reference = save_open_clip(tmp_path / "l14.safetensors")
-    tower = clip_vision.load_open_clip_image_tower(ctx, "ViT-L-14", tmp_path / "l14.safetensors", model_overrides=TINY_L14)
-    full = backbones.load_open_clip(ctx, "ViT-L-14", tmp_path / "l14.safetensors", model_overrides=TINY_L14)
+    tower = clip_vision.load_open_clip_image_tower(
+        ctx, "ViT-L-14", tmp_path / "l14.safetensors", model_overrides=TINY_L14
+    )
+    full = backbones.load_open_clip(
+        ctx, "ViT-L-14", tmp_path / "l14.safetensors", model_overrides=TINY_L14
+    )
     assert tower.preprocess_id == full.preprocess_id  # open_clip's own preprocessing, unchanged
     pixels = tower.preprocess(frames())
     assert torch.equal(pixels, full.preprocess(frames()))
@@ -105,7 +119,9 @@ def test_aesthetics_and_clip_i_l14_share_one_forward_with_unchanged_values(ctx, 
     assert sum(1 for key in video._cache if key[0] == "embeddings") == 1  # one ViT forward for both
 
     # aesthetics is the same number the direct one-batch path gives
-    direct = aesthetic_scores(aesthetics.backbone, aesthetics.head, backbones.hf_clip_preprocess(video.linspace(32)))
+    direct = aesthetic_scores(
+        aesthetics.backbone, aesthetics.head, backbones.hf_clip_preprocess(video.linspace(32))
+    )
     assert value == direct.mean().item()
 
 
@@ -117,14 +133,19 @@ def test_open_clip_file_without_a_tower_tensor_names_the_file(ctx, tmp_path):
     del state["visual.ln_post.bias"]
     save_file(state, str(tmp_path / "broken.safetensors"))
     with pytest.raises(ValueError, match="broken.safetensors.*visual.ln_post.bias"):
-        clip_vision.load_open_clip_image_tower(ctx, "ViT-L-14", tmp_path / "broken.safetensors", model_overrides=TINY_L14)
+        clip_vision.load_open_clip_image_tower(
+            ctx, "ViT-L-14", tmp_path / "broken.safetensors", model_overrides=TINY_L14
+        )
 
 
 def test_digest_sees_every_byte():
     tensors = {"a": torch.zeros(4), "b": torch.ones(2, 2)}
     arch = {"hidden_size": 4}
     base = clip_vision.TowerWeights(arch, tensors, "x").digest()
-    assert clip_vision.TowerWeights(arch, {k: v.clone() for k, v in tensors.items()}, "y").digest() == base
+    assert (
+        clip_vision.TowerWeights(arch, {k: v.clone() for k, v in tensors.items()}, "y").digest()
+        == base
+    )
     nudged = {**tensors, "b": torch.tensor([[1.0, 1.0], [1.0, 1.0 + 2**-20]])}
     assert clip_vision.TowerWeights(arch, nudged, "x").digest() != base
     assert clip_vision.TowerWeights({"hidden_size": 5}, tensors, "x").digest() != base

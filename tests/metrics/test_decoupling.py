@@ -39,19 +39,27 @@ PHOTOS = {"chelsea": data.chelsea, "coffee": data.coffee}
 def grey_canvas() -> np.ndarray:
     y = np.linspace(0, 1, H, dtype=np.float32)[:, None]
     x = np.linspace(-1, 1, W, dtype=np.float32)[None]
-    return np.repeat(np.clip(212 - 44 * y**1.5 - 14 * x**2, 0, 255)[..., None], 3, 2).astype(np.uint8)
+    return np.repeat(np.clip(212 - 44 * y**1.5 - 14 * x**2, 0, 255)[..., None], 3, 2).astype(
+        np.uint8
+    )
 
 
 def grass_canvas() -> np.ndarray:
     grass = data.grass()
-    grass = cv2.resize(grass, (W, round(grass.shape[0] * W / grass.shape[1])))[:H].astype(np.float32)
-    return np.clip(np.stack([grass * 0.55, grass * 0.85, grass * 0.35], -1), 0, 255).astype(np.uint8)
+    grass = cv2.resize(grass, (W, round(grass.shape[0] * W / grass.shape[1])))[:H].astype(
+        np.float32
+    )
+    return np.clip(np.stack([grass * 0.55, grass * 0.85, grass * 0.35], -1), 0, 255).astype(
+        np.uint8
+    )
 
 
 def ellipse(height: int, width: int, box: tuple[int, int, int, int]) -> np.ndarray:
     x0, y0, x1, y1 = box
     yy, xx = np.mgrid[:height, :width]
-    inside = ((xx - (x0 + x1) / 2) / ((x1 - x0) / 2)) ** 2 + ((yy - (y0 + y1) / 2) / ((y1 - y0) / 2)) ** 2 <= 1
+    inside = ((xx - (x0 + x1) / 2) / ((x1 - x0) / 2)) ** 2 + (
+        (yy - (y0 + y1) / 2) / ((y1 - y0) / 2)
+    ) ** 2 <= 1
     return inside.astype(np.float32)
 
 
@@ -67,17 +75,23 @@ def moving_paste(reference: np.ndarray, alpha: np.ndarray, canvas: np.ndarray) -
         x = (W - size[0]) // 2 + round(12 * np.sin(np.pi * t))
         y = (H - size[1]) // 2 + round(4 * t)
         frame = canvas.astype(np.float32)
-        frame[y : y + size[1], x : x + size[0]] = frame[y : y + size[1], x : x + size[0]] * (1 - a) + rgb * a
+        frame[y : y + size[1], x : x + size[0]] = (
+            frame[y : y + size[1], x : x + size[0]] * (1 - a) + rgb * a
+        )
         frames.append(np.clip(np.rint(frame), 0, 255).astype(np.uint8))
     return np.stack(frames)
 
 
 def collage_video(photo: np.ndarray) -> DecodedVideo:
-    return DecodedVideo(moving_paste(photo, np.ones(photo.shape[:2], np.float32), grey_canvas()), 16.0)
+    return DecodedVideo(
+        moving_paste(photo, np.ones(photo.shape[:2], np.float32), grey_canvas()), 16.0
+    )
 
 
 def new_background_video(name: str, photo: np.ndarray) -> DecodedVideo:
-    return DecodedVideo(moving_paste(photo, ellipse(*photo.shape[:2], SUBJECT_BOX[name]), grass_canvas()), 16.0)
+    return DecodedVideo(
+        moving_paste(photo, ellipse(*photo.shape[:2], SUBJECT_BOX[name]), grass_canvas()), 16.0
+    )
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +101,10 @@ def references(tmp_path_factory) -> dict[str, tuple[np.ndarray, ReferenceImage]]
     for name, load in PHOTOS.items():
         photo = load()
         Image.fromarray(photo).save(root / f"{name}.png")
-        refs[name] = (photo, ReferenceImage(f"object/{name}.png", root / f"{name}.png", Role.OBJECT, name))
+        refs[name] = (
+            photo,
+            ReferenceImage(f"object/{name}.png", root / f"{name}.png", Role.OBJECT, name),
+        )
     return refs
 
 
@@ -96,8 +113,8 @@ def single_case(ref: ReferenceImage) -> Case:
 
 
 @pytest.mark.parametrize("name, margin", [("coffee", 0.5), ("chelsea", 0.2)])
-def test_subject_on_new_background_scores_clearly_better_than_collage_with_reference_background(ready, ctx,
-    references, name, margin
+def test_subject_on_new_background_scores_clearly_better_than_collage_with_reference_background(
+    ready, ctx, references, name, margin
 ):
     photo, ref = references[name]
     metric = ready(DecouplingHistogram())
@@ -109,9 +126,13 @@ def test_subject_on_new_background_scores_clearly_better_than_collage_with_refer
     assert collage.value <= 0.05 and still.value <= 0.05  # the whole background is there
     assert fresh.value >= collage.value + margin
     row = fresh.details["references"][0]
-    assert row["mask_source"] == "grabcut" and all(scale["background_patches"] > 0 for scale in row["scales"])
+    assert row["mask_source"] == "grabcut" and all(
+        scale["background_patches"] > 0 for scale in row["scales"]
+    )
     assert fresh.details["features"] == "histogram" and fresh.details["threshold"] == 0.95
-    assert 0.0 <= fresh.details["leakage"] <= 1.0 and fresh.value == pytest.approx(1 - fresh.details["leakage"])
+    assert 0.0 <= fresh.details["leakage"] <= 1.0 and fresh.value == pytest.approx(
+        1 - fresh.details["leakage"]
+    )
 
 
 def test_two_subjects_pasted_half_size_are_found_at_the_half_scale(ready, ctx, references):
@@ -122,7 +143,11 @@ def test_two_subjects_pasted_half_size_are_found_at_the_half_scale(ready, ctx, r
     for i in range(T):
         frame = canvas.copy()
         for photo, x0 in ((cat, 10 + i // 4), (cup, 215 - i // 4)):
-            small = cv2.resize(photo, (190, round(photo.shape[0] * 190 / photo.shape[1])), interpolation=cv2.INTER_AREA)
+            small = cv2.resize(
+                photo,
+                (190, round(photo.shape[0] * 190 / photo.shape[1])),
+                interpolation=cv2.INTER_AREA,
+            )
             frame[50 : 50 + small.shape[0], x0 : x0 + 190] = small
         frames.append(frame)
     case = Case("multiobject_cat_cup", "a cat and a cup", (cat_ref, cup_ref))
@@ -131,7 +156,9 @@ def test_two_subjects_pasted_half_size_are_found_at_the_half_scale(ready, ctx, r
     assert {row["scale"] for row in result.details["references"]} == {0.5}
 
 
-def test_plain_backdrop_reference_contributes_nothing_and_background_only_case_is_absent(ready, ctx, tmp_path, references):
+def test_plain_backdrop_reference_contributes_nothing_and_background_only_case_is_absent(
+    ready, ctx, tmp_path, references
+):
     white = np.full((200, 300, 3), 255, np.uint8)
     white[60:140, 100:200] = (30, 90, 200)  # a blue box on a studio white
     Image.fromarray(white).save(tmp_path / "box.png")
@@ -143,14 +170,21 @@ def test_plain_backdrop_reference_contributes_nothing_and_background_only_case_i
     assert plain.details["references"][0]["mask_source"] == "plain backdrop"
 
     photo, cup = references["coffee"]
-    mixed = metric.score(collage_video(photo), Case("multiobject_box_cup", "a box and a cup", (box, cup)), ctx)
+    mixed = metric.score(
+        collage_video(photo), Case("multiobject_box_cup", "a box and a cup", (box, cup)), ctx
+    )
     rows = mixed.details["references"]
     assert rows[0]["leakage"] is None and "plain backdrop" in rows[0]["skipped"]
     assert mixed.value == pytest.approx(1 - rows[1]["leakage"])
 
     background = ReferenceImage("environment/coffee.png", cup.path, Role.BACKGROUND, "Table")
-    only_background = metric.score(collage_video(photo), Case("bg_only", "a table", (background,)), ctx)
-    assert only_background.value is None and "no subject reference" in only_background.details["absent"]
+    only_background = metric.score(
+        collage_video(photo), Case("bg_only", "a table", (background,)), ctx
+    )
+    assert (
+        only_background.value is None
+        and "no subject reference" in only_background.details["absent"]
+    )
 
 
 def test_histogram_features_are_unit_norm_and_overlapping_grid_contains_the_plain_grid():
@@ -185,7 +219,9 @@ def test_missing_dinov2_weights_raise_quickly(ctx, references):
     assert time.monotonic() - start < 10
 
 
-def test_dinov2_path_loads_a_tiny_random_vit_through_the_shared_loader(ready, ctx, tmp_path, references):
+def test_dinov2_path_loads_a_tiny_random_vit_through_the_shared_loader(
+    ready, ctx, tmp_path, references
+):
     """Plumbing only (random weights: no ordering claim): shapes, details and determinism."""
     import timm
     import torch
@@ -193,7 +229,9 @@ def test_dinov2_path_loads_a_tiny_random_vit_through_the_shared_loader(ready, ct
 
     overrides = {"embed_dim": 32, "depth": 1, "num_heads": 2}
     torch.manual_seed(0)
-    model = timm.create_model("vit_base_patch14_dinov2", pretrained=False, num_classes=0, img_size=224, **overrides)
+    model = timm.create_model(
+        "vit_base_patch14_dinov2", pretrained=False, num_classes=0, img_size=224, **overrides
+    )
     checkpoint = tmp_path / "tiny-dinov2.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(checkpoint))
 
@@ -205,13 +243,17 @@ def test_dinov2_path_loads_a_tiny_random_vit_through_the_shared_loader(ready, ct
     assert first.value is not None and 0.0 <= first.value <= 1.0
     assert first.value == second.value
     assert first.details["features"] == "dinov2" and first.details["threshold"] == 0.60
-    assert first.details["frames"] == 4 and first.details["backend"].startswith("dinov2-patch-tokens:")
+    assert first.details["frames"] == 4 and first.details["backend"].startswith(
+        "dinov2-patch-tokens:"
+    )
     patches = video.cached(("decoupling-patches", first.details["backend"], 4), lambda: None)
     # 224 x 388 frames -> 16 x 27 patch tokens of 32 dims, 4 frames
     assert patches.shape == (4 * 16 * 27, 32)
     np.testing.assert_allclose(np.linalg.norm(patches, axis=-1), 1.0, atol=1e-5)
     rows = first.details["references"][0]["scales"]
-    assert [row["scale"] for row in rows] == [1.0, 0.5] and all(row["background_patches"] > 0 for row in rows)
+    assert [row["scale"] for row in rows] == [1.0, 0.5] and all(
+        row["background_patches"] > 0 for row in rows
+    )
 
 
 def test_options_are_checked_and_recorded(tmp_path):
@@ -220,7 +262,11 @@ def test_options_are_checked_and_recorded(tmp_path):
     with pytest.raises(ValueError, match="mask_dir"):
         DecouplingHistogram(mask="files")
     config = DecouplingHistogram(threshold=0.9).config()
-    assert config["name"] == "decoupling_hist" and config["threshold"] == 0.9 and config["features"] == "histogram"
+    assert (
+        config["name"] == "decoupling_hist"
+        and config["threshold"] == 0.9
+        and config["features"] == "histogram"
+    )
 
 
 def test_mask_files_from_a_segmentation_model_replace_grabcut(ready, ctx, tmp_path, references):

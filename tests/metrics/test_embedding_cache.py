@@ -23,7 +23,9 @@ def test_derived_is_computed_once_per_content_and_kind_and_forgotten_by_clear(tm
     cache = EmbeddingCache()
     first = cache.derived(tmp_path / "a.png", "kind-1", compute("a"))
     assert cache.derived(tmp_path / "a.png", "kind-1", compute("again")) is first
-    assert cache.derived(tmp_path / "copy_of_a.png", "kind-1", compute("copy")) is first  # same bytes, other path
+    assert (
+        cache.derived(tmp_path / "copy_of_a.png", "kind-1", compute("copy")) is first
+    )  # same bytes, other path
     other_kind = cache.derived(tmp_path / "a.png", "kind-2", compute("kind-2"))
     assert other_kind is not first and calls == ["a", "kind-2"]
     assert len(cache) == 0  # not an embedding row
@@ -47,7 +49,10 @@ def test_derived_computes_once_when_threads_ask_together(tmp_path):
         return object()
 
     threads = [
-        threading.Thread(target=lambda: results.append(cache.derived(tmp_path / "a.png", "k", slow))) for _ in range(4)
+        threading.Thread(
+            target=lambda: results.append(cache.derived(tmp_path / "a.png", "k", slow))
+        )
+        for _ in range(4)
     ]
     for thread in threads:
         thread.start()

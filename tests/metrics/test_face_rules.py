@@ -43,15 +43,27 @@ def test_reference_is_the_first_path_under_a_man_or_woman_folder():
         "Images/humanobj/human/crop_woman/celebrity/4.jpg",
         "Images/humanobj/human/man/7.jpg",
     )
-    assert face_rules.face_reference(case).relpath == "Images/humanobj/human/crop_woman/celebrity/4.jpg"
+    assert (
+        face_rules.face_reference(case).relpath
+        == "Images/humanobj/human/crop_woman/celebrity/4.jpg"
+    )
     # "/man/" needs both slashes: "woman" folders do not match it, "human/" and "manual/" do not match
-    assert face_rules.face_reference(_case("singleface_1", "Images/singleface/woman/1.jpg")).relpath.endswith("woman/1.jpg")
-    assert face_rules.face_reference(_case("singleface_2", "Images/human/x.jpg", "Images/manual/y.jpg")) is None
+    assert face_rules.face_reference(
+        _case("singleface_1", "Images/singleface/woman/1.jpg")
+    ).relpath.endswith("woman/1.jpg")
+    assert (
+        face_rules.face_reference(
+            _case("singleface_2", "Images/human/x.jpg", "Images/manual/y.jpg")
+        )
+        is None
+    )
 
 
 def test_absent_reasons_name_the_rule():
     assert "not a face case" in face_rules.absent_reason(_case("singleobj_1", "Images/man/1.jpg"))
-    assert "no reference under" in face_rules.absent_reason(_case("singleface_1", "Images/thing/1.jpg"))
+    assert "no reference under" in face_rules.absent_reason(
+        _case("singleface_1", "Images/thing/1.jpg")
+    )
     assert face_rules.absent_reason(_case("singleface_1", "Images/crop_man/1.jpg")) is None
 
 
@@ -86,7 +98,9 @@ class _PadOnlyDetector:
         self.calls.append(image.shape[:2])
         if image.shape[:2] == self.size:
             return []
-        kps = np.array([[30.0, 40.0], [50.0, 40.0], [40.0, 50.0], [32.0, 60.0], [48.0, 60.0]], np.float32)
+        kps = np.array(
+            [[30.0, 40.0], [50.0, 40.0], [40.0, 50.0], [32.0, 60.0], [48.0, 60.0]], np.float32
+        )
         return [{"box": (20.0, 30.0, 60.0, 70.0), "kps": kps}]
 
 
@@ -103,13 +117,17 @@ def test_pad_retry_finds_the_face_in_the_padded_image_and_shifts_keypoints_back(
 
 def test_pad_retry_not_needed_when_the_first_search_finds_a_face():
     detector = _PadOnlyDetector((1, 1))
-    hit = face_rules.detect_with_pad_retry(np.zeros((40, 80, 3), np.uint8), detector, lambda f: f["box"])
+    hit = face_rules.detect_with_pad_retry(
+        np.zeros((40, 80, 3), np.uint8), detector, lambda f: f["box"]
+    )
     assert detector.calls == [(40, 80)] and hit.offset == (0, 0) and not hit.padded
 
 
 def test_no_face_even_after_padding_is_none():
     calls = []
-    hit = face_rules.detect_with_pad_retry(np.zeros((8, 8, 3), np.uint8), lambda im: calls.append(im.shape) or [], lambda f: f)
+    hit = face_rules.detect_with_pad_retry(
+        np.zeros((8, 8, 3), np.uint8), lambda im: calls.append(im.shape) or [], lambda f: f
+    )
     assert hit is None and calls == [(8, 8, 3), (12, 12, 3)]
 
 
@@ -131,7 +149,9 @@ def test_cur_drops_zero_frames_arc_keeps_them():
 def test_sampled_frames_are_computed_once_per_distinct_index():
     frames = np.arange(3, dtype=np.uint8)[:, None, None, None] * np.ones((3, 2, 2, 3), np.uint8)
     seen = []
-    values = face_rules.per_sampled_frame(DecodedVideo(frames, 16.0), lambda f: seen.append(int(f[0, 0, 0])) or int(f[0, 0, 0]))
+    values = face_rules.per_sampled_frame(
+        DecodedVideo(frames, 16.0), lambda f: seen.append(int(f[0, 0, 0])) or int(f[0, 0, 0])
+    )
     assert seen == [0, 1, 2]
     assert values == np.linspace(0, 2, 32, dtype=int).tolist()
 
@@ -148,7 +168,9 @@ def test_reference_embedding_once_per_file_content_and_no_face_cached(ctx, tmp_p
         return None if path == blank else np.array([3.0, 4.0], np.float32)
 
     for path in (first, copy, first):
-        np.testing.assert_array_equal(face_rules.reference_embedding(path, "m", "p", embed, ctx.cache), [3.0, 4.0])
+        np.testing.assert_array_equal(
+            face_rules.reference_embedding(path, "m", "p", embed, ctx.cache), [3.0, 4.0]
+        )
     assert face_rules.reference_embedding(blank, "m", "p", embed, ctx.cache) is None
     assert face_rules.reference_embedding(blank, "m", "p", embed, ctx.cache) is None
     assert calls == ["a.png", "c.png"]

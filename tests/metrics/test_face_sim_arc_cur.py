@@ -43,16 +43,24 @@ class FakeDetector:
     rule puts it on the same pixels in the grey-padded image (the pad is symmetric).
     """
 
-    def __init__(self, sees=lambda image: image[image.shape[0] // 2, image.shape[1] // 2, 0] > 0, dx: float = 0.0):
+    def __init__(
+        self,
+        sees=lambda image: image[image.shape[0] // 2, image.shape[1] // 2, 0] > 0,
+        dx: float = 0.0,
+    ):
         self.sees, self.dx, self.calls = sees, dx, []
 
     def detect(self, image, max_num=0, metric="default"):
         self.calls.append(image.shape[:2])
         if not self.sees(image):
             return np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)
-        shift = np.array([(image.shape[1] - SIZE) / 2 + self.dx, (image.shape[0] - SIZE) / 2], np.float32)
+        shift = np.array(
+            [(image.shape[1] - SIZE) / 2 + self.dx, (image.shape[0] - SIZE) / 2], np.float32
+        )
         kps = TEMPLATE_224 + 16 + shift
-        box = np.array([[16 + shift[0], 16 + shift[1], 240 + shift[0], 240 + shift[1], 0.9]], np.float32)
+        box = np.array(
+            [[16 + shift[0], 16 + shift[1], 240 + shift[0], 240 + shift[1], 0.9]], np.float32
+        )
         return box, kps[None]
 
 
@@ -89,14 +97,23 @@ class FakeBackbone(torch.nn.Module):
         return torch.tensor([self.table[level] for level in levels], dtype=torch.float32)
 
 
-TABLE = {200: [1.0, 0.0], 150: [0.6, 0.8], 100: [-1.0, 0.0]}  # cos to 200: 1, 0.6, -1 (clipped to 0)
+TABLE = {
+    200: [1.0, 0.0],
+    150: [0.6, 0.8],
+    100: [-1.0, 0.0],
+}  # cos to 200: 1, 0.6, -1 (clipped to 0)
 
 
 def _grey_video(*levels: int) -> DecodedVideo:
     return DecodedVideo(np.stack([np.full((SIZE, SIZE, 3), v, np.uint8) for v in levels]), 16.0)
 
 
-def _case(tmp_path: Path, image: np.ndarray, case_id: str = "singleface_1", relpath: str = "Images/singleface/crop_man/1.png") -> Case:
+def _case(
+    tmp_path: Path,
+    image: np.ndarray,
+    case_id: str = "singleface_1",
+    relpath: str = "Images/singleface/crop_man/1.png",
+) -> Case:
     path = tmp_path / relpath
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image).save(path)
@@ -132,10 +149,15 @@ def test_video_without_faces_scores_zero_reference_without_face_is_absent(ctx, t
     for metric in (arc, cur):
         result = metric.score(_grey_video(0, 0), case, ctx)
         assert result.value == 0.0 and result.details["frames_with_face"] == 0
-    blank = _case(tmp_path, np.zeros((SIZE, SIZE, 3), np.uint8), "humanobj_2", "Images/h/woman/blank.png")
+    blank = _case(
+        tmp_path, np.zeros((SIZE, SIZE, 3), np.uint8), "humanobj_2", "Images/h/woman/blank.png"
+    )
     for metric in (arc, cur):
         result = metric.score(_grey_video(200), blank, ctx)
-        assert result.value is None and result.details["absent"] == "no face found in reference Images/h/woman/blank.png"
+        assert (
+            result.value is None
+            and result.details["absent"] == "no face found in reference Images/h/woman/blank.png"
+        )
 
 
 def test_non_face_case_is_absent_without_loading_models(ctx, tmp_path):
@@ -180,7 +202,11 @@ def test_tie_between_equal_faces_goes_to_the_later_one(ctx, tmp_path):
     arc, _ = _metrics(TwoFaces(), FakeRecognition(TABLE), FakeBackbone(TABLE))
     frame = np.full((SIZE, SIZE, 3), 200, np.uint8)
     frame[:, 160:] = 150  # the right face (keypoint centre x ~ 228) sits on 150
-    result = arc.score(DecodedVideo(frame[None], 16.0), _case(tmp_path, np.full((SIZE, SIZE, 3), 200, np.uint8)), ctx)
+    result = arc.score(
+        DecodedVideo(frame[None], 16.0),
+        _case(tmp_path, np.full((SIZE, SIZE, 3), 200, np.uint8)),
+        ctx,
+    )
     assert result.value == pytest.approx(0.6)
 
 
@@ -242,7 +268,13 @@ def test_ir101_has_the_tface_layout_and_loads_strictly_from_a_bin(tmp_path):
     state = build_ir_backbone().state_dict()
     # counts and shapes of TFace's IR_101 (`get_model("IR_101")([112, 112])`), checked against it
     assert len(state) == 917 and sum(t.numel() for t in state.values()) == 65_220_569
-    assert list(state)[:5] == ["input_layer.0.weight", "input_layer.1.weight", "input_layer.1.bias", "input_layer.1.running_mean", "input_layer.1.running_var"]
+    assert list(state)[:5] == [
+        "input_layer.0.weight",
+        "input_layer.1.weight",
+        "input_layer.1.bias",
+        "input_layer.1.running_mean",
+        "input_layer.1.running_var",
+    ]
     assert list(state)[7] == "output_layer.0.weight"  # TFace registers output_layer before body
     assert state["output_layer.3.weight"].shape == (512, 512 * 7 * 7)
     assert state["body.48.res_layer.4.weight"].shape == (512, 512, 3, 3)
@@ -273,14 +305,20 @@ def test_real_insightface_pack_and_ir_file_through_resolver_and_setup(ctx, tmp_p
     pytest.importorskip("onnx")
     from kaleido_bench.metrics.curricular_face import build_ir_backbone
 
-    weight = np.array([[1.0, 0.0, 0.5, 0.0], [0.0, 1.0, 0.5, 0.0], [0.0, 0.0, 0.2, 1.0]], np.float32)
+    weight = np.array(
+        [[1.0, 0.0, 0.5, 0.0], [0.0, 1.0, 0.5, 0.0], [0.0, 0.0, 0.2, 1.0]], np.float32
+    )
     synthetic_buffalo_l(tmp_path / "weights" / "models" / "buffalo_l", weight)
     torch.manual_seed(0)
     bin_path = tmp_path / "glint360k_curricular_face_r101_backbone.bin"
     torch.save(build_ir_backbone((1, 1, 1, 1)).state_dict(), bin_path)
 
     arc = FaceSimArc(buffalo_l_path=str(tmp_path / "weights"))
-    cur = FaceSimCur(buffalo_l_path=str(tmp_path / "weights"), curricular_face_path=str(bin_path), stage_units=(1, 1, 1, 1))
+    cur = FaceSimCur(
+        buffalo_l_path=str(tmp_path / "weights"),
+        curricular_face_path=str(bin_path),
+        stage_units=(1, 1, 1, 1),
+    )
     arc.setup(ctx)
     cur.setup(ctx)
     assert cur.faces is arc.faces  # one FaceAnalysis for both metrics
@@ -288,9 +326,13 @@ def test_real_insightface_pack_and_ir_file_through_resolver_and_setup(ctx, tmp_p
     assert detector.det_thresh == 0.5 and tuple(detector.input_size) == (320, 320)
 
     reference, other = (200, 200, 50), (230, 150, 100)  # RGB; cos of their embeddings ~0.84
-    frames = [np.full((SIZE, SIZE, 3), colour, np.uint8) for colour in (reference, other, (0, 0, 0))]
+    frames = [
+        np.full((SIZE, SIZE, 3), colour, np.uint8) for colour in (reference, other, (0, 0, 0))
+    ]
     case = _case(tmp_path, frames[0])
-    video = DecodedVideo(np.stack(frames), 16.0)  # sampled 16, 15, 1 times; the black frame has no face
+    video = DecodedVideo(
+        np.stack(frames), 16.0
+    )  # sampled 16, 15, 1 times; the black frame has no face
 
     def arc_embedding(rgb):  # what the ONNX graph computes on a uniform RGB crop (mean / std 127.5)
         return weight.T @ ((np.array(rgb, np.float32) - 127.5) / 127.5)

@@ -55,7 +55,9 @@ def metric(module_ctx) -> FaceSimDlib:
     return metric
 
 
-def _reference(tmp_path: Path, image: np.ndarray, relpath: str = "Images/singleface/woman/1.png") -> ReferenceImage:
+def _reference(
+    tmp_path: Path, image: np.ndarray, relpath: str = "Images/singleface/woman/1.png"
+) -> ReferenceImage:
     path = tmp_path / relpath
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image).save(path)
@@ -79,7 +81,9 @@ def test_weights_resolve_to_the_files_shipped_in_face_recognition_models():
         assert found.found and "face_recognition_models" in str(found.path), weight.filename
 
 
-def test_same_person_scores_higher_than_another_person(ctx, metric, tmp_path, astronaut, grace_hopper):
+def test_same_person_scores_higher_than_another_person(
+    ctx, metric, tmp_path, astronaut, grace_hopper
+):
     case = Case("singleface_1", "a woman", (_reference(tmp_path, astronaut),))
     flipped = astronaut[:, ::-1]
     cropped = _frame(astronaut[0:320, 60:380])  # no suit patch: the false positive HOG finds there
@@ -91,19 +95,29 @@ def test_same_person_scores_higher_than_another_person(ctx, metric, tmp_path, as
     assert same.details["reference"] == "Images/singleface/woman/1.png"
 
 
-def test_frames_without_a_face_are_skipped_and_a_video_without_faces_is_zero(ctx, metric, tmp_path, astronaut):
+def test_frames_without_a_face_are_skipped_and_a_video_without_faces_is_zero(
+    ctx, metric, tmp_path, astronaut
+):
     case = Case("singlehuman_2", "p", (_reference(tmp_path, astronaut),))
     blank = np.full((512, 512, 3), 90, np.uint8)
-    mixed = metric.score(_video(astronaut, blank), case, ctx)  # linspace(0, 1, 32): 31 x frame 0, 1 x frame 1
+    mixed = metric.score(
+        _video(astronaut, blank), case, ctx
+    )  # linspace(0, 1, 32): 31 x frame 0, 1 x frame 1
     assert mixed.details["frames_with_face"] == 31
     assert mixed.details["frame_scores"][-1] is None
-    assert mixed.value == pytest.approx(np.mean([s for s in mixed.details["frame_scores"] if s is not None]))
+    assert mixed.value == pytest.approx(
+        np.mean([s for s in mixed.details["frame_scores"] if s is not None])
+    )
     empty = metric.score(_video(blank, blank), case, ctx)
     assert empty.value == 0.0 and empty.details["frames_with_face"] == 0
 
 
 def test_reference_without_a_face_is_absent(ctx, metric, tmp_path, astronaut):
-    case = Case("faceobj_3", "p", (_reference(tmp_path, np.full((200, 200, 3), 90, np.uint8), "Images/x/man/blank.png"),))
+    case = Case(
+        "faceobj_3",
+        "p",
+        (_reference(tmp_path, np.full((200, 200, 3), 90, np.uint8), "Images/x/man/blank.png"),),
+    )
     result = metric.score(_video(astronaut), case, ctx)
     assert result.value is None
     assert "no face found in reference Images/x/man/blank.png" in result.details["absent"]
@@ -112,15 +126,27 @@ def test_reference_without_a_face_is_absent(ctx, metric, tmp_path, astronaut):
 def test_non_face_cases_and_cases_without_a_person_reference_are_absent(ctx, tmp_path, astronaut):
     untouched = FaceSimDlib()  # no setup: absent cases never load a model
     ref = _reference(tmp_path, astronaut)
-    assert "not a face case" in untouched.score(_video(astronaut), Case("multiface_1", "p", (ref,)), ctx).details["absent"]
+    assert (
+        "not a face case"
+        in untouched.score(_video(astronaut), Case("multiface_1", "p", (ref,)), ctx).details[
+            "absent"
+        ]
+    )
     thing = _reference(tmp_path, astronaut, "Images/humanobj/thing/1.png")
-    assert "no reference under" in untouched.score(_video(astronaut), Case("humanobj_1", "p", (thing,)), ctx).details["absent"]
+    assert (
+        "no reference under"
+        in untouched.score(_video(astronaut), Case("humanobj_1", "p", (thing,)), ctx).details[
+            "absent"
+        ]
+    )
     assert untouched._detector is None
 
 
 def test_pad_retry_finds_a_tightly_cropped_real_face(metric, astronaut):
     tight = np.ascontiguousarray(astronaut[90:160, 185:258])
-    assert len(metric._detect(tight)) == 0  # the premise: HOG misses the face without the grey border
+    assert (
+        len(metric._detect(tight)) == 0
+    )  # the premise: HOG misses the face without the grey border
     descriptor = metric.describe(tight)
     assert descriptor is not None
     full = metric.describe(astronaut)
@@ -137,14 +163,24 @@ def test_reference_described_once_per_run(ctx, metric, tmp_path, astronaut, monk
     video = _video(astronaut)
     metric.score(video, Case("singleface_1", "p", (ref,)), ctx)
     metric.score(_video(astronaut[:, ::-1]), Case("singleface_2", "p", (copy,)), ctx)
-    assert calls == [(512, 512, 3), (512, 512, 3), (512, 512, 3)]  # reference once, each video's one frame once
+    assert calls == [
+        (512, 512, 3),
+        (512, 512, 3),
+        (512, 512, 3),
+    ]  # reference once, each video's one frame once
 
 
 def test_real_generated_video_matches_a_face_from_itself(ctx, tmp_path, shared_dir):
     from kaleido_bench.core.video import decode_video
 
-    video = decode_video(shared_dir / "opens2v" / "videos" / "singleface_3.mp4")  # 69 frames, 480x832
-    case = Case("singleface_3", "p", (_reference(tmp_path, video.frames[0], "Images/singleface/crop_man/11.png"),))
+    video = decode_video(
+        shared_dir / "opens2v" / "videos" / "singleface_3.mp4"
+    )  # 69 frames, 480x832
+    case = Case(
+        "singleface_3",
+        "p",
+        (_reference(tmp_path, video.frames[0], "Images/singleface/crop_man/11.png"),),
+    )
     result = FaceSimDlib(num_frames=4)
     result.setup(ctx)
     result = result.score(video, case, ctx)

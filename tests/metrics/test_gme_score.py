@@ -52,7 +52,9 @@ def embedder(module_ctx):
     return load_gme(module_ctx, TINY)
 
 
-def test_per_video_values_and_frame_sims_match_official(ready, ctx, shared_dir: Path, official: dict) -> None:
+def test_per_video_values_and_frame_sims_match_official(
+    ready, ctx, shared_dir: Path, official: dict
+) -> None:
     metric = ready(GmeScore(model_path=str(TINY)))
     assert set(official["videos"]) == {
         p.stem for p in (shared_dir / "opens2v" / "videos").glob("*.mp4")

@@ -144,7 +144,9 @@ def test_decoded_frames_fallback_matches_the_opencv_reader(real_videos) -> None:
 def test_three_runs_are_stored_and_averaged_like_the_merge(ctx, videos, tmp_path) -> None:
     with ChatServer() as server:
         server.script(Reply("4"), Reply(" 3\n"), Reply("4"))
-        result = make_metric(server, tmp_path, max_in_flight=1).score(videos["singleface_3"], CASE, ctx)
+        result = make_metric(server, tmp_path, max_in_flight=1).score(
+            videos["singleface_3"], CASE, ctx
+        )
     assert result.value == (4.0 + 3.0 + 4.0) / 3
     runs = result.details["runs"]
     assert [(r["run"], r["reply"], r["score"]) for r in runs] == [
@@ -179,7 +181,8 @@ def test_a_timeout_is_retried(ctx, videos, tmp_path) -> None:
     with ChatServer() as server:
         server.script(Reply("4", delay=1.5), Reply("4"))
         result = make_metric(server, tmp_path, runs=1, timeout=0.4).score(
-            videos["singleface_3"], CASE, ctx)
+            videos["singleface_3"], CASE, ctx
+        )
     assert result.value == 4.0 and len(server.requests) == 2
 
 
@@ -206,7 +209,9 @@ def test_a_malformed_reply_is_recorded_as_an_error_with_its_text(ctx, videos, tm
     assert result.details["valid_runs"] == 1 and metric.ledger.invalid == 2
 
 
-def test_a_video_with_no_valid_reply_is_an_error_carrying_the_replies(ctx, videos, tmp_path) -> None:
+def test_a_video_with_no_valid_reply_is_an_error_carrying_the_replies(
+    ctx, videos, tmp_path
+) -> None:
     with ChatServer(Reply("Score: 4/5")) as server:
         metric = make_metric(server, tmp_path)
         with pytest.raises(NaturalScoreError) as error:
@@ -258,7 +263,9 @@ def test_a_rate_limited_server_is_waited_for(videos, tmp_path) -> None:
 def test_a_resumed_run_sends_nothing_twice(ctx, videos, tmp_path) -> None:
     with ChatServer() as server:
         server.script(Reply("4"), Reply("5"), Reply("4"))
-        first = make_metric(server, tmp_path, max_in_flight=1).score(videos["singleface_3"], CASE, ctx)
+        first = make_metric(server, tmp_path, max_in_flight=1).score(
+            videos["singleface_3"], CASE, ctx
+        )
         again = make_metric(server, tmp_path)  # a new process: only the cache folder is shared
         second = again.score(videos["singleface_3"], CASE, ctx)
         assert len(server.requests) == 3

@@ -229,7 +229,9 @@ def models(module_ctx, embedder):
     detector = load_yolo_world(
         module_ctx, FIXTURES / "yolo_world_tiny.pth", YoloWorldArch(**{k: arch[k] for k in fields})
     )
-    return NexusModels(detector, load_hf_clip_vision(module_ctx, FIXTURES / "clip_b32_tiny"), embedder)
+    return NexusModels(
+        detector, load_hf_clip_vision(module_ctx, FIXTURES / "clip_b32_tiny"), embedder
+    )
 
 
 def test_metrics_on_a_real_video_share_one_outcome(ctx, models, shared_dir):

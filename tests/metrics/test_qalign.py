@@ -148,9 +148,7 @@ def test_fp16_follows_the_official_fp16_run(shared_dir, official, official_fp16)
     """The official loop in fp16 (run on a CPU) against ours in fp16 with the official's vision
     attention maths: the same cast points give the same fp16 numbers. fp16 itself moves the
     scores by a few 1e-3 from fp32 (which is why the details keep the per-window scores)."""
-    model16 = load_qalign(
-        TINY, dtype="float16", attn_implementation=OFFICIAL_VISION_ATTENTION
-    )
+    model16 = load_qalign(TINY, dtype="float16", attn_implementation=OFFICIAL_VISION_ATTENTION)
     frames = decode_video(shared_dir / "opens2v/videos/faceobj_14.mp4").frames
     chosen = [0, 1, 2, 3, 4, 5]  # windows over frames 0-6
     tokens = frame_tokens(model16, qalign_pixels(frames[:7]))

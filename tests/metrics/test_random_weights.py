@@ -55,12 +55,20 @@ def test_each_metric_sets_up_from_the_written_files(ctx, tiny_weights, name):
     root, _ = tiny_weights
     metric = get_metric_class(name)(**metric_options(name, "tiny"))
     metric.setup(ctx)
-    loaded = [v for v in vars(metric).values() if v is not None and not isinstance(v, (dict, str, int, float))]
+    loaded = [
+        v
+        for v in vars(metric).values()
+        if v is not None and not isinstance(v, (dict, str, int, float))
+    ]
     assert loaded, f"{name} holds no model after setup"
     for value in loaded:
-        backbone = value if isinstance(value, backbones.Backbone) else getattr(value, "backbone", None)
+        backbone = (
+            value if isinstance(value, backbones.Backbone) else getattr(value, "backbone", None)
+        )
         if isinstance(backbone, backbones.Backbone):
-            assert str(root.resolve()) in (backbone.source or backbone.id)  # read from the written weights dir
+            assert str(root.resolve()) in (
+                backbone.source or backbone.id
+            )  # read from the written weights dir
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")

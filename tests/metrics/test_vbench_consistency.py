@@ -58,7 +58,9 @@ def smooth_video(num_frames: int = 9, height: int = 120, width: int = 208) -> De
     """A drifting gradient (consecutive frames alike, far frames less so)."""
     y, x = np.mgrid[0:height, 0:width]
     frames = [
-        np.stack([(x * 255 / width + 9 * t) % 256, y * 255 / height, np.full_like(x, 20 * t % 256)], -1)
+        np.stack(
+            [(x * 255 / width + 9 * t) % 256, y * 255 / height, np.full_like(x, 20 * t % 256)], -1
+        )
         for t in range(num_frames)
     ]
     return DecodedVideo(np.asarray(frames, dtype=np.uint8), 16.0)
@@ -69,7 +71,9 @@ def vbench_by_hand(model, transform, frames: np.ndarray, one_at_a_time: bool) ->
     images = transform(torch.Tensor(frames).permute(0, 3, 1, 2))
     with torch.no_grad():
         if one_at_a_time:
-            features = [F.normalize(model(images[i].unsqueeze(0)), dim=-1, p=2) for i in range(len(images))]
+            features = [
+                F.normalize(model(images[i].unsqueeze(0)), dim=-1, p=2) for i in range(len(images))
+            ]
         else:
             features = list(F.normalize(model(images), dim=-1, p=2).unsqueeze(1))
     video_sim, count = 0.0, 0
@@ -89,7 +93,9 @@ def test_terms_average_previous_and_first_frame_cosines_clipped_at_zero():
     terms = consistency_terms(features)
     # t=1: cos(f0,f1)=0, cos(f0,f1)=0; t=2: cos(f1,f2)=cos(f0,f2)=1/sqrt2; t=3: both negative -> 0
     assert terms == pytest.approx([0.0, 2**-0.5, 0.0], abs=1e-7)
-    assert consistency_terms(torch.tensor([[1.0, 0.0], [1.0, 1.0]])) == pytest.approx([2**-0.5], abs=1e-7)
+    assert consistency_terms(torch.tensor([[1.0, 0.0], [1.0, 1.0]])) == pytest.approx(
+        [2**-0.5], abs=1e-7
+    )
 
 
 def test_suite_score_is_frame_weighted_not_a_mean_of_videos():
@@ -115,12 +121,19 @@ def test_float_frames_match_vbenchs_tensor_construction():
     frames = np.random.default_rng(0).integers(0, 256, (3, 10, 14, 3), dtype=np.uint8)
     vbench = torch.Tensor(frames).permute(0, 3, 1, 2)
     ours = float_frames(frames)
-    assert torch.equal(ours, vbench) and ours.stride() == vbench.stride() and ours.dtype == torch.float32
+    assert (
+        torch.equal(ours, vbench)
+        and ours.stride() == vbench.stride()
+        and ours.dtype == torch.float32
+    )
 
 
 def test_transforms_give_vbench_sizes_and_chunking_changes_no_pixel(shared_dir):
     frames = decode_video(shared_dir / "opens2v/videos/singleface_3.mp4").frames[:7]
-    for transform, size in ((vbench_dino_transform(), (224, 388)), (vbench_clip_transform(), (224, 224))):
+    for transform, size in (
+        (vbench_dino_transform(), (224, 388)),
+        (vbench_clip_transform(), (224, 224)),
+    ):
         whole = transform(torch.Tensor(frames).permute(0, 3, 1, 2))
         assert whole.shape == (7, 3, *size)
         chunked = torch.cat([transform(float_frames(frames[i : i + 3])) for i in range(0, 7, 3)])
@@ -142,17 +155,27 @@ def test_dino_resize_is_bilinear_without_antialias_on_floats():
 
 def test_subject_consistency_matches_vbench_loop_on_tiny_dino(ready, ctx, weights_dir):
     video = smooth_video(num_frames=5)
-    exact = ready(SubjectConsistency(model_overrides=TINY_DINO, batch_size=1)).score(video, CASE, ctx)
-    model = backbones.load_dino_v1(ctx, weights_dir / backbones.DINO_VITB16.filename, model_overrides=TINY_DINO).model
-    video_sim, count = vbench_by_hand(model, vbench_dino_transform(), video.frames, one_at_a_time=True)
+    exact = ready(SubjectConsistency(model_overrides=TINY_DINO, batch_size=1)).score(
+        video, CASE, ctx
+    )
+    model = backbones.load_dino_v1(
+        ctx, weights_dir / backbones.DINO_VITB16.filename, model_overrides=TINY_DINO
+    ).model
+    video_sim, count = vbench_by_hand(
+        model, vbench_dino_transform(), video.frames, one_at_a_time=True
+    )
     # Two code paths (our chunked transform + model calls vs VBench's whole-video transform, then
     # one frame at a time): the same arithmetic, but oneDNN picks kernels by tensor shape and CPU, so
     # the last bits of a float32 cosine may differ by machine (seen: 3.94303897023201 vs
     # 3.9430389404296875). Guaranteed: the same terms to float32 rounding, counted alike.
     assert exact.details["count"] == count == 4 and exact.details["frames"] == 5
     assert exact.details["sum"] == pytest.approx(video_sim, rel=1e-6)
-    assert exact.value == exact.details["sum"] / count  # our own value is exactly our own sum / count
-    batched = ready(SubjectConsistency(model_overrides=TINY_DINO, batch_size=32)).score(smooth_video(num_frames=5), CASE, ctx)
+    assert (
+        exact.value == exact.details["sum"] / count
+    )  # our own value is exactly our own sum / count
+    batched = ready(SubjectConsistency(model_overrides=TINY_DINO, batch_size=32)).score(
+        smooth_video(num_frames=5), CASE, ctx
+    )
     assert batched.value == pytest.approx(exact.value, abs=1e-6)  # batching: fp32 rounding only
 
 
@@ -162,7 +185,10 @@ def test_background_consistency_matches_vbench_loop_on_tiny_clip(ready, ctx, wei
     result = metric.score(video, CASE, ctx)
     assert metric.backbone.dtype == torch.float32  # CPU: fp32, as clip.load gives
     video_sim, count = vbench_by_hand(
-        metric.backbone.model.encode_image, vbench_clip_transform(), video.frames, one_at_a_time=False
+        metric.backbone.model.encode_image,
+        vbench_clip_transform(),
+        video.frames,
+        one_at_a_time=False,
     )
     assert result.details["count"] == count == 5
     assert result.details["sum"] == pytest.approx(video_sim, abs=1e-6)

@@ -49,7 +49,9 @@ def golden():
 def model():
     from kaleido_bench.metrics.context import ScoringContext
 
-    return yolo_world.load_yolo_world(ScoringContext.create("cpu"), FIXTURES / "yolo_world_tiny.pth", fixture_arch())
+    return yolo_world.load_yolo_world(
+        ScoringContext.create("cpu"), FIXTURES / "yolo_world_tiny.pth", fixture_arch()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +214,8 @@ def test_extra_key_is_an_error_naming_key_and_file(ctx, tmp_path):
 def test_wrong_architecture_is_an_error(ctx, tmp_path):
     with pytest.raises(CheckpointMismatchError, match="wrong shape"):
         yolo_world.load_yolo_world(
-            ctx, FIXTURES / "yolo_world_tiny.pth",
+            ctx,
+            FIXTURES / "yolo_world_tiny.pth",
             yolo_world.YoloWorldArch(deepen_factor=0.33, widen_factor=0.25, num_train_classes=8),
         )
 

@@ -44,13 +44,37 @@ SIZES = ("full", "tiny")
 TINY_OPEN_CLIP = {
     "ViT-B-32": {
         "embed_dim": 16,
-        "vision_cfg": {"image_size": 224, "layers": 2, "width": 32, "patch_size": 32, "head_width": 16},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+        "vision_cfg": {
+            "image_size": 224,
+            "layers": 2,
+            "width": 32,
+            "patch_size": 32,
+            "head_width": 16,
+        },
+        "text_cfg": {
+            "context_length": 77,
+            "vocab_size": 49408,
+            "width": 32,
+            "heads": 2,
+            "layers": 1,
+        },
     },
     "ViT-L-14": {
         "embed_dim": 16,
-        "vision_cfg": {"image_size": 224, "layers": 2, "width": 32, "patch_size": 14, "head_width": 16},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+        "vision_cfg": {
+            "image_size": 224,
+            "layers": 2,
+            "width": 32,
+            "patch_size": 14,
+            "head_width": 16,
+        },
+        "text_cfg": {
+            "context_length": 77,
+            "vocab_size": 49408,
+            "width": 32,
+            "heads": 2,
+            "layers": 1,
+        },
     },
 }
 TINY_DINOV2 = {"embed_dim": 32, "depth": 2, "num_heads": 2}
@@ -118,7 +142,13 @@ HF_CLIP_PREPROCESSOR_CONFIG = {
 #: insightface's ArcFace 5-point template (112 px), doubled: the landmarks `norm_crop(..., 224)`
 #: maps onto themselves.
 TEMPLATE_224 = 2 * np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
     np.float32,
 )
 #: the synthetic ArcFace's embedding width (the real w600k_r50 gives 512)
@@ -197,8 +227,12 @@ def _writers() -> dict[str, Callable[[Path, str, int], None]]:
     from kaleido_bench.metrics.qalign import ONE_ALIGN
 
     return {
-        backbones.OPENCLIP_VIT_B32_OPENAI.filename: lambda p, s, _: write_open_clip(p, "ViT-B-32", s),
-        backbones.OPENCLIP_VIT_L14_OPENAI.filename: lambda p, s, _: write_open_clip(p, "ViT-L-14", s),
+        backbones.OPENCLIP_VIT_B32_OPENAI.filename: lambda p, s, _: write_open_clip(
+            p, "ViT-B-32", s
+        ),
+        backbones.OPENCLIP_VIT_L14_OPENAI.filename: lambda p, s, _: write_open_clip(
+            p, "ViT-L-14", s
+        ),
         backbones.CLIP_VIT_L14_HF.filename: lambda p, s, _: write_hf_clip_l14(p, s),
         AESTHETIC_MLP.filename: lambda p, s, _: write_aesthetic_mlp(p),
         backbones.DINOV2_VITB14.filename: lambda p, s, _: write_dinov2(p, s),
@@ -322,8 +356,6 @@ def write_qalign(folder: Path, size: str = "full", seed: int = 0) -> None:
     (folder / "config.json").write_text(json.dumps(release_config(config), indent=2))
 
 
-
-
 def write_open_clip(path: Path, model_name: str, size: str = "full") -> None:
     """open_clip `CLIP` state dict as safetensors (the hub's `open_clip_model.safetensors` layout)."""
     import open_clip
@@ -343,16 +375,27 @@ def write_hf_clip_l14(folder: Path, size: str = "full") -> None:
     import torch
     from transformers import CLIPConfig, CLIPModel
 
-    vision, text = (HF_CLIP_L14_VISION, HF_CLIP_L14_TEXT) if size == "full" else (HF_CLIP_TINY_VISION, HF_CLIP_TINY_TEXT)
+    vision, text = (
+        (HF_CLIP_L14_VISION, HF_CLIP_L14_TEXT)
+        if size == "full"
+        else (HF_CLIP_TINY_VISION, HF_CLIP_TINY_TEXT)
+    )
     tower = None
     if size == "full":
         import open_clip
 
         from kaleido_bench.metrics.clip_vision import open_clip_to_transformers
 
-        state = open_clip.create_model("ViT-L-14", pretrained=None, force_quick_gelu=True).state_dict()
+        state = open_clip.create_model(
+            "ViT-L-14", pretrained=None, force_quick_gelu=True
+        ).state_dict()
         tower = open_clip_to_transformers(state, vision["num_hidden_layers"])
-    config = CLIPConfig(text_config=dict(text), vision_config=dict(vision), projection_dim=768, logit_scale_init_value=2.6592)
+    config = CLIPConfig(
+        text_config=dict(text),
+        vision_config=dict(vision),
+        projection_dim=768,
+        logit_scale_init_value=2.6592,
+    )
     model = CLIPModel(config)
     if tower is not None:
         with torch.no_grad():
@@ -360,7 +403,9 @@ def write_hf_clip_l14(folder: Path, size: str = "full") -> None:
             for name, tensor in tower.items():
                 own[name].copy_(tensor)
     model.save_pretrained(folder, safe_serialization=True)
-    (folder / "preprocessor_config.json").write_text(json.dumps(HF_CLIP_PREPROCESSOR_CONFIG, indent=2) + "\n")
+    (folder / "preprocessor_config.json").write_text(
+        json.dumps(HF_CLIP_PREPROCESSOR_CONFIG, indent=2) + "\n"
+    )
 
 
 def write_aesthetic_mlp(path: Path) -> None:
@@ -377,7 +422,9 @@ def write_dinov2(path: Path, size: str = "full") -> None:
     import timm
 
     overrides = TINY_DINOV2 if size == "tiny" else {}
-    model = timm.create_model("vit_base_patch14_dinov2", pretrained=False, num_classes=0, img_size=518, **overrides)
+    model = timm.create_model(
+        "vit_base_patch14_dinov2", pretrained=False, num_classes=0, img_size=518, **overrides
+    )
     _save_safetensors(model, path)
 
 
@@ -396,7 +443,12 @@ def write_curricular_face(path: Path, size: str = "full") -> None:
 
     from kaleido_bench.metrics.curricular_face import IR101_STAGE_UNITS, build_ir_backbone
 
-    torch.save(build_ir_backbone(TINY_IR_STAGE_UNITS if size == "tiny" else IR101_STAGE_UNITS).state_dict(), path)
+    torch.save(
+        build_ir_backbone(
+            TINY_IR_STAGE_UNITS if size == "tiny" else IR101_STAGE_UNITS
+        ).state_dict(),
+        path,
+    )
 
 
 def write_buffalo_l(root: Path, seed: int = 0) -> None:
@@ -442,7 +494,9 @@ def _scrfd_like_nodes(threshold: float = 0.1) -> tuple[list, list]:
     mask = np.zeros((1, 1, cells, cells), np.float32)
     mask[0, 0, 5, 5] = 1.0
     nodes = [
-        helper.make_node("AveragePool", ["input.1"], ["pool"], kernel_shape=[32, 32], strides=[32, 32]),
+        helper.make_node(
+            "AveragePool", ["input.1"], ["pool"], kernel_shape=[32, 32], strides=[32, 32]
+        ),
         helper.make_node("ReduceMean", ["pool"], ["lum"], axes=[1], keepdims=1),
         _onnx_constant("threshold", threshold),
         _onnx_constant("gain", 20.0),
@@ -454,16 +508,27 @@ def _scrfd_like_nodes(threshold: float = 0.1) -> tuple[list, list]:
         helper.make_node("Mul", ["probability", "mask"], ["one_cell"]),
         helper.make_node("Concat", ["one_cell", "second_anchor"], ["anchors"], axis=1),
         helper.make_node("Transpose", ["anchors"], ["nhwc"], perm=[0, 2, 3, 1]),
-        helper.make_node("Constant", [], ["column"], value=helper.make_tensor("column", TensorProto.INT64, [2], [-1, 1])),
+        helper.make_node(
+            "Constant",
+            [],
+            ["column"],
+            value=helper.make_tensor("column", TensorProto.INT64, [2], [-1, 1]),
+        ),
         helper.make_node("Reshape", ["nhwc", "column"], ["score_32"]),
     ]
-    keypoints = (TEMPLATE_224 / 2 - 56.0) * (128 / 112) / 32  # around the cell centre, in stride units
+    keypoints = (
+        (TEMPLATE_224 / 2 - 56.0) * (128 / 112) / 32
+    )  # around the cell centre, in stride units
     rows = {stride: (320 // stride) ** 2 * 2 for stride in (8, 16, 32)}
     for stride, count in rows.items():
         if stride != 32:
             nodes.append(_onnx_constant(f"score_{stride}", np.zeros((count, 1))))
-        nodes.append(_onnx_constant(f"bbox_{stride}", np.full((count, 4), 2.0 if stride == 32 else 0.0)))
-        kps = np.tile(keypoints.reshape(1, 10), (count, 1)) if stride == 32 else np.zeros((count, 10))
+        nodes.append(
+            _onnx_constant(f"bbox_{stride}", np.full((count, 4), 2.0 if stride == 32 else 0.0))
+        )
+        kps = (
+            np.tile(keypoints.reshape(1, 10), (count, 1)) if stride == 32 else np.zeros((count, 10))
+        )
         nodes.append(_onnx_constant(f"kps_{stride}", kps))
     outputs = [
         helper.make_tensor_value_info(f"{kind}_{stride}", TensorProto.FLOAT, [rows[stride], width])
@@ -496,7 +561,9 @@ def _arcface_like_graph(weight: np.ndarray) -> Any:
 def _onnx_constant(name: str, array: Any) -> Any:
     from onnx import helper, numpy_helper
 
-    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(array, np.float32), name))
+    return helper.make_node(
+        "Constant", [], [name], value=numpy_helper.from_array(np.asarray(array, np.float32), name)
+    )
 
 
 def _save_safetensors(model: Any, path: Path) -> None:
