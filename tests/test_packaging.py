@@ -117,3 +117,18 @@ def test_console_script_points_at_the_cli():
         "torch==2.14.1" in project["dependencies"]
         and "torchvision==0.29.1" in project["dependencies"]
     )
+
+
+def test_code_is_ruff_clean_and_formatted():
+    """`ruff check` and `ruff format --check` pass on the whole tree (ruff comes with the dev extra)."""
+    import shutil
+    import subprocess
+
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    if not Path(ruff).exists():
+        import pytest
+
+        pytest.skip("ruff not installed (pip install -e '.[dev]')")
+    for args in (["check", "--quiet", "."], ["format", "--check", "--quiet", "."]):
+        result = subprocess.run([ruff, *args], cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
