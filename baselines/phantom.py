@@ -99,6 +99,14 @@ class _PhantomBase(ModelAdapter):
     #: README: "The number of reference images should be within 4."
     max_references: ClassVar[int] = 4
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """The model card's sizes are the release defaults each subclass declares."""
+        super().__init_subclass__(**kwargs)
+        d = cls.defaults
+        cls.default_capabilities = ModelCapabilities(
+            cls.max_references, d["height"], d["width"], d["num_frames"], d["fps"]
+        )
+
     def __init__(self, **options: Any) -> None:
         model = self.name or type(self).__name__
         parsed = parse_wan_options(model, options, self.defaults, self.known_options,
