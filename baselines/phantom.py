@@ -25,11 +25,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kaleido_bench.baselines.base import ModelAdapter, ModelCapabilities, register_model
+from kaleido_bench.baselines.base import register_model
 from kaleido_bench.baselines.cutout import load_reference
 from kaleido_bench.baselines.wan_release import (
     WAN_FPS,
-    parse_wan_options,
+    WanReleaseAdapter,
     require_weights,
     resolve_device,
 )
@@ -89,36 +89,13 @@ class PhantomOptions:
         return out
 
 
-class _PhantomBase(ModelAdapter):
+class _PhantomBase(WanReleaseAdapter):
     defaults: ClassVar[dict[str, Any]] = RELEASE_DEFAULTS
-    known_options: ClassVar[tuple[str, ...]] = ()
+    options_class = PhantomOptions
+    float_options = ("cfg_image", "cfg_text", "shift", "fps")
     licence: ClassVar[str] = "Apache-2.0 (Phantom-Wan code and weights; Wan2.1 parts Apache-2.0)"
-    weights_source: ClassVar[str] = ""
-    parameters: ClassVar[str] = ""
-    weights: ClassVar[tuple[WeightFile, ...]] = ()
     #: README: "The number of reference images should be within 4."
     max_references: ClassVar[int] = 4
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        """The model card's sizes are the release defaults each subclass declares."""
-        super().__init_subclass__(**kwargs)
-        d = cls.defaults
-        cls.default_capabilities = ModelCapabilities(
-            cls.max_references, d["height"], d["width"], d["num_frames"], d["fps"]
-        )
-
-    def __init__(self, **options: Any) -> None:
-        model = self.name or type(self).__name__
-        parsed = parse_wan_options(model, options, self.defaults, self.known_options,
-                                   floats=("cfg_image", "cfg_text", "shift", "fps"))  # fmt: skip
-        self.parsed = PhantomOptions(**parsed)
-        super().__init__(**self.parsed.video_config())
-        self.pipeline = None
-
-    @property
-    def capabilities(self) -> ModelCapabilities:
-        o = self.parsed
-        return ModelCapabilities(self.max_references, o.height, o.width, o.num_frames, o.fps)
 
     def generate(self, case: Case, seed: int, out_path: Path) -> None:
         if self.pipeline is None:

@@ -22,11 +22,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kaleido_bench.baselines.base import ModelAdapter, ModelCapabilities, register_model
+from kaleido_bench.baselines.base import register_model
 from kaleido_bench.baselines.cutout import load_reference
 from kaleido_bench.baselines.wan_release import (
     WAN_FPS,
-    parse_wan_options,
+    WanReleaseAdapter,
     require_weights,
     resolve_device,
 )
@@ -72,36 +72,13 @@ class VaceOptions:
         return out
 
 
-class _VaceBase(ModelAdapter):
+class _VaceBase(WanReleaseAdapter):
     defaults: ClassVar[dict[str, Any]] = RELEASE_DEFAULTS
-    known_options: ClassVar[tuple[str, ...]] = ()
+    options_class = VaceOptions
+    float_options = ("cfg_scale", "shift", "fps")
     licence: ClassVar[str] = "Apache-2.0 (Wan2.1-VACE)"
-    weights_source: ClassVar[str] = ""
-    parameters: ClassVar[str] = ""
-    weights: ClassVar[tuple[WeightFile, ...]] = ()
     #: the release's demo takes up to 3 reference images (`vace/gradios/vace_wan_demo.py`)
     max_references: ClassVar[int] = 3
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        """The model card's sizes are the release defaults each subclass declares."""
-        super().__init_subclass__(**kwargs)
-        d = cls.defaults
-        cls.default_capabilities = ModelCapabilities(
-            cls.max_references, d["height"], d["width"], d["num_frames"], d["fps"]
-        )
-
-    def __init__(self, **options: Any) -> None:
-        model = self.name or type(self).__name__
-        parsed = parse_wan_options(model, options, self.defaults, self.known_options,
-                                   floats=("cfg_scale", "shift", "fps"))  # fmt: skip
-        self.parsed = VaceOptions(**parsed)
-        super().__init__(**self.parsed.video_config())
-        self.pipeline = None
-
-    @property
-    def capabilities(self) -> ModelCapabilities:
-        o = self.parsed
-        return ModelCapabilities(self.max_references, o.height, o.width, o.num_frames, o.fps)
 
     def _text_len(self) -> int:
         return 512

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from kaleido_bench.baselines.base import ModelAdapter, ModelCapabilities
 from kaleido_bench.baselines.options import (
     bool_option,
     check_wan_video_size,
@@ -86,3 +87,41 @@ def resolve_device(device: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class WanReleaseAdapter(ModelAdapter):
+    """A released Wan-based model's adapter: options parsed against its release `defaults` into
+    `options_class` (what changes the frames goes into the run's config), and its model card
+    sizes and reference limit from those defaults."""
+
+    defaults: ClassVar[dict[str, Any]] = {}
+    known_options: ClassVar[tuple[str, ...]] = ()
+    float_options: ClassVar[tuple[str, ...]] = ("shift", "fps")
+    options_class: ClassVar[type] = dict
+    weights_source: ClassVar[str] = ""
+    parameters: ClassVar[str] = ""
+    weights: ClassVar[tuple[WeightFile, ...]] = ()
+    max_references: ClassVar[int] = 3
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """The model card's sizes are the release defaults each subclass declares."""
+        super().__init_subclass__(**kwargs)
+        d = cls.defaults
+        if d:
+            cls.default_capabilities = ModelCapabilities(
+                cls.max_references, d["height"], d["width"], d["num_frames"], d["fps"]
+            )
+
+    def __init__(self, **options: Any) -> None:
+        model = self.name or type(self).__name__
+        parsed = parse_wan_options(
+            model, options, self.defaults, self.known_options, floats=self.float_options
+        )
+        self.parsed = self.options_class(**parsed)
+        super().__init__(**self.parsed.video_config())
+        self.pipeline = None
+
+    @property
+    def capabilities(self) -> ModelCapabilities:
+        o = self.parsed
+        return ModelCapabilities(self.max_references, o.height, o.width, o.num_frames, o.fps)
