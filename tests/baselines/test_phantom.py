@@ -11,23 +11,17 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from support.wan_checks import check_valid_reproducible_mp4s
 
 from kaleido_bench.baselines.base import get_model_class
 from kaleido_bench.bench.suites import load_suite
 from kaleido_bench.core.errors import ModelOptionError, WeightsMissingError
-from kaleido_bench.core.video import decode_video
 from kaleido_bench.kaleido.errors import CheckpointKeyError, CheckpointNotFoundError
 
 SMALL = {"steps": 2, "height": 32, "width": 32, "num_frames": 5}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on a shared CPU: one thread is ~100x faster than several fighting for cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -44,16 +38,7 @@ def tiny_adapter():
 
 
 def test_tiny_writes_valid_mp4s_on_mini_reproducibly(tiny_adapter, mini_cases, tmp_path):
-    one_ref, two_refs = mini_cases
-    tiny_adapter.generate(one_ref, 0, tmp_path / "a.mp4")
-    tiny_adapter.generate(one_ref, 0, tmp_path / "b.mp4")
-    tiny_adapter.generate(one_ref, 1, tmp_path / "c.mp4")
-    tiny_adapter.generate(two_refs, 0, tmp_path / "d.mp4")
-    a, c, d = (decode_video(tmp_path / f"{name}.mp4") for name in "acd")
-    assert a.frames.shape == d.frames.shape == (5, 32, 32, 3) and a.fps == 16
-    assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
-    assert not np.array_equal(a.frames, c.frames)
-    assert a.frames.std() > 0
+    check_valid_reproducible_mp4s(tiny_adapter, *mini_cases, tmp_path, (5, 32, 32))
 
 
 class Recorder(torch.nn.Module):
