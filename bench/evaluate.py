@@ -53,9 +53,7 @@ def run_model(
     executor: Executor | None = None,
 ) -> tuple[ResultStore, RunSummary]:
     """Generate (resuming) and score every case of `suite` with `model`."""
-    suite.check_images(
-        protocol_for(suite.name).missing_images_note()
-    )  # every missing image at once, first
+    suite.check_images(protocol_for(suite.name).missing_images_note())  # all missing images at once
     manifest = RunManifest(
         model=model.config(),
         suite=suite_record(suite),
@@ -65,14 +63,10 @@ def run_model(
         git_commit=git_commit(),
     )
     store = ResultStore(out_dir or default_run_dir(runs_dir, model.name, suite, seed, manifest))
-    store.open(manifest)
     request = RunRequest(
         store.root, suite, metrics, model, seed, device, overlap, memory_budget, progress
     )
-    summary = (executor or LocalExecutor()).run(request)
-    summary.skipped_metrics.update(skipped or {})
-    store.write_skipped(summary.skipped_metrics)
-    return store, summary
+    return store, execute(store, manifest, request, executor, skipped)
 
 
 def score_videos(
@@ -114,11 +108,22 @@ def score_videos(
         git_commit=git_commit(),
     )
     store = ResultStore(out_dir or default_run_dir(runs_dir, f"videos-{name}", suite, 0, manifest))
-    store.open(manifest)
     request = RunRequest(
         store.root, present, metrics, None, 0, device, overlap, memory_budget, progress
     )
+    return store, execute(store, manifest, request, executor, skipped), unmatched
+
+
+def execute(
+    store: ResultStore,
+    manifest: RunManifest,
+    request: RunRequest,
+    executor: Executor | None,
+    skipped: dict[str, str] | None,
+) -> RunSummary:
+    """Open (or resume) the run folder, run the request on the executor, record the skipped metrics."""
+    store.open(manifest)
     summary = (executor or LocalExecutor()).run(request)
     summary.skipped_metrics.update(skipped or {})
     store.write_skipped(summary.skipped_metrics)
-    return store, summary, unmatched
+    return summary
