@@ -196,6 +196,14 @@ def main() -> int:
     parser.add_argument("--reference", type=Path, default=REFERENCE)
     parser.add_argument("--random-cases", type=int, default=60, help="cases of the random run")
     parser.add_argument("--out", type=Path, default=None, help="write the markdown report here")
+    parser.add_argument(
+        "--run",
+        type=Path,
+        action="append",
+        default=[],
+        help="also an existing run folder (e.g. the end-to-end test's run of all seven metrics on the "
+        "shared real videos: pytest tests/bench/test_opens2v_end_to_end.py --basetemp DIR)",
+    )
     args = parser.parse_args()
 
     rows, worst, summaries = [], 0.0, []
@@ -210,6 +218,10 @@ def main() -> int:
                 random_run(tmp / "random" / "run", args.random_cases, 0),
             )
         )
+        for extra in args.run:
+            copy = tmp / f"run-{len(runs)}" / "run"
+            shutil.copytree(extra, copy)
+            runs.append((f"{extra.name} (an existing run)", copy))
         for label, run in runs:
             export = run.parent / "export"
             summary = export_opens2v(run, export)
@@ -225,12 +237,16 @@ def main() -> int:
         [
             "# OpenS2V Total: the official merge on our export",
             "",
-            f"`python benchmarks/parity_opens2v_export.py --official CHECKOUT --python {args.python}`",
+            f"`python benchmarks/parity_opens2v_export.py --official CHECKOUT --python {args.python}"
+            + "".join(f" --run {r}" for r in args.run)
+            + "`",
             "",
             "Two run folders: one holding the values of `shared/opens2v/reference_outputs` (2 videos; NaturalScore "
             "records with the three raw replies as per-run details), one with random values that exercise every rule "
             "of the merge (clipping at both ends, absent FaceSim and Nexus, Nexus zeros, failed records, invalid "
-            "NaturalScore replies). Each is exported with `kaleido-bench export --format opens2v`, then the OFFICIAL `eval/merge_result.py` (franciszzj/OpenS2V-Nexus "
+            "NaturalScore replies); and each `--run` folder given (`opens2v_all_seven_run`: the run of "
+            "tests/bench/test_opens2v_end_to_end.py, all seven metrics with tiny random models on the two shared real "
+            "videos, NaturalScore from a local server). Each is exported with `kaleido-bench export --format opens2v`, then the OFFICIAL `eval/merge_result.py` (franciszzj/OpenS2V-Nexus "
             f"{args.official_commit}, unmodified, run from the checkout with the python of its scratch venv) on the "
             "export. Commands (in a scratch folder holding `demo_result/model_name_output_json/` = the export):",
             "",
