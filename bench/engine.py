@@ -83,7 +83,6 @@ class EngineStats:
     decode: float = 0.0
     decodes: int = 0
     passes: list[list[str]] = field(default_factory=list)  # metric names of each group pass
-    peak_model_bytes: int = 0
 
 
 class Engine:
@@ -147,9 +146,6 @@ class Engine:
             self.stats.setup.get(metric.name, 0.0) + self.clock() - started
         )
         self._ready.add(metric.name)
-        self.stats.peak_model_bytes = max(
-            self.stats.peak_model_bytes, self.context.pool.resident_bytes()
-        )
 
     def set_up_all(self, metrics: Iterable[Metric]) -> None:
         """Set up each metric; a failing setup (other than missing weights) is left for the cases to retry."""

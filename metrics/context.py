@@ -127,7 +127,6 @@ class ModelPool:
     _owners: dict[Hashable, set[str]] = field(default_factory=dict)
     _bytes: dict[Hashable, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    peak_bytes: int = 0
     builds: int = 0
 
     def get(self, key: Hashable, build: Callable[[], Any], owner: str = "") -> Any:
@@ -139,7 +138,6 @@ class ModelPool:
             with self._lock:
                 self.builds += 1
                 self._bytes[key] = module_bytes(value)
-                self.peak_bytes = max(self.peak_bytes, sum(self._bytes.values()))
             return value
 
         value = self._memo.get(key, counted)
