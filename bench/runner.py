@@ -147,6 +147,9 @@ class Runner:
         self.context = context if context is not None else ScoringContext.create()
         self.worker = worker
         self.identities = {metric.name: metric.identity() for metric in metrics}
+        # one engine for the Runner's life: a Runner run again on other cases (a Ray worker's)
+        # keeps its metrics set up instead of setting them up per call
+        self.engine = Engine(self.metrics, self.context, overlap=self.overlap)
         self._model_ready = False
 
     def run(self, cases: Sequence[Case] | None = None) -> RunSummary:
@@ -157,9 +160,8 @@ class Runner:
         done = self.store.done(self.identities)
         self.store.remove_leftovers([case.id for case in cases])
         jobs = [self._job(case, done, summary) for case in cases]
-        engine = Engine(self.metrics, self.context, overlap=self.overlap)
         task = self.progress.add_task("cases", total=len(cases)) if self.progress else None
-        for outcome in engine.score(jobs):
+        for outcome in self.engine.score(jobs):
             if outcome.error is not None:
                 record = ScoreRecord(
                     outcome.case.id,
