@@ -550,13 +550,18 @@ def check_hf_clip_preprocessor(folder: Path) -> None:
         raise ValueError(f"{config_path} differs from OpenAI CLIP's stock preprocessing: {wrong}")
 
 
-def folder_identity(folder: Path) -> str:
-    folder = folder.resolve()
-    parts = [str(folder)]
-    for name in ("config.json", "model.safetensors", "pytorch_model.bin"):
-        if (folder / name).exists():
-            parts.append(file_identity(folder / name).rsplit("@", 1)[1])
-    return "@".join(parts)
+def folder_identity(folder: str | Path) -> str:
+    """A model folder's path plus every file's name, size and mtime (configs and all weight
+    shards): a changed folder is a different model."""
+    import hashlib
+
+    folder = Path(folder).resolve()
+    digest = hashlib.sha256()
+    for item in sorted(folder.iterdir()):
+        if item.is_file():
+            stat = item.stat()
+            digest.update(f"{item.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return f"{folder}@{digest.hexdigest()[:16]}"
 
 
 def describe_transform(transform: Any) -> str:

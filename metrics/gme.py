@@ -33,7 +33,6 @@ mask over the whole batch), which gives the same numbers with far less memory.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -377,16 +376,6 @@ def check_folder(path: Path, metric: str) -> None:
         )
 
 
-def folder_identity(path: Path) -> str:
-    """Config + shard names, sizes and mtimes: a changed folder is a different model."""
-    digest = hashlib.sha256()
-    for item in sorted(Path(path).resolve().iterdir()):
-        if item.is_file():
-            stat = item.stat()
-            digest.update(f"{item.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
-    return f"{Path(path).resolve()}@{digest.hexdigest()[:16]}"
-
-
 def load_gme(
     context: ScoringContext,
     path: str | Path,
@@ -404,7 +393,7 @@ def load_gme(
     if precision is None:
         precision = "fp16" if dev.type == "cuda" else "fp32"
     dtype = backbones.torch_dtype(precision)
-    key = ("gme-qwen2-vl", folder_identity(path), str(dev), str(dtype))
+    key = ("gme-qwen2-vl", backbones.folder_identity(path), str(dev), str(dtype))
 
     def build() -> GmeEmbedder:
         from transformers import AutoTokenizer, Qwen2VLModel
