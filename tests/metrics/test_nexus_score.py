@@ -289,16 +289,29 @@ def test_reference_embeddings_are_cached_by_file_content(ctx, models, tmp_path):
     assert ctx.cache.hits == 2
 
 
-def test_end_to_end_against_official_get_nexusscore_with_tiny_gme(ctx, shared_dir):
-    """`get_nexusscore.main()` itself (tests/fixtures/nexus/e2e_*.json, tiny random GME from
-    branch gme's tests/fixtures/gme/tiny_gme, fp32): per-video values within 1e-4, same absent set."""
+@pytest.mark.parametrize(
+    ("gme_folder", "expected"),
+    [
+        # random GME as built: no crop passes `text sim > 0.30` (absent and zero paths)
+        (Path("gme") / "tiny_gme", "e2e_nexusscore.json"),
+        # its <|endoftext|> row set to a random vector (make_fixtures.py --gme-eot 0.3): crops on
+        # both sides of the 0.30 rule (closest 3.8e-4 away), kept means and the division
+        (Path("nexus") / "tiny_gme_eot", "e2e_nexusscore_eot.json"),
+    ],
+    ids=["zero-path", "kept-crops"],
+)
+def test_end_to_end_against_official_get_nexusscore_with_tiny_gme(
+    ctx, shared_dir, gme_folder, expected
+):
+    """`get_nexusscore.main()` itself (tests/fixtures/nexus/e2e_*.json, a tiny random GME, fp32):
+    per-video values within 1e-6 (measured: 2e-9), the same absent set."""
     import json
 
     gme = pytest.importorskip(
         "kaleido_bench.metrics.gme", reason="metrics/gme.py (branch gme) not merged"
     )
-    gme_dir = Path(__file__).resolve().parents[1] / "fixtures" / "gme" / "tiny_gme"
-    if not gme_dir.is_dir() or not (FIXTURES / "e2e_nexusscore.json").is_file():
+    gme_dir = Path(__file__).resolve().parents[1] / "fixtures" / gme_folder
+    if not gme_dir.is_dir() or not (FIXTURES / expected).is_file():
         pytest.skip("tiny GME fixture or end-to-end fixture missing")
     arch = json.loads((FIXTURES / "arch.json").read_text())
     fields = (
@@ -315,7 +328,7 @@ def test_end_to_end_against_official_get_nexusscore_with_tiny_gme(ctx, shared_di
         load_hf_clip_vision(ctx, FIXTURES / "clip_b32_tiny"),
         gme.load_gme(ctx, gme_dir, precision="fp32", metric="nexus_score"),
     )
-    official = json.loads((FIXTURES / "e2e_nexusscore.json").read_text())
+    official = json.loads((FIXTURES / expected).read_text())
     videos = {
         "faceobj_14": "faceobj_14",
         "singleface_3": "singleface_3",
@@ -334,6 +347,7 @@ def test_end_to_end_against_official_get_nexusscore_with_tiny_gme(ctx, shared_di
         if case_id not in official:
             assert result.value is None, case_id
         else:
-            assert result.value == pytest.approx(official[case_id]["nexus_score"], abs=1e-4), (
-                case_id
-            )
+            value = official[case_id]["nexus_score"]
+            assert result.value == pytest.approx(value, abs=1e-6), case_id
+            if gme_folder.name == "tiny_gme_eot":
+                assert value > 0 and 0 < result.details["kept"] < result.details["boxes"], case_id
