@@ -184,6 +184,23 @@ def crop(frame: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     return np.ascontiguousarray(frame[y1:y2, x1:x2])
 
 
+class EmptyCropError(ValueError):
+    """A kept box narrower or shorter than one pixel once PIL rounds its corners.
+
+    The official script crops every box before calling GME, and GME's `smart_resize` divides by
+    the crop's area (gme_model.py line 280): `main`'s try/except then leaves the whole video out.
+    Ours stops at the same point with this error, so the case is recorded as failed, not scored.
+    """
+
+    def __init__(self, frame: int, box: np.ndarray, size: tuple[int, int]) -> None:
+        corners = ", ".join(f"{float(v):.2f}" for v in box)
+        super().__init__(
+            f"sampled frame {frame}: box ({corners}) crops to an empty {size[1]}x{size[0]} image; "
+            "the official script fails on it (ZeroDivisionError in GME's smart_resize) and "
+            "leaves the video out"
+        )
+
+
 def nexus_outcome(
     frames: np.ndarray,
     prompts: Sequence[NexusPrompt],
@@ -215,6 +232,8 @@ def nexus_outcome(
                 if key not in crop_index:
                     crop_index[key] = len(crops)
                     crops.append(crop(frames[t], key[1]))
+                    if 0 in crops[-1].shape[:2]:
+                        raise EmptyCropError(t, box, crops[-1].shape[:2])
                 rows.append((k, crop_index[key], score))
     per_prompt = tuple(
         tuple(len(detections[k][t]) for t in range(len(frames))) for k in range(len(prompts))

@@ -177,6 +177,15 @@ def test_no_box_is_absent_and_unkept_boxes_score_zero(images, embedder):
     )
 
 
+def test_a_box_under_one_pixel_is_a_clear_error_as_the_official_script_fails(images, embedder):
+    """PIL rounds (100.2, _, 100.4, _) to an empty crop; the official GME divides by its area."""
+    prompts = (nexus_score.NexusPrompt(reference("chelsea", "Cat"), "Cat"),)
+    thin = np.array([[100.2, 50.0, 100.4, 120.0]], np.float32)
+    detections = [[Detections(thin, np.array([0.9], np.float32), np.zeros(1, np.int64))] * 32]
+    with pytest.raises(nexus_score.EmptyCropError, match="empty 0x70 image"):
+        nexus_outcome(_video(images, []), prompts, detections, embedder, None, {})
+
+
 def test_label_similarity_threshold_decides_what_is_kept(images, embedder):
     crop = embedder.embed_images(
         [nexus_score.crop(_video(images, [0])[0], nexus_score.crop_box(BOX))]

@@ -1,0 +1,331 @@
+"""NexusScore as a whole, seconds per video: the official `get_nexusscore.main()` against our metric.
+
+The issue's target is measured here on the whole metric, on the same random-weight models and
+the same videos: detector prompts, detection over the 32 sampled frames, the script's filter,
+GME on every crop, the keep rule and the division. (`nexus_speed.py` times the detector stage
+alone.)
+
+Official (OpenS2V-Nexus 210eb08, run under `--official-python`, the scratch environment of
+`tests/fixtures/nexus/make_fixtures.py`): `main()` itself over a folder of the videos and a case
+file, with the CPU adaptations of that script's end-to-end mode (device "cpu", `GmeQwen2VL`
+built without flash-attn and cast to fp32, decord read through PyAV). Its image batch for GME is
+`--official-gme-batch` (default 1: on a CPU its sdpa vision branch builds one dense mask over
+all patches of a batch, so larger batches only cost more; the official default 32 with
+flash-attn is a GPU setting). Per-video time = from one video's `sample_video_frames` call to the
+next (model loading before the first is reported apart).
+
+Ours: `nexus_score` through its public API (`NexusScore(detector_path=, clip_path=, gme_path=,
+arch=)`, `setup`, `score`) on a decoded video, with COLD caches for every video (the run's
+embedding cache, GME's text cache and the label rows are cleared), so the reference and label
+embeddings are paid per video as the official loop pays them (it pays them per crop).
+
+    python benchmarks/nexus_metric_speed.py --official-python /work/scratch/nexus/venv_lite/bin/python \\
+        --eval /path/to/OpenS2V-Nexus/eval --ops torchvision [--size tiny|full] [--threads 1] \\
+        [--out results/benchmarks/nexus_metric_speed_cpu.md]
+
+Models: the fixture's tiny YOLO-World v2 (`--size tiny`) or the released v2-L shape with random
+weights written by the official code (`--size full`), the fixture's tiny CLIP, and the tiny GME
+whose `<|endoftext|>` row is a random vector (`tests/fixtures/nexus/tiny_gme_eot`: crops are kept,
+so the values are not all zero).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "nexus"
+GME = FIXTURES / "tiny_gme_eot"
+VIDEOS = ROOT.parent / "shared" / "opens2v" / "videos"
+#: two two-subject cases (no face / human in the ids: both labels are looked for)
+CASES = {
+    "multiobj_1": ("faceobj_14", (("chelsea", "Cat"), ("coffee", "Cup"))),
+    "multiobj_2": ("singleface_3", (("chelsea", "Cat"), ("coffee", "Cup"))),
+}
+
+
+def load_helpers():
+    spec = importlib.util.spec_from_file_location("make_fixtures", FIXTURES / "make_fixtures.py")
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
+    return helpers
+
+
+def official_side(args: argparse.Namespace) -> None:
+    """Runs under the official environment: `get_nexusscore.main()` on CASES, timed per video."""
+    import torch
+
+    helpers = load_helpers()
+    if args.ops == "torchvision":
+        helpers.install_torchvision_nms_ext()
+    sys.path[:0] = [str(args.eval), str(args.eval / "utils/yoloworld")]
+    import mmyolo.models  # noqa: F401
+
+    helpers.install_decord_shim()
+    import get_nexusscore as official
+
+    torch.set_num_threads(args.threads)
+    scratch = Path(tempfile.mkdtemp(prefix="nexus-metric-speed-"))
+    clip_dir = scratch / "clip"
+    helpers.write_tiny_clip(clip_dir)
+    checkpoint = Path(args.checkpoint)
+    options = [f"{k}={v}" for k, v in helpers.tiny_options().items()]
+    if args.size == "full":
+        from mmengine.config import Config
+
+        cfg = Config.fromfile(str(args.eval / helpers.CONFIG))
+        cfg.model.vision_model = str(clip_dir)
+        cfg.model.backbone.text_model.model_name = str(clip_dir)
+        frames = helpers.decode_rgb(VIDEOS / "faceobj_14.mp4")[:3]
+        prompt = torch.nn.functional.normalize(torch.randn(1, 512), dim=-1)
+        helpers.make_checkpoint(cfg, list(frames), prompt, checkpoint)
+        options = []
+    videos = scratch / "videos"
+    videos.mkdir()
+    cases = {}
+    for case_id, (video, refs) in CASES.items():
+        (videos / f"{case_id}.mp4").symlink_to((VIDEOS / f"{video}.mp4").resolve())
+        cases[case_id] = {
+            "img_paths": [f"refs/{name}.jpg" for name, _ in refs],
+            "class_label": [label for _, label in refs],
+            "prompt": "",
+        }
+    (scratch / "cases.json").write_text(json.dumps(cases))
+
+    load = official.load_model_and_config
+    official.load_model_and_config = lambda a, clip, device: load(a, clip, "cpu")
+    official.generate_image_embeddings = functools.partial(
+        official.generate_image_embeddings, device="cpu"
+    )
+    base = official.GmeQwen2VL
+    batch = args.official_gme_batch
+
+    class CpuGme(base):
+        def __init__(self, path, attn_model=None, device="cpu"):
+            super().__init__(path, attn_model=None, device="cpu")
+            self.base.float()
+
+        def get_image_embeddings(self, images, **kwargs):
+            return super().get_image_embeddings(images, batch_size=batch, **kwargs)
+
+    official.GmeQwen2VL = CpuGme
+    marks = []  # (video, wall, cpu) at each video's start, then the end
+    sample = official.sample_video_frames
+
+    def timed_sample(path, num_frames=16):
+        marks.append((Path(path).stem, time.perf_counter(), time.process_time()))
+        return sample(path, num_frames)
+
+    official.sample_video_frames = timed_sample
+    sys.argv = [
+        "get_nexusscore.py",
+        "--input_video_folder",
+        str(videos),
+        "--input_image_folder",
+        str(FIXTURES),
+        "--input_json_file",
+        str(scratch / "cases.json"),
+        "--output_json_folder",
+        str(scratch / "output"),
+        "--model_config",
+        str(args.eval / helpers.CONFIG),
+        "--yolo_model_path",
+        str(checkpoint),
+        "--yolo_clip_model_path",
+        str(clip_dir),
+        "--gme_model_path",
+        str(GME),
+        "--work-dir",
+        str(scratch / "work"),
+    ]
+    if options:
+        sys.argv += ["--cfg-options", *options]
+    start = time.perf_counter()
+    official.main()
+    marks.append(("end", time.perf_counter(), time.process_time()))
+    values = json.loads((scratch / "output" / "nexusscore.json").read_text())
+    results = {"setup": marks[0][1] - start, "videos": {}}
+    for (case_id, wall, cpu), (_, next_wall, next_cpu) in zip(marks, marks[1:]):
+        results["videos"][case_id] = {
+            "seconds": next_wall - wall,
+            "cpu_seconds": next_cpu - cpu,
+            "value": values.get(case_id, {}).get("nexus_score"),
+        }
+    Path(args.json).write_text(json.dumps(results))
+
+
+def our_side(args: argparse.Namespace, checkpoint: Path) -> dict:
+    import torch
+
+    from kaleido_bench.core.cases import Case, ReferenceImage, Role
+    from kaleido_bench.core.video import decode_video
+    from kaleido_bench.metrics.context import ScoringContext
+    from kaleido_bench.metrics.nexus_score import NexusScore
+    from kaleido_bench.metrics.yolo_world import YOLO_WORLD_V2_L, YoloWorldArch
+
+    torch.set_num_threads(args.threads)
+    if args.size == "tiny":
+        spec = json.loads((FIXTURES / "arch.json").read_text())
+        fields = (
+            "deepen_factor",
+            "widen_factor",
+            "last_stage_out_channels",
+            "text_channels",
+            "num_train_classes",
+        )
+        arch = YoloWorldArch(**{k: spec[k] for k in fields})
+    else:
+        arch = YOLO_WORLD_V2_L
+    context = ScoringContext.create("cpu")
+    metric = NexusScore(
+        detector_path=str(checkpoint),
+        clip_path=str(FIXTURES / "clip_b32_tiny"),
+        gme_path=str(GME),
+        arch=arch,
+    )
+    start = time.perf_counter()
+    metric.setup(context)
+    results = {"setup": time.perf_counter() - start, "videos": {}}
+    for case_id, (video, refs) in CASES.items():
+        case = Case(
+            case_id,
+            "",
+            tuple(
+                ReferenceImage(f"refs/{n}.jpg", FIXTURES / "refs" / f"{n}.jpg", Role.OBJECT, label)
+                for n, label in refs
+            ),
+        )
+        context.cache.clear()  # cold: references and labels are embedded again for every video
+        metric.models.__dict__.pop("_labels", None)
+        metric.models.embedder.text_cache.clear()
+        start, cpu = time.perf_counter(), time.process_time()
+        try:
+            result = metric.score(decode_video(VIDEOS / f"{video}.mp4"), case, context)
+        except Exception as error:  # what the engine would record for this case
+            value, details = None, {"error": f"{type(error).__name__}: {error}"}
+        else:
+            value, details = result.value, result.details
+        results["videos"][case_id] = {
+            "seconds": time.perf_counter() - start,
+            "cpu_seconds": time.process_time() - cpu,
+            "value": value,
+            **{k: details.get(k) for k in ("boxes", "crops", "kept", "error")},
+        }
+    return results
+
+
+def report(args: argparse.Namespace, official: dict, ours: dict) -> str:
+    lines = [
+        f"# NexusScore, whole metric: official `get_nexusscore.main()` vs ours ({args.size} random "
+        f"YOLO-World v2, tiny random GME, CPU, {args.threads} thread(s))",
+        "",
+        f"`python benchmarks/nexus_metric_speed.py --size {args.size} --ops {args.ops} "
+        f"--threads {args.threads} --official-gme-batch {args.official_gme_batch} ...`. "
+        "Two cases of two subjects (chelsea/Cat, coffee/Cup) on the two shared videos, 32 sampled frames. "
+        "Official: its `main()` (per video: decode, detector per frame and reference, GME on every crop "
+        "and, once per crop, on the reference image and the label), GME images "
+        f"{args.official_gme_batch} a batch. Ours: `nexus_score`'s `score` on a decoded video, caches cold "
+        "for every video. CPU seconds are the process's own (`time.process_time`); wall seconds "
+        "depend on the other jobs of this shared machine.",
+        "",
+        "| case (video) | boxes | distinct crops | kept | official CPU s | ours CPU s | speed-up (CPU) "
+        "| official wall s | ours wall s | speed-up (wall) | official value | ours value | abs diff |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    totals = [0.0, 0.0, 0.0, 0.0]
+    notes = []
+    for case_id, (video, _) in CASES.items():
+        theirs, mine = official["videos"][case_id], ours["videos"][case_id]
+        a, b = theirs["value"], mine["value"]
+        if a is None or b is None:  # left out: not a like-for-like timing
+            notes.append(
+                f"- {case_id} ({video}): official {'left it out (its try/except)' if a is None else a}; "
+                f"ours {mine['error'] or b}. Official {theirs['cpu_seconds']:.2f} CPU s, ours "
+                f"{mine['cpu_seconds']:.2f} CPU s until then; not in the totals."
+            )
+            continue
+        diff = abs(a - b)
+        totals = [
+            t + v
+            for t, v in zip(
+                totals,
+                (theirs["cpu_seconds"], mine["cpu_seconds"], theirs["seconds"], mine["seconds"]),
+            )
+        ]
+        lines.append(
+            f"| {case_id} ({video}) | {mine['boxes']} | {mine['crops']} | {mine['kept']} | "
+            f"{theirs['cpu_seconds']:.2f} | {mine['cpu_seconds']:.2f} | "
+            f"{theirs['cpu_seconds'] / mine['cpu_seconds']:.1f}x | {theirs['seconds']:.2f} | "
+            f"{mine['seconds']:.2f} | {theirs['seconds'] / mine['seconds']:.1f}x | {a} | {b} | {diff:.1e} |"
+        )
+    lines += [
+        f"| **all scored** | | | | {totals[0]:.2f} | {totals[1]:.2f} | {totals[0] / totals[1]:.1f}x | "
+        f"{totals[2]:.2f} | {totals[3]:.2f} | {totals[2] / totals[3]:.1f}x | | | |",
+        "",
+        f"Model loading apart: official {official['setup']:.2f} s, ours {ours['setup']:.2f} s (wall).",
+    ]
+    if notes:
+        lines += ["", "Videos left out by both (not timed like for like):", *notes]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--side", choices=("both", "official"), default="both")
+    parser.add_argument("--official-python", default=sys.executable)
+    parser.add_argument(
+        "--eval", type=Path, required=True, help="OpenS2V-Nexus checkout's eval/ (210eb08)"
+    )
+    parser.add_argument("--ops", choices=("mmcv", "torchvision"), default="mmcv")
+    parser.add_argument("--size", choices=("tiny", "full"), default="tiny")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--official-gme-batch", type=int, default=1)
+    parser.add_argument("--checkpoint", default="")
+    parser.add_argument("--json", default="")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    if args.side == "official":
+        official_side(args)
+        return
+
+    scratch = Path(tempfile.mkdtemp(prefix="nexus-metric-speed-"))
+    checkpoint = (
+        FIXTURES / "yolo_world_tiny.pth"
+        if args.size == "tiny"
+        else scratch / "yolo_world_v2_l_random.pth"
+    )
+    official_json = scratch / "official.json"
+    command = [
+        args.official_python,
+        __file__,
+        "--side=official",
+        f"--eval={args.eval}",
+        f"--ops={args.ops}",
+        f"--size={args.size}",
+        f"--threads={args.threads}",
+        f"--official-gme-batch={args.official_gme_batch}",
+        f"--checkpoint={checkpoint}",
+        f"--json={official_json}",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
+    official = json.loads(official_json.read_text())
+    ours = our_side(args, checkpoint)
+    text = report(args, official, ours)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
