@@ -113,7 +113,7 @@ class NexusOutcome:
     frames_with_detection: int
     sampled_frames: int
     boxes: int  # boxes after the script's filter, over all frames and prompts
-    crops: int  # distinct crops embedded
+    crops: int  # distinct crops embedded (those with a box over the 0.6 keep rule)
     per_prompt_boxes: tuple[tuple[int, ...], ...]  # [prompt][frame]
 
     @property
@@ -212,7 +212,10 @@ def nexus_outcome(
     """Score one video from the script-filtered detections [prompt][frame].
 
     `reference_embeddings` (one GME row per prompt) and `label_embeddings` come from the
-    caller's caches; every distinct (frame, box) crop is embedded once, all in one call.
+    caller's caches; every distinct (frame, box) crop is embedded once, all in one call, and
+    only when one of its boxes scores over the 0.6 keep rule: the similarities of a box at or
+    under 0.6 are never read (main, l.357), so skipping its crop changes no value. Every crop
+    is still cut, so an empty one fails here as it fails the official script.
     """
     import torch
 
@@ -240,29 +243,30 @@ def nexus_outcome(
     )
     if not rows:
         return NexusOutcome((), None, 0, len(frames), 0, 0, per_prompt)
-    crop_embeddings = embedder.embed_images(crops)
-    dtype = crop_embeddings.dtype
-    prompt_idx = torch.tensor([k for k, _, _ in rows])
-    crop_rows = crop_embeddings[torch.tensor([c for _, c, _ in rows])]
-    reference_rows = reference_embeddings.to(dtype)[prompt_idx]
-    label_rows = torch.cat([label_embeddings[prompts[k].label] for k, _, _ in rows]).to(dtype)
-    image_similarity = (reference_rows * crop_rows).sum(-1)
-    text_similarity = (label_rows * crop_rows).sum(-1)
     box_scores = np.array([s for _, _, s in rows], dtype=np.float32)
-    keep = (
-        torch.from_numpy(box_scores > KEEP_BOX_SCORE)
-        & (text_similarity > KEEP_TEXT_SIMILARITY)
-        & (image_similarity != 0)
-    )
-    kept = image_similarity[keep]
+    confident = box_scores > KEEP_BOX_SCORE
+    rows = [row for row, ok in zip(rows, confident) if ok]  # the script's order, kept
+    needed = sorted({c for _, c, _ in rows})
+    kept: Any = ()
+    if rows:
+        position = {c: i for i, c in enumerate(needed)}
+        crop_embeddings = embedder.embed_images([crops[c] for c in needed])
+        dtype = crop_embeddings.dtype
+        prompt_idx = torch.tensor([k for k, _, _ in rows])
+        crop_rows = crop_embeddings[torch.tensor([position[c] for _, c, _ in rows])]
+        reference_rows = reference_embeddings.to(dtype)[prompt_idx]
+        label_rows = torch.cat([label_embeddings[prompts[k].label] for k, _, _ in rows]).to(dtype)
+        image_similarity = (reference_rows * crop_rows).sum(-1)
+        text_similarity = (label_rows * crop_rows).sum(-1)
+        kept = image_similarity[(text_similarity > KEEP_TEXT_SIMILARITY) & (image_similarity != 0)]
     mean = torch.mean(kept).item() if len(kept) else None
     return NexusOutcome(
         tuple(float(x) for x in kept),
         mean,
         frames_with_detection,
         len(frames),
-        len(rows),
-        len(crops),
+        len(box_scores),
+        len(needed),
         per_prompt,
     )
 

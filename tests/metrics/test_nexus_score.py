@@ -166,10 +166,14 @@ def test_flicker_is_rewarded_by_the_official_division_and_not_by_ours(images, em
 def test_no_box_is_absent_and_unkept_boxes_score_zero(images, embedder):
     nothing = _outcome(images, embedder, [])
     assert nothing.absent and nothing.nexus_score is None and nothing.nexus_score_all_frames is None
+    before = embedder.image_rows
     weak = _outcome(
         images, embedder, [3, 4], score=0.55
     )  # passes the script's 0.5, not the 0.6 keep
     assert not weak.absent and weak.frames_with_detection == 2
+    # _outcome embeds the reference and the label (this test embedder draws labels as images);
+    # no crop is embedded: its similarities would never be read
+    assert embedder.image_rows - before == 2 and weak.crops == 0 and weak.boxes == 2
     assert (
         weak.kept_similarities == ()
         and weak.nexus_score == 0.0
