@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import importlib.util
 import json
 import os
 import subprocess
@@ -42,9 +41,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import _paths  # noqa: F401  (tests/support on the path)
+from support.nexus_fixtures import GME_KEEPING_CROPS as GME
+from support.nexus_fixtures import NEXUS as FIXTURES
+from support.nexus_fixtures import fixture_arch, official_helpers
+
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT / "tests" / "fixtures" / "nexus"
-GME = FIXTURES / "tiny_gme_eot"
 VIDEOS = ROOT.parent / "shared" / "opens2v" / "videos"
 #: two two-subject cases (no face / human in the ids: both labels are looked for)
 CASES = {
@@ -53,11 +55,21 @@ CASES = {
 }
 
 
-def load_helpers():
-    spec = importlib.util.spec_from_file_location("make_fixtures", FIXTURES / "make_fixtures.py")
-    helpers = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(helpers)
-    return helpers
+def median_of_rounds(rounds: list[dict]) -> dict:
+    """Per video: median wall and CPU seconds over the rounds; values and counts must not move."""
+    import statistics
+
+    merged = {"setup": statistics.median(r["setup"] for r in rounds), "videos": {}}
+    for case_id, first in rounds[0]["videos"].items():
+        runs = [r["videos"][case_id] for r in rounds]
+        for run in runs[1:]:
+            assert run["value"] == first["value"] and run["gme"] == first["gme"], case_id
+        merged["videos"][case_id] = {
+            **first,
+            "seconds": statistics.median(r["seconds"] for r in runs),
+            "cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs),
+        }
+    return merged
 
 
 def add_gme_counts(counts: dict, inputs: dict) -> None:
@@ -76,7 +88,7 @@ def official_side(args: argparse.Namespace) -> None:
     """Runs under the official environment: `get_nexusscore.main()` on CASES, timed per video."""
     import torch
 
-    helpers = load_helpers()
+    helpers = official_helpers()
     if args.ops == "torchvision":
         helpers.install_torchvision_nms_ext()
     sys.path[:0] = [str(args.eval), str(args.eval / "utils/yoloworld")]
@@ -144,41 +156,46 @@ def official_side(args: argparse.Namespace) -> None:
         return sample(path, num_frames)
 
     official.sample_video_frames = timed_sample
-    sys.argv = [
-        "get_nexusscore.py",
-        "--input_video_folder",
-        str(videos),
-        "--input_image_folder",
-        str(FIXTURES),
-        "--input_json_file",
-        str(scratch / "cases.json"),
-        "--output_json_folder",
-        str(scratch / "output"),
-        "--model_config",
-        str(args.eval / helpers.CONFIG),
-        "--yolo_model_path",
-        str(checkpoint),
-        "--yolo_clip_model_path",
-        str(clip_dir),
-        "--gme_model_path",
-        str(GME),
-        "--work-dir",
-        str(scratch / "work"),
-    ]
-    if options:
-        sys.argv += ["--cfg-options", *options]
-    start = time.perf_counter()
-    official.main()
-    marks.append(("end", time.perf_counter(), time.process_time(), dict(counts)))
-    values = json.loads((scratch / "output" / "nexusscore.json").read_text())
-    results = {"setup": marks[0][1] - start, "videos": {}}
-    for (case_id, wall, cpu, before), (_, next_wall, next_cpu, after) in zip(marks, marks[1:]):
-        results["videos"][case_id] = {
-            "seconds": next_wall - wall,
-            "cpu_seconds": next_cpu - cpu,
-            "value": values.get(case_id, {}).get("nexus_score"),
-            "gme": {k: after[k] - before[k] for k in counts},
-        }
+    rounds = []
+    for round_ in range(args.rounds):
+        sys.argv = [
+            "get_nexusscore.py",
+            "--input_video_folder",
+            str(videos),
+            "--input_image_folder",
+            str(FIXTURES),
+            "--input_json_file",
+            str(scratch / "cases.json"),
+            "--output_json_folder",
+            str(scratch / f"output{round_}"),  # main() returns at once if its output exists
+            "--model_config",
+            str(args.eval / helpers.CONFIG),
+            "--yolo_model_path",
+            str(checkpoint),
+            "--yolo_clip_model_path",
+            str(clip_dir),
+            "--gme_model_path",
+            str(GME),
+            "--work-dir",
+            str(scratch / "work"),
+        ]
+        if options:
+            sys.argv += ["--cfg-options", *options]
+        marks.clear()
+        start = time.perf_counter()
+        official.main()
+        marks.append(("end", time.perf_counter(), time.process_time(), dict(counts)))
+        values = json.loads((scratch / f"output{round_}" / "nexusscore.json").read_text())
+        videos_done = {}
+        for (case_id, wall, cpu, before), (_, next_wall, next_cpu, after) in zip(marks, marks[1:]):
+            videos_done[case_id] = {
+                "seconds": next_wall - wall,
+                "cpu_seconds": next_cpu - cpu,
+                "value": values.get(case_id, {}).get("nexus_score"),
+                "gme": {k: after[k] - before[k] for k in counts},
+            }
+        rounds.append({"setup": marks[0][1] - start, "videos": videos_done})
+    results = median_of_rounds(rounds)
     Path(args.json).write_text(json.dumps(results))
 
 
@@ -189,21 +206,10 @@ def our_side(args: argparse.Namespace, checkpoint: Path) -> dict:
     from kaleido_bench.core.video import decode_video
     from kaleido_bench.metrics.context import ScoringContext
     from kaleido_bench.metrics.nexus_score import NexusScore
-    from kaleido_bench.metrics.yolo_world import YOLO_WORLD_V2_L, YoloWorldArch
+    from kaleido_bench.metrics.yolo_world import YOLO_WORLD_V2_L
 
     torch.set_num_threads(args.threads)
-    if args.size == "tiny":
-        spec = json.loads((FIXTURES / "arch.json").read_text())
-        fields = (
-            "deepen_factor",
-            "widen_factor",
-            "last_stage_out_channels",
-            "text_channels",
-            "num_train_classes",
-        )
-        arch = YoloWorldArch(**{k: spec[k] for k in fields})
-    else:
-        arch = YOLO_WORLD_V2_L
+    arch = fixture_arch() if args.size == "tiny" else YOLO_WORLD_V2_L
     context = ScoringContext.create("cpu")
     metric = NexusScore(
         detector_path=str(checkpoint),
@@ -213,7 +219,7 @@ def our_side(args: argparse.Namespace, checkpoint: Path) -> dict:
     )
     start = time.perf_counter()
     metric.setup(context)
-    results = {"setup": time.perf_counter() - start, "videos": {}}
+    setup = time.perf_counter() - start
     embedder = metric.models.embedder
     counts = {"rows": 0, "tokens": 0, "patches": 0}
     model_inputs = embedder.model_inputs
@@ -224,8 +230,8 @@ def our_side(args: argparse.Namespace, checkpoint: Path) -> dict:
         return inputs
 
     embedder.model_inputs = counted_inputs
-    for case_id, (video, refs) in CASES.items():
-        case = Case(
+    cases = {
+        case_id: Case(
             case_id,
             "",
             tuple(
@@ -233,25 +239,34 @@ def our_side(args: argparse.Namespace, checkpoint: Path) -> dict:
                 for n, label in refs
             ),
         )
-        context.cache.clear()  # cold: references and labels are embedded again for every video
-        metric.models.__dict__.pop("_labels", None)
-        embedder.text_cache.clear()
-        before = dict(counts)
-        start, cpu = time.perf_counter(), time.process_time()
-        try:
-            result = metric.score(decode_video(VIDEOS / f"{video}.mp4"), case, context)
-        except Exception as error:  # what the engine would record for this case
-            value, details = None, {"error": f"{type(error).__name__}: {error}"}
-        else:
-            value, details = result.value, result.details
-        results["videos"][case_id] = {
-            "seconds": time.perf_counter() - start,
-            "cpu_seconds": time.process_time() - cpu,
-            "value": value,
-            "gme": {k: counts[k] - before[k] for k in counts},
-            **{k: details.get(k) for k in ("boxes", "crops", "kept", "error")},
-        }
-    return results
+        for case_id, (video, refs) in CASES.items()
+    }
+    rounds = []
+    for _ in range(args.rounds):
+        videos_done = {}
+        for case_id, (video, _refs) in CASES.items():
+            context.cache.clear()  # cold: references and labels are embedded again every video
+            metric.models.__dict__.pop("_labels", None)
+            embedder.text_cache.clear()
+            before = dict(counts)
+            start, cpu = time.perf_counter(), time.process_time()
+            try:
+                result = metric.score(
+                    decode_video(VIDEOS / f"{video}.mp4"), cases[case_id], context
+                )
+            except Exception as error:  # what the engine would record for this case
+                value, details = None, {"error": f"{type(error).__name__}: {error}"}
+            else:
+                value, details = result.value, result.details
+            videos_done[case_id] = {
+                "seconds": time.perf_counter() - start,
+                "cpu_seconds": time.process_time() - cpu,
+                "value": value,
+                "gme": {k: counts[k] - before[k] for k in counts},
+                **{k: details.get(k) for k in ("boxes", "crops", "kept", "error")},
+            }
+        rounds.append({"setup": setup, "videos": videos_done})
+    return median_of_rounds(rounds)
 
 
 def report(args: argparse.Namespace, official: dict, ours: dict) -> str:
@@ -260,7 +275,8 @@ def report(args: argparse.Namespace, official: dict, ours: dict) -> str:
         f"YOLO-World v2, tiny random GME, CPU, {args.threads} thread(s))",
         "",
         f"`python benchmarks/nexus_metric_speed.py --size {args.size} --ops {args.ops} "
-        f"--threads {args.threads} --official-gme-batch {args.official_gme_batch} ...`. "
+        f"--threads {args.threads} --official-gme-batch {args.official_gme_batch} "
+        f"--rounds {args.rounds} ...`, seconds the median of {args.rounds} round(s). "
         "Two cases of two subjects (chelsea/Cat, coffee/Cup) on the two shared videos, 32 sampled frames. "
         "Official: its `main()` (per video: decode, detector per frame and reference, GME on every crop "
         "and, once per crop, on the reference image and the label), GME images "
@@ -336,6 +352,7 @@ def main() -> None:
     parser.add_argument("--size", choices=("tiny", "full"), default="tiny")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--official-gme-batch", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=1, help="median of N runs of each side")
     parser.add_argument("--checkpoint", default="")
     parser.add_argument("--json", default="")
     parser.add_argument("--out", type=Path)
@@ -362,6 +379,7 @@ def main() -> None:
         f"--official-gme-batch={args.official_gme_batch}",
         f"--checkpoint={checkpoint}",
         f"--json={official_json}",
+        f"--rounds={args.rounds}",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)

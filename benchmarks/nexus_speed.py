@@ -28,10 +28,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import _paths  # noqa: F401  (tests/support on the path)
 import numpy as np
+from support.nexus_fixtures import NEXUS as FIXTURES
+from support.nexus_fixtures import fixture_arch, official_helpers
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT / "tests" / "fixtures" / "nexus"
 VIDEOS = ROOT.parent / "shared" / "opens2v" / "videos"
 PROMPTS = (("chelsea", "Cat"), ("coffee", "Cup"))  # a two-subject case
 
@@ -39,13 +41,10 @@ PROMPTS = (("chelsea", "Cat"), ("coffee", "Cup"))  # a two-subject case
 def official_side(args: argparse.Namespace) -> None:
     """Runs under the official environment: time `yoloworld_inference` over frames x prompts."""
     import functools
-    import importlib.util
 
     import torch
 
-    spec = importlib.util.spec_from_file_location("make_fixtures", FIXTURES / "make_fixtures.py")
-    helpers = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(helpers)
+    helpers = official_helpers()
     if args.ops == "torchvision":
         helpers.install_torchvision_nms_ext()
     sys.path[:0] = [str(args.eval), str(args.eval / "utils/yoloworld")]
@@ -116,24 +115,12 @@ def our_side(args: argparse.Namespace, checkpoint: Path) -> dict:
     from kaleido_bench.metrics.nexus_score import NEXUS_POSTPROCESS, NexusModels, script_filter
     from kaleido_bench.metrics.yolo_world import (
         YOLO_WORLD_V2_L,
-        YoloWorldArch,
         detect,
         load_yolo_world,
     )
 
     torch.set_num_threads(args.threads)
-    if args.size == "tiny":
-        spec = json.loads((FIXTURES / "arch.json").read_text())
-        fields = (
-            "deepen_factor",
-            "widen_factor",
-            "last_stage_out_channels",
-            "text_channels",
-            "num_train_classes",
-        )
-        arch = YoloWorldArch(**{k: spec[k] for k in fields})
-    else:
-        arch = YOLO_WORLD_V2_L
+    arch = fixture_arch() if args.size == "tiny" else YOLO_WORLD_V2_L
     context = ScoringContext.create("cpu")
     start = time.perf_counter()
     models = NexusModels(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.nexus_fixtures import nexus_options
 
 from kaleido_bench.bench.protocols.opens2v import DEFAULT_METRICS
 
@@ -116,26 +117,6 @@ def test_our_run_exports_the_official_files_and_reads_back_to_its_own_total(
     table = suite_table(load_results([store.root, tmp_path / "export"]), "opens2v")
     ours, official = table.iloc[0], table.iloc[1]
     assert official["TotalScore"] == round(back.total * 100, 2)
-    if back.counts["nexus_score"] == 0:  # random weights: no crop kept (0 is skipped by the merge)
-        # ours never turns a slot no video has into a number (the official merge scales it from 0)
-        assert np.isnan(ours["TotalScore"]) and np.isnan(ours["NexusScore"])
-    else:
-        assert ours["TotalScore"] == official["TotalScore"]
-
-
-def nexus_options() -> dict:
-    """The tiny YOLO-World of the nexus fixtures (official checkpoint format), its CLIP B/32 and the tiny GME."""
-    arch = json.loads((FIXTURES / "nexus" / "arch.json").read_text())
-    fields = (
-        "deepen_factor",
-        "widen_factor",
-        "last_stage_out_channels",
-        "text_channels",
-        "num_train_classes",
-    )
-    return {
-        "detector_path": str(FIXTURES / "nexus" / "yolo_world_tiny.pth"),
-        "clip_path": str(FIXTURES / "nexus" / "clip_b32_tiny"),
-        "gme_path": str(FIXTURES / "gme" / "tiny_gme"),
-        "arch": {key: arch[key] for key in fields},
-    }
+    # the tiny GME that keeps crops: faceobj_14 has a NexusScore (singleface_3 has no label left)
+    assert back.counts["nexus_score"] == 1
+    assert ours["TotalScore"] == official["TotalScore"] and np.isfinite(ours["NexusScore"])

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from support.nexus_fixtures import fixture_arch
 
 from kaleido_bench.core.cases import Case, ReferenceImage, Role
 from kaleido_bench.core.errors import WeightsMissingError
@@ -26,7 +27,7 @@ from kaleido_bench.metrics.nexus_score import (
     nexus_outcome,
     nexus_prompts,
 )
-from kaleido_bench.metrics.yolo_world import Detections, YoloWorldArch, load_yolo_world
+from kaleido_bench.metrics.yolo_world import Detections, load_yolo_world
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "nexus"
 REFS = FIXTURES / "refs"
@@ -229,19 +230,7 @@ def module_ctx():
 
 @pytest.fixture(scope="module")
 def models(module_ctx, embedder):
-    import json
-
-    arch = json.loads((FIXTURES / "arch.json").read_text())
-    fields = (
-        "deepen_factor",
-        "widen_factor",
-        "last_stage_out_channels",
-        "text_channels",
-        "num_train_classes",
-    )
-    detector = load_yolo_world(
-        module_ctx, FIXTURES / "yolo_world_tiny.pth", YoloWorldArch(**{k: arch[k] for k in fields})
-    )
+    detector = load_yolo_world(module_ctx, FIXTURES / "yolo_world_tiny.pth", fixture_arch())
     return NexusModels(
         detector, load_hf_clip_vision(module_ctx, FIXTURES / "clip_b32_tiny"), embedder
     )
@@ -326,18 +315,8 @@ def test_end_to_end_against_official_get_nexusscore_with_tiny_gme(
     gme_dir = Path(__file__).resolve().parents[1] / "fixtures" / gme_folder
     if not gme_dir.is_dir() or not (FIXTURES / expected).is_file():
         pytest.skip("tiny GME fixture or end-to-end fixture missing")
-    arch = json.loads((FIXTURES / "arch.json").read_text())
-    fields = (
-        "deepen_factor",
-        "widen_factor",
-        "last_stage_out_channels",
-        "text_channels",
-        "num_train_classes",
-    )
     models = NexusModels(
-        load_yolo_world(
-            ctx, FIXTURES / "yolo_world_tiny.pth", YoloWorldArch(**{k: arch[k] for k in fields})
-        ),
+        load_yolo_world(ctx, FIXTURES / "yolo_world_tiny.pth", fixture_arch()),
         load_hf_clip_vision(ctx, FIXTURES / "clip_b32_tiny"),
         gme.load_gme(ctx, gme_dir, precision="fp32", metric="nexus_score"),
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from support.nexus_fixtures import fixture_arch
 
 from kaleido_bench.core.errors import CheckpointMismatchError
 from kaleido_bench.core.video import decode_video
@@ -23,19 +24,6 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "nexus"
 #: run image by image and ours run on a batch differ by up to 2e-3 px (2e-6 of the frame), the
 #: few-ulp differences of other convolution kernels, not of the maths.
 TOLERANCE = 1e-4
-
-
-def fixture_arch() -> yolo_world.YoloWorldArch:
-    arch = json.loads((FIXTURES / "arch.json").read_text())
-    return yolo_world.YoloWorldArch(
-        deepen_factor=arch["deepen_factor"],
-        widen_factor=arch["widen_factor"],
-        last_stage_out_channels=arch["last_stage_out_channels"],
-        text_channels=arch["text_channels"],
-        neck_embed_channels=tuple(arch["neck_embed_channels"]),
-        neck_num_heads=tuple(arch["neck_num_heads"]),
-        num_train_classes=arch["num_train_classes"],
-    )
 
 
 @pytest.fixture(scope="module")
