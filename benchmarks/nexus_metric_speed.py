@@ -269,6 +269,10 @@ def our_side(args: argparse.Namespace, checkpoint: Path) -> dict:
     return median_of_rounds(rounds)
 
 
+def ratio(theirs: float, ours: float) -> str:
+    return f"{theirs / ours:.1f}x" if ours else "n/a"
+
+
 def report(args: argparse.Namespace, official: dict, ours: dict) -> str:
     lines = [
         f"# NexusScore, whole metric: official `get_nexusscore.main()` vs ours ({args.size} random "
@@ -323,16 +327,16 @@ def report(args: argparse.Namespace, official: dict, ours: dict) -> str:
         lines.append(
             f"| {case_id} ({video}) | {mine['boxes']} | {mine['crops']} | {mine['kept']} | "
             f"{theirs['cpu_seconds']:.2f} | {mine['cpu_seconds']:.2f} | "
-            f"{theirs['cpu_seconds'] / mine['cpu_seconds']:.1f}x | {theirs['seconds']:.2f} | "
-            f"{mine['seconds']:.2f} | {theirs['seconds'] / mine['seconds']:.1f}x | "
+            f"{ratio(theirs['cpu_seconds'], mine['cpu_seconds'])} | {theirs['seconds']:.2f} | "
+            f"{mine['seconds']:.2f} | {ratio(theirs['seconds'], mine['seconds'])} | "
             f"{theirs['gme']['rows']} / {mine['gme']['rows']} | "
             f"{theirs['gme']['tokens']} / {mine['gme']['tokens']} "
-            f"({theirs['gme']['tokens'] / mine['gme']['tokens']:.1f}x) | {a} | {b} | {diff:.1e} |"
+            f"({ratio(theirs['gme']['tokens'], mine['gme']['tokens'])}) | {a} | {b} | {diff:.1e} |"
         )
     lines += [
-        f"| **all scored** | | | | {totals[0]:.2f} | {totals[1]:.2f} | {totals[0] / totals[1]:.1f}x | "
-        f"{totals[2]:.2f} | {totals[3]:.2f} | {totals[2] / totals[3]:.1f}x | | "
-        f"{totals[4]} / {totals[5]} ({totals[4] / totals[5]:.1f}x) | | | |",
+        f"| **all scored** | | | | {totals[0]:.2f} | {totals[1]:.2f} | {ratio(totals[0], totals[1])} | "
+        f"{totals[2]:.2f} | {totals[3]:.2f} | {ratio(totals[2], totals[3])} | | "
+        f"{totals[4]} / {totals[5]} ({ratio(totals[4], totals[5])}) | | | |",
         "",
         f"Model loading apart: official {official['setup']:.2f} s, ours {ours['setup']:.2f} s (wall).",
     ]
@@ -355,6 +359,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="median of N runs of each side")
     parser.add_argument("--checkpoint", default="")
     parser.add_argument("--json", default="")
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        help="a previous run's scratch folder: reuse its official.json (and full checkpoint), "
+        "run our side only",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.side == "official":
@@ -367,6 +377,11 @@ def main() -> None:
         if args.size == "tiny"
         else scratch / "yolo_world_v2_l_random.pth"
     )
+    if args.reuse:  # a previous run's folder: its official.json and checkpoint
+        checkpoint = args.reuse / checkpoint.name if args.size == "full" else checkpoint
+        official = json.loads((args.reuse / "official.json").read_text())
+        finish(args, official, our_side(args, checkpoint), args.reuse)
+        return
     official_json = scratch / "official.json"
     command = [
         args.official_python,
@@ -384,7 +399,13 @@ def main() -> None:
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
     official = json.loads(official_json.read_text())
-    ours = our_side(args, checkpoint)
+    finish(args, official, our_side(args, checkpoint), scratch)
+
+
+def finish(args: argparse.Namespace, official: dict, ours: dict, scratch: Path) -> None:
+    """Keep both sides' raw numbers (`ours.json` beside `official.json`), then the table."""
+    (scratch / "ours.json").write_text(json.dumps(ours, indent=1))
+    print(f"raw numbers: {scratch}/official.json, {scratch}/ours.json")
     text = report(args, official, ours)
     print(text)
     if args.out:

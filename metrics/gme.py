@@ -78,18 +78,33 @@ def prompt_text(text: str | None, instruction: str, image: bool) -> str:
     )
 
 
+class EmptyImageError(ValueError):
+    """An image with no pixels that `fetch_image` cannot size: the official code divides by its
+    area there (ZeroDivisionError), and nexus_score's script then leaves the video out."""
+
+
 def fetch_size(height: int, width: int) -> tuple[int, int]:
-    """`fetch_image`'s `smart_resize` (gme_model.py lines 257-292): multiples of 28 nearest the size."""
+    """`fetch_image`'s `smart_resize` (gme_model.py lines 257-292): multiples of 28 nearest the size.
+
+    An image of zero height or width is sized like any other (the official code then resizes it
+    to a black image) unless the formula divides by its area, where this raises EmptyImageError.
+    """
     h_bar = max(FETCH_FACTOR, round(height / FETCH_FACTOR) * FETCH_FACTOR)
     w_bar = max(FETCH_FACTOR, round(width / FETCH_FACTOR) * FETCH_FACTOR)
-    if h_bar * w_bar > FETCH_MAX_PIXELS:
-        beta = math.sqrt((height * width) / FETCH_MAX_PIXELS)
-        h_bar = math.floor(height / beta / FETCH_FACTOR) * FETCH_FACTOR
-        w_bar = math.floor(width / beta / FETCH_FACTOR) * FETCH_FACTOR
-    elif h_bar * w_bar < FETCH_MIN_PIXELS:
-        beta = math.sqrt(FETCH_MIN_PIXELS / (height * width))
-        h_bar = math.ceil(height * beta / FETCH_FACTOR) * FETCH_FACTOR
-        w_bar = math.ceil(width * beta / FETCH_FACTOR) * FETCH_FACTOR
+    try:
+        if h_bar * w_bar > FETCH_MAX_PIXELS:
+            beta = math.sqrt((height * width) / FETCH_MAX_PIXELS)
+            h_bar = math.floor(height / beta / FETCH_FACTOR) * FETCH_FACTOR
+            w_bar = math.floor(width / beta / FETCH_FACTOR) * FETCH_FACTOR
+        elif h_bar * w_bar < FETCH_MIN_PIXELS:
+            beta = math.sqrt(FETCH_MIN_PIXELS / (height * width))
+            h_bar = math.ceil(height * beta / FETCH_FACTOR) * FETCH_FACTOR
+            w_bar = math.ceil(width * beta / FETCH_FACTOR) * FETCH_FACTOR
+    except ZeroDivisionError:
+        raise EmptyImageError(
+            f"a {width}x{height} image: GME's fetch_image divides by its area (gme_model.py "
+            "smart_resize) and so does the official code, which fails on it"
+        ) from None
     if max(h_bar, w_bar) / min(h_bar, w_bar) > FETCH_MAX_RATIO:
         if h_bar > w_bar:
             h_bar = w_bar * FETCH_MAX_RATIO
@@ -276,6 +291,11 @@ class GmeEmbedder:
             *fetched, factor, processor.size["shortest_edge"], processor.size["longest_edge"]
         )
         return (h // factor) * (w // factor)
+
+    def check_images(self, images: Sequence[Any]) -> None:
+        """Raise where `fetch_image` would fail on one of `images`, without embedding them."""
+        for image in images:
+            self.image_tokens(image)
 
     def pixel_inputs(self, images: Sequence[Any]) -> dict[str, Any]:
         """`pixel_values` (float32, CPU) and `image_grid_thw` for a batch of images, equal bit for

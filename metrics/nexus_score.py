@@ -84,6 +84,9 @@ class CropEmbedder(Protocol):
 
     def embed_texts(self, texts: Sequence[str], instruction: str | None = None) -> Any: ...
 
+    def check_images(self, images: Sequence[np.ndarray]) -> None:
+        """Raise where `embed_images` would fail on one of `images`, without embedding them."""
+
 
 def load_crop_embedder(
     context: ScoringContext,
@@ -184,23 +187,6 @@ def crop(frame: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     return np.ascontiguousarray(frame[y1:y2, x1:x2])
 
 
-class EmptyCropError(ValueError):
-    """A kept box narrower or shorter than one pixel once PIL rounds its corners.
-
-    The official script crops every box before calling GME, and GME's `smart_resize` divides by
-    the crop's area (gme_model.py line 280): `main`'s try/except then leaves the whole video out.
-    Ours stops at the same point with this error, so the case is recorded as failed, not scored.
-    """
-
-    def __init__(self, frame: int, box: np.ndarray, size: tuple[int, int]) -> None:
-        corners = ", ".join(f"{float(v):.2f}" for v in box)
-        super().__init__(
-            f"sampled frame {frame}: box ({corners}) crops to an empty {size[1]}x{size[0]} image; "
-            "the official script fails on it (ZeroDivisionError in GME's smart_resize) and "
-            "leaves the video out"
-        )
-
-
 def nexus_outcome(
     frames: np.ndarray,
     prompts: Sequence[NexusPrompt],
@@ -214,8 +200,11 @@ def nexus_outcome(
     `reference_embeddings` (one GME row per prompt) and `label_embeddings` come from the
     caller's caches; every distinct (frame, box) crop is embedded once, all in one call, and
     only when one of its boxes scores over the 0.6 keep rule: the similarities of a box at or
-    under 0.6 are never read (main, l.357), so skipping its crop changes no value. Every crop
-    is still cut, so an empty one fails here as it fails the official script.
+    under 0.6 are never read (main, l.357), so skipping its crop changes no value. The skipped
+    crops are still checked (`check_images`): the official script embeds them, and where GME
+    cannot size one (an empty crop whose other side is short) the whole video fails there.
+    A box on the frame's edge can crop to zero rows or columns: GME embeds it as the black
+    image PIL resizes it to, like the official code.
     """
     import torch
 
@@ -235,8 +224,6 @@ def nexus_outcome(
                 if key not in crop_index:
                     crop_index[key] = len(crops)
                     crops.append(crop(frames[t], key[1]))
-                    if 0 in crops[-1].shape[:2]:
-                        raise EmptyCropError(t, box, crops[-1].shape[:2])
                 rows.append((k, crop_index[key], score))
     per_prompt = tuple(
         tuple(len(detections[k][t]) for t in range(len(frames))) for k in range(len(prompts))
@@ -247,6 +234,7 @@ def nexus_outcome(
     confident = box_scores > KEEP_BOX_SCORE
     rows = [row for row, ok in zip(rows, confident) if ok]  # the script's order, kept
     needed = sorted({c for _, c, _ in rows})
+    embedder.check_images([crops[c] for c in sorted(set(range(len(crops))) - set(needed))])
     kept: Any = ()
     if rows:
         position = {c: i for i, c in enumerate(needed)}

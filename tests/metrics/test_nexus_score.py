@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from support.nexus_fixtures import fixture_arch
+from support.nexus_fixtures import GME_KEEPING_CROPS, fixture_arch
 
 from kaleido_bench.core.cases import Case, ReferenceImage, Role
 from kaleido_bench.core.errors import WeightsMissingError
@@ -56,6 +56,9 @@ class ClipCropEmbedder:
     def embed_texts(self, texts, instruction=None):
         assert instruction == nexus_score.TEXT_INSTRUCTION
         return self.embed_images([self.label_images[t] for t in texts])
+
+    def check_images(self, images):
+        pass
 
 
 def reference(name: str, label: str | None, role: Role = Role.OBJECT) -> ReferenceImage:
@@ -182,13 +185,37 @@ def test_no_box_is_absent_and_unkept_boxes_score_zero(images, embedder):
     )
 
 
-def test_a_box_under_one_pixel_is_a_clear_error_as_the_official_script_fails(images, embedder):
-    """PIL rounds (100.2, _, 100.4, _) to an empty crop; the official GME divides by its area."""
+@pytest.mark.parametrize(
+    ("box", "score", "fails"),
+    [
+        ((285.6, 240.0, 416.0, 240.0), 0.9, False),  # 130x0: GME sizes it 140x28, embeds black
+        ((100.2, 50.0, 100.4, 120.0), 0.9, True),  # 0x70: GME's sizing divides by the area
+        ((100.2, 50.0, 100.4, 120.0), 0.55, True),  # not embedded (<= 0.6), still checked
+    ],
+)
+def test_an_empty_crop_is_embedded_or_fails_exactly_where_the_official_gme_does(
+    images, module_ctx, box, score, fails
+):
+    """A box on a frame edge crops to zero rows or columns (PIL rounds the corners): the official
+    `fetch_image` resizes such a crop to a black image unless its sizing divides by the area.
+    With the real GME embedder (tiny random weights)."""
+    from kaleido_bench.metrics.gme import EmptyImageError, load_gme
+
+    embedder = load_gme(module_ctx, GME_KEEPING_CROPS, precision="fp32", metric="nexus_score")
+
     prompts = (nexus_score.NexusPrompt(reference("chelsea", "Cat"), "Cat"),)
-    thin = np.array([[100.2, 50.0, 100.4, 120.0]], np.float32)
-    detections = [[Detections(thin, np.array([0.9], np.float32), np.zeros(1, np.int64))] * 32]
-    with pytest.raises(nexus_score.EmptyCropError, match="empty 0x70 image"):
-        nexus_outcome(_video(images, []), prompts, detections, embedder, None, {})
+    refs = embedder.embed_images([images["chelsea"]])
+    labels = {"Cat": embedder.embed_texts(["Cat"], instruction=nexus_score.TEXT_INSTRUCTION)}
+    one = Detections(
+        np.array([box], np.float32), np.array([score], np.float32), np.zeros(1, np.int64)
+    )
+    detections = [[one] * 32]
+    if fails:
+        with pytest.raises(EmptyImageError, match="a 0x70 image"):
+            nexus_outcome(_video(images, []), prompts, detections, embedder, refs, labels)
+    else:
+        outcome = nexus_outcome(_video(images, []), prompts, detections, embedder, refs, labels)
+        assert outcome.crops == 32 and outcome.frames_with_detection == 32
 
 
 def test_label_similarity_threshold_decides_what_is_kept(images, embedder):
