@@ -46,6 +46,7 @@ from support.nexus_fixtures import GME_KEEPING_CROPS as GME
 from support.nexus_fixtures import NEXUS as FIXTURES
 from support.nexus_fixtures import fixture_arch, official_helpers
 
+NUM_FRAMES = 32  # get_nexusscore.py samples 32 frames
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = ROOT.parent / "shared" / "opens2v" / "videos"
 #: two two-subject cases (no face / human in the ids: both labels are looked for)
@@ -72,16 +73,46 @@ def median_of_rounds(rounds: list[dict]) -> dict:
     return merged
 
 
-def add_gme_counts(counts: dict, inputs: dict) -> None:
-    """GME work of one forward: rows, text-decoder tokens (padding excluded) and vision patches.
+#: FLOP of the released models, for the projection below. Detector: FlopCounterMode on our
+#: YOLO-World v2-L at its 640x640 input (backbone once per frame; neck + head per prompt; the
+#: official runs both per frame and prompt). GME-Qwen2-VL-7B from its config: 2 x 6.53e9 decoder
+#: weights (28 layers of q/k/v/o 3584-3584/512 and a 3584-18944 SwiGLU) per token, padding
+#: included (dense tensors); 2 x 0.63e9 vision weights (32 blocks of 1280, MLP 5120) per patch.
+BACKBONE_FLOP = 85.6e9
+NECK_HEAD_FLOP = 88.9e9
+GME_TOKEN_FLOP = 2 * 6.53e9
+GME_PATCH_FLOP = 2 * 0.63e9
 
-    At the released size (7B decoder, 675M vision tower) the forward cost is close to linear in
-    these, so their ratio is what the speed-up becomes when GME dominates (it does at full size:
-    one crop embedding is ~5.6 TFLOP against ~0.17 TFLOP for one detector pass)."""
-    counts["rows"] += int(inputs["attention_mask"].shape[0])
-    counts["tokens"] += int(inputs["attention_mask"].sum())
+
+def add_gme_counts(counts: dict, inputs: dict) -> None:
+    """GME work of one forward: rows, text-decoder tokens (without and with padding), patches."""
+    mask = inputs["attention_mask"]
+    counts["rows"] += int(mask.shape[0])
+    counts["tokens"] += int(mask.sum())
+    counts["padded"] += int(mask.numel())
     if inputs.get("pixel_values") is not None:
         counts["patches"] += int(inputs["pixel_values"].shape[0])
+
+
+def padded_in_batches(lengths: list[int], batch: int = 32) -> int:
+    """Decoder tokens, padding included, of rows of these lengths run `batch` at a time in order
+    (`get_fused_embeddings`' DataLoader: the official default on a GPU is 32)."""
+    return sum(
+        max(lengths[i : i + batch]) * len(lengths[i : i + batch])
+        for i in range(0, len(lengths), batch)
+    )
+
+
+def projected_flop(side: dict, frames: int, prompts: int, official: bool) -> float:
+    """FLOP per video at the released sizes from the measured counts (arithmetic, not timed)."""
+    gme = side["gme"]
+    padded = gme["padded32"] if official else gme["padded"]
+    detector = (
+        frames * prompts * (BACKBONE_FLOP + NECK_HEAD_FLOP)
+        if official
+        else (frames * (BACKBONE_FLOP + prompts * NECK_HEAD_FLOP))
+    )
+    return detector + padded * GME_TOKEN_FLOP + gme["patches"] * GME_PATCH_FLOP
 
 
 def official_side(args: argparse.Namespace) -> None:
@@ -139,14 +170,25 @@ def official_side(args: argparse.Namespace) -> None:
             self.base.float()
 
         def get_image_embeddings(self, images, **kwargs):
-            return super().get_image_embeddings(images, batch_size=batch, **kwargs)
+            start = len(lengths)
+            out = super().get_image_embeddings(images, batch_size=batch, **kwargs)
+            counts["padded32"] += padded_in_batches(lengths[start:])
+            return out
+
+        def get_text_embeddings(self, texts, **kwargs):
+            start = len(lengths)
+            out = super().get_text_embeddings(texts, **kwargs)
+            counts["padded32"] += padded_in_batches(lengths[start:])
+            return out
 
         def forward(self, **inputs):
             count_gme(inputs)
+            lengths.extend(inputs["attention_mask"].sum(1).tolist())
             return super().forward(**inputs)
 
     official.GmeQwen2VL = CpuGme
-    counts = {"rows": 0, "tokens": 0, "patches": 0}
+    counts = {"rows": 0, "tokens": 0, "padded": 0, "padded32": 0, "patches": 0}
+    lengths = []  # decoder tokens of every row, in the order the script embeds them
     count_gme = functools.partial(add_gme_counts, counts)
     marks = []  # (video, wall, cpu, GME counts so far) at each video's start, then the end
     sample = official.sample_video_frames
@@ -221,7 +263,7 @@ def our_side(args: argparse.Namespace, checkpoint: Path) -> dict:
     metric.setup(context)
     setup = time.perf_counter() - start
     embedder = metric.models.embedder
-    counts = {"rows": 0, "tokens": 0, "patches": 0}
+    counts = {"rows": 0, "tokens": 0, "padded": 0, "patches": 0}
     model_inputs = embedder.model_inputs
 
     def counted_inputs(prompts, images):
@@ -280,26 +322,32 @@ def report(args: argparse.Namespace, official: dict, ours: dict) -> str:
         "",
         f"`python benchmarks/nexus_metric_speed.py --size {args.size} --ops {args.ops} "
         f"--threads {args.threads} --official-gme-batch {args.official_gme_batch} "
-        f"--rounds {args.rounds} ...`, seconds the median of {args.rounds} round(s). "
-        "Two cases of two subjects (chelsea/Cat, coffee/Cup) on the two shared videos, 32 sampled frames. "
-        "Official: its `main()` (per video: decode, detector per frame and reference, GME on every crop "
-        "and, once per crop, on the reference image and the label), GME images "
-        f"{args.official_gme_batch} a batch. Ours: `nexus_score`'s `score` on a decoded video, caches cold "
-        "for every video. CPU seconds are the process's own (`time.process_time`); wall seconds "
-        "depend on the other jobs of this shared machine. GME rows / tokens: what each side fed GME "
-        "(rows embedded; text-decoder tokens without padding, image tokens included), counted in "
-        "its forward. With the released 7B GME these tokens are nearly all of the cost, so their "
-        "ratio is the speed-up to expect there; with the tiny GME here the detector and the "
+        f"--rounds {args.rounds} ...`, seconds the median of {args.rounds} round(s). Two cases of "
+        "two subjects (chelsea/Cat, coffee/Cup) on the two shared videos, 32 sampled frames. "
+        "Official: its `main()` (per video: decode, the detector per frame and reference, GME on "
+        "every crop and, once per crop, on the reference image and on the label), GME images "
+        f"{args.official_gme_batch} a batch. Ours: `nexus_score`'s `score` on a decoded video, "
+        "caches cold for every video. CPU seconds are the process's own (`time.process_time`); "
+        "wall seconds depend on the other jobs of this shared machine.",
+        "",
+        "GME rows and tokens are what each side fed GME, counted in its forward (decoder tokens "
+        "without padding, image tokens included). The last column projects each side to the "
+        "released models (YOLO-World v2-L, GME-Qwen2-VL-7B) from these counts: FLOP of the "
+        "detector passes, of the decoder tokens as run on a GPU (padding included; the official "
+        "in its default batches of 32 in script order, ours as run, batches of 32 sorted by "
+        "length) and of the vision patches. Arithmetic on measured counts, not a timing: at that "
+        "size GME is nearly all of the cost, and the tiny GME here makes the detector and the "
         "preprocessing weigh far more than they would.",
         "",
-        "| case (video) | boxes | crops embedded | kept | official CPU s | ours CPU s | speed-up (CPU) "
-        "| official wall s | ours wall s | speed-up (wall) | GME rows official / ours "
-        "| GME tokens official / ours (ratio) | official value | ours value | abs diff |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| case (video) | boxes | crops embedded | kept | official CPU s | ours CPU s | speed-up "
+        "(CPU) | official wall s | ours wall s | speed-up (wall) | GME rows official / ours | "
+        "GME tokens official / ours | projected TFLOP at released sizes, official / ours | "
+        "official value | ours value | abs diff |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    totals = [0.0, 0.0, 0.0, 0.0, 0, 0]
+    totals = dict.fromkeys(("cpu_a", "cpu_b", "wall_a", "wall_b", "flop_a", "flop_b"), 0.0)
     notes = []
-    for case_id, (video, _) in CASES.items():
+    for case_id, (video, refs) in CASES.items():
         theirs, mine = official["videos"][case_id], ours["videos"][case_id]
         a, b = theirs["value"], mine["value"]
         if a is None or b is None:  # left out: not a like-for-like timing
@@ -309,34 +357,32 @@ def report(args: argparse.Namespace, official: dict, ours: dict) -> str:
                 f"{mine['cpu_seconds']:.2f} CPU s until then; not in the totals."
             )
             continue
-        diff = abs(a - b)
-        totals = [
-            t + v
-            for t, v in zip(
-                totals,
-                (
-                    theirs["cpu_seconds"],
-                    mine["cpu_seconds"],
-                    theirs["seconds"],
-                    mine["seconds"],
-                    theirs["gme"]["tokens"],
-                    mine["gme"]["tokens"],
-                ),
-            )
-        ]
+        flop_a = projected_flop(theirs, NUM_FRAMES, len(refs), official=True)
+        flop_b = projected_flop(mine, NUM_FRAMES, len(refs), official=False)
+        row = {
+            "cpu_a": theirs["cpu_seconds"],
+            "cpu_b": mine["cpu_seconds"],
+            "wall_a": theirs["seconds"],
+            "wall_b": mine["seconds"],
+            "flop_a": flop_a,
+            "flop_b": flop_b,
+        }
+        totals = {k: totals[k] + row[k] for k in totals}
         lines.append(
             f"| {case_id} ({video}) | {mine['boxes']} | {mine['crops']} | {mine['kept']} | "
-            f"{theirs['cpu_seconds']:.2f} | {mine['cpu_seconds']:.2f} | "
-            f"{ratio(theirs['cpu_seconds'], mine['cpu_seconds'])} | {theirs['seconds']:.2f} | "
-            f"{mine['seconds']:.2f} | {ratio(theirs['seconds'], mine['seconds'])} | "
+            f"{row['cpu_a']:.2f} | {row['cpu_b']:.2f} | {ratio(row['cpu_a'], row['cpu_b'])} | "
+            f"{row['wall_a']:.2f} | {row['wall_b']:.2f} | {ratio(row['wall_a'], row['wall_b'])} | "
             f"{theirs['gme']['rows']} / {mine['gme']['rows']} | "
-            f"{theirs['gme']['tokens']} / {mine['gme']['tokens']} "
-            f"({ratio(theirs['gme']['tokens'], mine['gme']['tokens'])}) | {a} | {b} | {diff:.1e} |"
+            f"{theirs['gme']['tokens']} / {mine['gme']['tokens']} | "
+            f"{flop_a / 1e12:.0f} / {flop_b / 1e12:.0f} ({ratio(flop_a, flop_b)}) | "
+            f"{a} | {b} | {abs(a - b):.1e} |"
         )
+    t = totals
     lines += [
-        f"| **all scored** | | | | {totals[0]:.2f} | {totals[1]:.2f} | {ratio(totals[0], totals[1])} | "
-        f"{totals[2]:.2f} | {totals[3]:.2f} | {ratio(totals[2], totals[3])} | | "
-        f"{totals[4]} / {totals[5]} ({ratio(totals[4], totals[5])}) | | | |",
+        f"| **all scored** | | | | {t['cpu_a']:.2f} | {t['cpu_b']:.2f} | "
+        f"{ratio(t['cpu_a'], t['cpu_b'])} | {t['wall_a']:.2f} | {t['wall_b']:.2f} | "
+        f"{ratio(t['wall_a'], t['wall_b'])} | | | {t['flop_a'] / 1e12:.0f} / "
+        f"{t['flop_b'] / 1e12:.0f} ({ratio(t['flop_a'], t['flop_b'])}) | | | |",
         "",
         f"Model loading apart: official {official['setup']:.2f} s, ours {ours['setup']:.2f} s (wall).",
     ]
