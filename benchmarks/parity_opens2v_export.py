@@ -246,7 +246,8 @@ def main() -> int:
             "of the merge (clipping at both ends, absent FaceSim and Nexus, Nexus zeros, failed records, invalid "
             "NaturalScore replies); and each `--run` folder given (`opens2v_all_seven_run`: the run of "
             "tests/bench/test_opens2v_end_to_end.py, all seven metrics with tiny random models on the two shared real "
-            "videos, NaturalScore from a local server). Each is exported with `kaleido-bench export --format opens2v`, then the OFFICIAL `eval/merge_result.py` (franciszzj/OpenS2V-Nexus "
+            "videos, NaturalScore from a local server, NexusScore with the tiny GME that keeps crops; copied from "
+            "`pytest --basetemp`). Each is exported with `kaleido-bench export --format opens2v`, then the OFFICIAL `eval/merge_result.py` (franciszzj/OpenS2V-Nexus "
             f"{args.official_commit}, unmodified, run from the checkout with the python of its scratch venv) on the "
             "export. Commands (in a scratch folder holding `demo_result/model_name_output_json/` = the export):",
             "",
