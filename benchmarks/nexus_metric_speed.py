@@ -44,7 +44,7 @@ from pathlib import Path
 import _paths  # noqa: F401  (tests/support on the path)
 from support.nexus_fixtures import GME_KEEPING_CROPS as GME
 from support.nexus_fixtures import NEXUS as FIXTURES
-from support.nexus_fixtures import fixture_arch, official_helpers
+from support.nexus_fixtures import fixture_arch, import_official, write_full_size_checkpoint
 
 NUM_FRAMES = 32  # get_nexusscore.py samples 32 frames
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,15 +119,7 @@ def official_side(args: argparse.Namespace) -> None:
     """Runs under the official environment: `get_nexusscore.main()` on CASES, timed per video."""
     import torch
 
-    helpers = official_helpers()
-    if args.ops == "torchvision":
-        helpers.install_torchvision_nms_ext()
-    sys.path[:0] = [str(args.eval), str(args.eval / "utils/yoloworld")]
-    import mmyolo.models  # noqa: F401
-
-    helpers.install_decord_shim()
-    import get_nexusscore as official
-
+    official, helpers = import_official(args.eval, args.ops)
     torch.set_num_threads(args.threads)
     scratch = Path(tempfile.mkdtemp(prefix="nexus-metric-speed-"))
     clip_dir = scratch / "clip"
@@ -135,14 +127,9 @@ def official_side(args: argparse.Namespace) -> None:
     checkpoint = Path(args.checkpoint)
     options = [f"{k}={v}" for k, v in helpers.tiny_options().items()]
     if args.size == "full":
-        from mmengine.config import Config
-
-        cfg = Config.fromfile(str(args.eval / helpers.CONFIG))
-        cfg.model.vision_model = str(clip_dir)
-        cfg.model.backbone.text_model.model_name = str(clip_dir)
-        frames = helpers.decode_rgb(VIDEOS / "faceobj_14.mp4")[:3]
-        prompt = torch.nn.functional.normalize(torch.randn(1, 512), dim=-1)
-        helpers.make_checkpoint(cfg, list(frames), prompt, checkpoint)
+        write_full_size_checkpoint(
+            helpers, args.eval, clip_dir, VIDEOS / "faceobj_14.mp4", checkpoint
+        )
         options = []
     videos = scratch / "videos"
     videos.mkdir()

@@ -31,7 +31,7 @@ from pathlib import Path
 import _paths  # noqa: F401  (tests/support on the path)
 import numpy as np
 from support.nexus_fixtures import NEXUS as FIXTURES
-from support.nexus_fixtures import fixture_arch, official_helpers
+from support.nexus_fixtures import fixture_arch, import_official, write_full_size_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = ROOT.parent / "shared" / "opens2v" / "videos"
@@ -43,16 +43,9 @@ def official_side(args: argparse.Namespace) -> None:
     import functools
 
     import torch
-
-    helpers = official_helpers()
-    if args.ops == "torchvision":
-        helpers.install_torchvision_nms_ext()
-    sys.path[:0] = [str(args.eval), str(args.eval / "utils/yoloworld")]
-    import mmyolo.models  # noqa: F401
     from PIL import Image
 
-    helpers.install_decord_shim()
-    import get_nexusscore as official
+    official, helpers = import_official(args.eval, args.ops)
 
     scratch = Path(tempfile.mkdtemp(prefix="nexus-speed-"))
     clip_dir = scratch / "clip"
@@ -60,15 +53,10 @@ def official_side(args: argparse.Namespace) -> None:
     options = helpers.tiny_options() if args.size == "tiny" else {}
     checkpoint = FIXTURES / "yolo_world_tiny.pth"
     if args.size == "full":
-        from mmengine.config import Config
-
-        cfg = Config.fromfile(str(args.eval / helpers.CONFIG))
-        cfg.model.vision_model = str(clip_dir)
-        cfg.model.backbone.text_model.model_name = str(clip_dir)
-        frames = helpers.decode_rgb(sorted(VIDEOS.glob("*.mp4"))[0])[:3]
         checkpoint = Path(args.checkpoint)
-        prompt = torch.nn.functional.normalize(torch.randn(1, 512), dim=-1)
-        helpers.make_checkpoint(cfg, list(frames), prompt, checkpoint)
+        write_full_size_checkpoint(
+            helpers, args.eval, clip_dir, sorted(VIDEOS.glob("*.mp4"))[0], checkpoint
+        )
     run_args = argparse.Namespace(
         model_config=str(args.eval / helpers.CONFIG),
         cfg_options=options,

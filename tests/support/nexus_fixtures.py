@@ -52,3 +52,37 @@ def official_helpers() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def import_official(eval_dir: Path, ops: str) -> tuple[ModuleType, ModuleType]:
+    """`get_nexusscore` (OpenS2V-Nexus `eval/`) imported in its own environment the way
+    `make_fixtures.py` does it (`ops` "torchvision": mmcv-lite with torchvision's nms; decord read
+    through PyAV), and the fixture script's helpers."""
+    import sys
+
+    helpers = official_helpers()
+    if ops == "torchvision":
+        helpers.install_torchvision_nms_ext()
+    sys.path[:0] = [str(eval_dir), str(eval_dir / "utils/yoloworld")]
+    import mmyolo.models  # noqa: F401
+
+    helpers.install_decord_shim()
+    import get_nexusscore
+
+    return get_nexusscore, helpers
+
+
+def write_full_size_checkpoint(
+    helpers: ModuleType, eval_dir: Path, clip_dir: Path, video: Path, path: Path
+) -> None:
+    """The released YOLO-World v2-L image-prompt shape with random weights, built and saved by
+    the official code (`make_checkpoint`, BatchNorm statistics from 3 frames of `video`)."""
+    import torch
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(eval_dir / helpers.CONFIG))
+    cfg.model.vision_model = str(clip_dir)
+    cfg.model.backbone.text_model.model_name = str(clip_dir)
+    frames = helpers.decode_rgb(video)[:3]
+    prompt = torch.nn.functional.normalize(torch.randn(1, 512), dim=-1)
+    helpers.make_checkpoint(cfg, list(frames), prompt, path)
