@@ -77,7 +77,7 @@ NEXUS_POSTPROCESS = PostprocessConfig(score_thr=SCRIPT_SCORE_THR)
 class CropEmbedder(Protocol):
     """What NexusScore needs from GME: L2-normalised rows, one per image / text.
 
-    `metrics/gme.py`'s `GmeEmbedder` (branch gme) is one; tests use a small CLIP one.
+    `metrics/gme.py`'s `GmeEmbedder` is the one a run uses; tests also use a small CLIP one.
     """
 
     def embed_images(self, images: Sequence[np.ndarray]) -> Any: ...

@@ -1,6 +1,6 @@
 """NexusScore's rules (labels, thresholds, divisions, absent videos) on synthetic and real inputs.
 
-GME is not loaded here (its port lives in `metrics/gme.py`, branch gme): crops are embedded by
+Most tests here do not load GME (`metrics/gme.py`; the end-to-end and empty-crop tests do): crops are embedded by
 `ClipCropEmbedder`, a deterministic stand-in built from real code, the shared CLIP tower with the
 tiny random weights of tests/fixtures/nexus. It embeds a label as the tower's embedding of an
 image registered for that label (the tiny tower has no text side).
@@ -336,12 +336,9 @@ def test_end_to_end_against_official_get_nexusscore_with_tiny_gme(
     per-video values within 1e-6 (measured: 2e-9), the same absent set."""
     import json
 
-    gme = pytest.importorskip(
-        "kaleido_bench.metrics.gme", reason="metrics/gme.py (branch gme) not merged"
-    )
+    from kaleido_bench.metrics import gme
+
     gme_dir = Path(__file__).resolve().parents[1] / "fixtures" / gme_folder
-    if not gme_dir.is_dir() or not (FIXTURES / expected).is_file():
-        pytest.skip("tiny GME fixture or end-to-end fixture missing")
     models = NexusModels(
         load_yolo_world(ctx, FIXTURES / "yolo_world_tiny.pth", fixture_arch()),
         load_hf_clip_vision(ctx, FIXTURES / "clip_b32_tiny"),
